@@ -1,0 +1,2 @@
+"""Dynamic OCPP EVSE panel controller firmware."""
+VERSION = "0.1.0"
