@@ -1,0 +1,60 @@
+"""asyncio and clock differences between MicroPython and CPython, for the I/O packages.
+
+The core never imports this (it takes time as a number). Everything that runs tasks,
+sockets or timeouts uses these names instead of probing the runtime itself.
+"""
+import asyncio
+
+try:
+    from time import ticks_ms, ticks_diff, ticks_add  # MicroPython: wraps, use ticks_diff
+except ImportError:
+    import time as _time
+
+    def ticks_ms():
+        return int(_time.monotonic() * 1000)
+
+    def ticks_diff(a, b):
+        return a - b
+
+    def ticks_add(a, delta):
+        return a + delta
+
+
+def sleep_ms(ms):
+    """Awaitable sleep in milliseconds on both runtimes."""
+    if hasattr(asyncio, "sleep_ms"):
+        return asyncio.sleep_ms(ms)
+    return asyncio.sleep(ms / 1000)
+
+
+wait_for = asyncio.wait_for
+TimeoutError = asyncio.TimeoutError
+
+
+class BoundedQueue:
+    """A small FIFO for tasks: put never blocks; when full the oldest item is dropped.
+
+    ``dropped`` counts what was lost, so a caller can report it.
+    """
+
+    def __init__(self, size):
+        self._items = []
+        self._size = size
+        self._event = asyncio.Event()
+        self.dropped = 0
+
+    def put(self, item):
+        if len(self._items) >= self._size:
+            self._items.pop(0)
+            self.dropped += 1
+        self._items.append(item)
+        self._event.set()
+
+    async def get(self):
+        while not self._items:
+            self._event.clear()
+            await self._event.wait()
+        return self._items.pop(0)
+
+    def __len__(self):
+        return len(self._items)
