@@ -1,11 +1,12 @@
-"""Run the closed-loop scenarios on CPython and on the MicroPython unix port.
+"""Run the closed-loop scenarios and the timelines on CPython and the MicroPython unix port.
 
-Reads tests/scenarios/*.yaml (human-readable, with the reasoning behind each expected
-value in comments), hands the same data to tests/scenario_runner.py on both runtimes,
-and compares. Ends with ``scenarios: N passed, M failed``; exits non-zero if any
-scenario failed on either runtime or the runtimes disagree by more than 0.1 A.
+Reads tests/scenarios/*.yaml and tests/timelines/*.yaml (human-readable, with the
+reasoning behind each expected value in comments), hands the same data to
+tests/scenario_runner.py / tests/timeline_runner.py on both runtimes, and compares.
+Prints ``scenarios: N passed, M failed`` and ``timelines: N passed, M failed``; exits
+non-zero if anything failed on either runtime or the runtimes disagree by more than 0.1 A.
 
-    python tests/run_scenarios.py [-k SUBSTRING] [-v]
+    python tests/run_scenarios.py [-k SUBSTRING] [-v] [--only scenarios|timelines]
 """
 import json
 import os
@@ -19,13 +20,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(ROOT, "firmware"), ROOT, os.path.join(ROOT, "tests")]
 
 import scenario_runner  # noqa: E402
+import timeline_runner  # noqa: E402
 
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
 AGREE_A = 0.1 + 1e-6
-REQUIRED = ("name", "site", "chargers", "expect")
+REQUIRED = {"scenarios": ("name", "site", "chargers", "expect"),
+            "timelines": ("name", "site", "chargers", "duration_s", "asserts")}
+RUNNERS = {"scenarios": (scenario_runner, "tests/scenario_runner.py"),
+           "timelines": (timeline_runner, "tests/timeline_runner.py")}
 
 
-def load(directory):
+def load(directory, kind):
     """Load and sanity-check every scenario file of a directory, sorted by name."""
     out = []
     names = set()
@@ -37,7 +42,7 @@ def load(directory):
             sc = yaml.safe_load(f)
         if not isinstance(sc, dict):
             raise SystemExit("%s: not a scenario mapping" % path)
-        for key in REQUIRED:
+        for key in REQUIRED[kind]:
             if key not in sc:
                 raise SystemExit("%s: missing %r" % (path, key))
         if sc["name"] != fn[:-5]:
@@ -49,14 +54,14 @@ def load(directory):
     return out
 
 
-def run_micropython(scenarios, tag):
+def run_micropython(scenarios, tag, script):
     os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
     src = os.path.join(ROOT, "build", "%s-in.json" % tag)
     dst = os.path.join(ROOT, "build", "%s-micropython.json" % tag)
     with open(src, "w") as f:
         json.dump(scenarios, f)
     env = dict(os.environ, MICROPYPATH="firmware:.:tests")
-    r = subprocess.run([MICROPYTHON, "tests/scenario_runner.py", src, dst], cwd=ROOT, env=env,
+    r = subprocess.run([MICROPYTHON, script, src, dst], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=1800)
     if r.returncode != 0:
         print(r.stdout + r.stderr)
@@ -80,10 +85,11 @@ def disagreement(a, b):
 
 
 def report(kind, scenarios, verbose):
+    module, script = RUNNERS[kind]
     t0 = time.time()
-    cpy = scenario_runner.run_all(scenarios)
+    cpy = module.run_all(scenarios)
     t1 = time.time()
-    mpy = run_micropython(scenarios, kind)
+    mpy = run_micropython(scenarios, kind, script)
     t2 = time.time()
     passed = failed = 0
     for sc, a, b in zip(scenarios, cpy, mpy):
@@ -111,14 +117,22 @@ def report(kind, scenarios, verbose):
 def main(argv):
     verbose = "-v" in argv
     only = argv[argv.index("-k") + 1] if "-k" in argv else None
-    scenarios = load(os.path.join(ROOT, "tests", "scenarios"))
-    if only:
-        scenarios = [s for s in scenarios if only in s["name"]]
-    if not scenarios:
-        raise SystemExit("no scenarios found")
-    passed, failed = report("scenarios", scenarios, verbose)
-    print("scenarios: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    kinds = ("scenarios", "timelines")
+    if "--only" in argv:
+        kinds = (argv[argv.index("--only") + 1],)
+    totals = []
+    for kind in kinds:
+        items = load(os.path.join(ROOT, "tests", kind), kind)
+        if only:
+            items = [s for s in items if only in s["name"]]
+        if not items:
+            if only:
+                continue
+            raise SystemExit("no %s found" % kind)
+        totals.append((kind,) + report(kind, items, verbose))
+    for kind, passed, failed in totals:
+        print("%s: %d passed, %d failed" % (kind, passed, failed))
+    return 1 if any(f for _k, _p, f in totals) else 0
 
 
 if __name__ == "__main__":

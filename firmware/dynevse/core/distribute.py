@@ -9,16 +9,20 @@ with a coefficient (1 for a phase it draws on, the sum of its phase voltages for
 constraint) and may or may not be *limited* by it: the breaker, circuit groups and the
 import limit limit every charger that consumes them; a mode's power pool is consumed by
 every charger (any car's draw uses up the surplus) but limits only the chargers in that
-mode. A "soft" pool does not stop a charger from getting its minimum (Eco's floor).
+mode. A "soft" pool does not stop a charger from getting its minimum (Eco's floor); a
+charger with ``hold`` set treats every pool as soft (a Solar session riding through a
+cloud at its minimum, while the physical limits allow).
 """
 
 
 class Allocation:
     """Amounts given so far and the capacity left in each constraint."""
 
-    def __init__(self, n, caps, soft):
+    def __init__(self, n, caps, soft, pool):
         self.caps = caps            # remaining capacity per constraint
         self.soft = soft            # per constraint: True if it does not gate the minimum
+        self.pool = pool            # per constraint: True for a mode's power pool
+        self.hold = [False] * n     # per charger: every pool is soft for its minimum
         self.limits = [[] for _ in range(n)]    # per charger: flat [k, coef, k, coef, ...]
         self.uses = [[] for _ in range(n)]
         self.mins = [0] * n
@@ -42,7 +46,9 @@ class Allocation:
         caps = self.caps
         for i in range(0, len(lim), 2):
             k = lim[i]
-            if (for_min and self.soft[k]) or (only is not None and k not in only):
+            if only is not None and k not in only:
+                continue
+            if for_min and (self.soft[k] or (self.hold[c] and self.pool[k])):
                 continue
             q = caps[k] // lim[i + 1]
             if q < h:

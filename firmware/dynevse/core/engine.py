@@ -20,14 +20,19 @@ and the latest readings, each optional (absent or None means unknown):
 
 ``chargers`` (list of dicts) hold each charger's settings (``schema.CHARGER_FIELDS``)
 and its live data: ``status`` (OCPP status), ``draw_a`` (metered current per charger
-phase L1..L3), optionally ``active`` (overrides the status rule) and ``car_phases``
-(how many phases the car draws on; otherwise derived from ``draw_a``).
+phase L1..L3), optionally ``active`` (overrides the status rule), ``car_phases`` (how
+many phases the car draws on; otherwise derived from ``draw_a``) and ``hold_min`` (keep
+at least the minimum whatever the mode's pool says, while the physical limits allow:
+the regulator's Solar/Excess grace).
 
 ``state`` is the ``state`` of the previous result (the battery thresholds' hysteresis).
 
 The result is a dict: ``chargers`` (one dict per input charger, same order: ``id``,
 ``allocated_a``, ``target_a``, ``available_a``, ``mode``, ``active``, ``phases_in_use``,
-``limited_by``), ``site`` (``headroom_a`` per phase, ``net_a``, ``net_w``, ``surplus_w``,
+``site_phases`` (the site phases it loads, e.g. "B" or "ABC"), ``limited_by``: "none",
+"mode" when its mode's sources can't give it its minimum, "capacity" when shared limits
+or other chargers leave too little, "inactive"; and ``mode_reaches_min``: whether its
+mode's own sources alone would give it its minimum), ``site`` (``headroom_a`` per phase, ``net_a``, ``net_w``, ``surplus_w``,
 ``export_w``, ``solar_w``, ``soc_above_min``, ``soc_above_target``, ``warnings``) and
 ``state``. Currents are floored to 0.1 A by integer arithmetic.
 """
@@ -232,7 +237,7 @@ class _Plan:
         self.s = s
         self.pools = pools
 
-    def solve(self, members, phases, policy):
+    def solve(self, members, phases, policy, hold=True):
         """Allocate between ``members`` (charger indexes) given each one's phases in use.
 
         Returns the Allocation, indexed like ``members``.
@@ -242,23 +247,27 @@ class _Plan:
         n = len(s.volts)
         caps = []
         soft = []
+        pool = []
         limit = milli(cfg["breaker_a"] - cfg["breaker_margin_a"])
         for p in range(n):
             net = s.net[p]
             caps.append(limit - (net if net is not None else 0))
             soft.append(False)
+            pool.append(False)
         k_import = None
         if cfg["max_import_w"] > 0:
             k_import = len(caps)
             room_w = whole(cfg["max_import_w"]) - whole(cfg["power_buffer_w"]) - (s.net_w or 0)
             caps.append(room_w * 1000)
             soft.append(False)
+            pool.append(False)
         k_groups = []
         for g in self.groups:
             k_groups.append(len(caps))
             for p in range(n):
                 caps.append(milli(g["limit_a"]))
                 soft.append(False)
+                pool.append(False)
         k_pool = {}
         modes = []
         for i in members:
@@ -271,12 +280,14 @@ class _Plan:
                 k_pool[m] = len(caps)
                 caps.append(pool_w * 1000)
                 soft.append(floor)
-        a = Allocation(len(members), caps, soft)
+                pool.append(True)
+        a = Allocation(len(members), caps, soft, pool)
         urgency = []
         for j in range(len(members)):
             c = self.chargers[members[j]]
             a.mins[j] = milli(c["min_a"])
             a.maxs[j] = milli(c["max_a"])
+            a.hold[j] = hold and c["_hold"]
             urgency.append(URGENCY[c["_mode"]])
             site_phases = ["ABC".index(c["phase_map"][i]) for i in phases[j]]
             vsum = 0
@@ -314,6 +325,7 @@ def allocate(site, chargers, state=None):
         live = chargers[i]
         chs[i]["draw_a"] = live.get("draw_a")
         chs[i]["car_phases"] = live.get("car_phases")
+        chs[i]["_hold"] = live.get("hold_min") is True
     s = _Site(site, cfg, chs)
     if s.phases_known == 0:
         warnings.append("no_grid_data")
@@ -351,14 +363,14 @@ def allocate(site, chargers, state=None):
             # What it would get if a car plugged in now, the others as they are.
             trial = plan.solve(active + [i], in_use + [all_phases], policy)
             avail = trial.amt[len(active)]
-        solo = plan.solve([i], [phases], policy)
+        solo = plan.solve([i], [phases], policy, False)
         target = solo.amt[0]
+        # Could its mode's own sources (pool, Eco floor) give it its minimum?
+        mode_ok = solo.headroom(0, True, solo.own(0)) + solo.amt[0] >= max(solo.mins[0], 1)
         if got >= solo.mins[0] and got > 0:
             why = "none"
-        elif solo.headroom(0, True, solo.own(0)) + solo.amt[0] < max(solo.mins[0], 1):
-            why = "mode"
         else:
-            why = "capacity"
+            why = "capacity" if mode_ok else "mode"
         out.append({
             "id": c["id"],
             "mode": c["_mode"],
@@ -367,7 +379,9 @@ def allocate(site, chargers, state=None):
             "target_a": _floor_a(target),
             "available_a": _floor_a(avail),
             "phases_in_use": len(phases),
+            "site_phases": "".join(c["phase_map"][k] for k in phases),
             "limited_by": why if c["_active"] else "inactive",
+            "mode_reaches_min": mode_ok,
         })
     limit = milli(cfg["breaker_a"] - cfg["breaker_margin_a"])
     headroom = []
