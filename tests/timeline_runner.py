@@ -222,7 +222,8 @@ def check(tl, rows, ids):
             if not hit:
                 fails.append("%s: never reached %s A between %s and %s s" % (a["charger"], a["reach_a"], a.get("after_s"), a.get("by_s")))
         if "reason" in a:
-            hit = [r["t"] for r in win if r["reason"][i] == a["reason"]]
+            rs = [r for r in rows if abs(r["t"] - a["at_s"]) < 1e-6] if "at_s" in a else win
+            hit = [r["t"] for r in rs if r["reason"][i] == a["reason"]]
             if not hit:
                 fails.append("%s: reason %r never seen between %s and %s s" % (a["charger"], a["reason"], a.get("after_s", a.get("from_s")), a.get("by_s", a.get("to_s"))))
         if "never_reason" in a:
