@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 MPY    := $(BIN)/micropython
 # The unix port finds our packages through MICROPYPATH (its sys.path).
-MPYPATH := firmware:.:tests/dual
+MPYPATH := .frozen:firmware:.:tests/dual
 
 .PHONY: all venv test pytest test-mpy mpy-check scenarios clean
 

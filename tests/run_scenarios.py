@@ -60,7 +60,7 @@ def run_micropython(scenarios, tag, script):
     dst = os.path.join(ROOT, "build", "%s-micropython.json" % tag)
     with open(src, "w") as f:
         json.dump(scenarios, f)
-    env = dict(os.environ, MICROPYPATH="firmware:.:tests")
+    env = dict(os.environ, MICROPYPATH=".frozen:firmware:.:tests")
     r = subprocess.run([MICROPYTHON, script, src, dst], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=1800)
     if r.returncode != 0:

@@ -1,0 +1,25 @@
+"""Board access: the only place that touches machine and network.
+
+Every board module (``esp32``, ``unix``) provides a ``Board`` class with the same small
+interface, so the rest of the firmware never asks which runtime it is on:
+
+- ``name``; ``config_path``; ``read_text(path)`` (None if absent); ``write_atomic(path, text)``
+- ``monotonic_s()`` (float seconds, never wraps) and ``utc_s()`` (Unix time, or None
+  before the clock is set)
+- ``watchdog_start(ms)``, ``watchdog_feed()``
+- ``led(on)``
+- ``read_ct()``: RMS current per phase in A from the CT clamps, or None without clamps
+- ``network_up(wifi)`` (coroutine; the address or None), ``start_access_point(ssid, password)``,
+  ``sync_time()``
+- ``safe_mode_requested()``: the safe-mode button is held at boot
+- ``reset()``
+"""
+
+
+def load(kind, board_cfg, root=None):
+    """The Board for ``kind`` ("esp32" or "unix"), imported only when asked for."""
+    if kind == "esp32":
+        from dynevse.hal.esp32 import Board
+        return Board(board_cfg)
+    from dynevse.hal.unix import Board
+    return Board(board_cfg, root)

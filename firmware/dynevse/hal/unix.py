@@ -1,0 +1,63 @@
+"""The simulated board: the firmware on a PC under the MicroPython unix port.
+
+No CT clamps, no Wi-Fi (the PC's network is used as is), a watchdog that only counts,
+files under a root directory (``DYNEVSE_ROOT`` or the working directory).
+"""
+import os
+import sys
+import time
+
+from dynevse.hal.files import read_text, write_atomic
+
+
+class Board:
+    def __init__(self, board_cfg, root=None):
+        self.cfg = board_cfg or {}
+        self.name = self.cfg.get("name", "unix-sim")
+        self.root = root or os.getenv("DYNEVSE_ROOT") or "."
+        self.config_path = self.root + "/config.json"
+        self.watchdog_ms = None
+        self.watchdog_feeds = 0
+        self._t0 = time.ticks_ms() if hasattr(time, "ticks_ms") else None
+        self._mono_t0 = time.time()
+
+    def read_text(self, path):
+        return read_text(path)
+
+    def write_atomic(self, path, text):
+        write_atomic(path, text)
+
+    def monotonic_s(self):
+        if self._t0 is None:
+            return time.time() - self._mono_t0
+        return time.ticks_diff(time.ticks_ms(), self._t0) / 1000
+
+    def utc_s(self):
+        return time.time()
+
+    def watchdog_start(self, ms):
+        self.watchdog_ms = ms
+
+    def watchdog_feed(self):
+        self.watchdog_feeds += 1
+
+    def led(self, on):
+        pass
+
+    def read_ct(self):
+        return None
+
+    async def network_up(self, wifi):
+        return "127.0.0.1"
+
+    def start_access_point(self, ssid, password):
+        return None
+
+    def sync_time(self):
+        return True
+
+    def safe_mode_requested(self):
+        return os.getenv("DYNEVSE_SAFE_MODE") == "1"
+
+    def reset(self):
+        sys.exit(3)
