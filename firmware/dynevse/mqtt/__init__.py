@@ -1,0 +1,55 @@
+"""MQTT: Home Assistant discovery and commands, and site data in from any topic.
+
+Modules (import the one you need; this package imports nothing by itself):
+
+- ``packet``    MQTT 3.1.1 encoding/decoding and topic rules (pure)
+- ``client``    the asyncio client: one supervisor task owns the connection
+- ``config``    MQTT settings table (``MQTT_FIELDS``, ``QUANTITIES``) and ``check_mqtt``
+- ``inputs``    site data from MQTT topics, timestamped
+- ``discovery`` topics, the entity table and discovery payloads
+- ``state``     state JSON out (``snapshot``, ``encode``) and commands in (``decode_command``)
+- ``link``      ``Link``: all of the above wired together for the app
+
+How the app uses it::
+
+    from dynevse.mqtt.link import Link
+    from dynevse.mqtt.state import snapshot
+
+    link = Link(settings["mqtt"], device_id, on_command=apply, clock=hal.ticks_ms)
+    link.register("Panel", site_cfg["phases"], site_cfg["battery"] is not None,
+                  [{"id": c["id"], "name": c["id"]} for c in chargers_cfg],
+                  url="http://192.168.1.20/")
+    asyncio.create_task(link.run())          # the supervisor; returns after link.stop()
+
+    # every control cycle (never waits):
+    data = link.readings(now_ms)             # site data in, with arrival times and ages
+    result = engine.allocate(site, chargers, state)
+    link.publish_state(*snapshot(result, site_cfg, chargers_cfg, live))
+
+    # status page:
+    link.status()     # state ("connected", "connecting", "waiting", "stopped"), last_error,
+                      # connects, reconnects, links_lost, malformed, dead_broker, oversized,
+                      # dropped, rejected, resent, commands, commands_refused, input_ok,
+                      # input_bad, ...
+
+- ``ConfigError`` from ``Link(...)`` or ``register`` names the bad setting.
+- ``register`` again whenever the chargers or the site change; entities of chargers no
+  longer listed are removed (empty retained config). After every connect all entities
+  are announced again, and retained configs of ours that are no longer listed (e.g.
+  chargers removed while the board was off) are removed too.
+- ``on_command(target, key, value)``: ``target`` is ``"site"`` or a charger id. Site
+  keys: ``mode``, ``distribution`` (str), ``allow_grid_charging`` (bool),
+  ``power_buffer_w``, ``soc_min``, ``soc_target`` (numbers; the latter two only with a
+  battery). Charger keys: ``mode`` (str, ``""`` = follow the site), ``min_a``,
+  ``max_a`` (numbers), ``priority`` (int), ``reset`` (value None: reset the charging
+  profile). The value has passed ``schema.check_value`` for its field. The callback
+  applies and persists it, or raises ``ConfigError`` (e.g. min above max): the refusal
+  goes to ``<base>/diagnostics`` and nothing else changes. On success the new value is
+  shown in the next state message at once.
+- ``readings(now_ms)``: ``{"grid_a": [..], "grid_w": [..], "grid_total_w", "solar_w",
+  "battery_soc", "battery_w", "voltage", "at_ms": {..}, "age_ms": {..}}`` with only the
+  configured quantities; None until a first value arrived. Units: A, W, %, V; grid +
+  import, battery + charging.
+
+Topics, entities and payloads: ``discovery`` and docs/home-assistant.md.
+"""
