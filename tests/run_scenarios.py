@@ -61,7 +61,7 @@ def run_micropython(scenarios, tag, script):
     with open(src, "w") as f:
         json.dump(scenarios, f)
     env = dict(os.environ, MICROPYPATH=".frozen:firmware:.:tests")
-    r = subprocess.run([MICROPYTHON, script, src, dst], cwd=ROOT, env=env,
+    r = subprocess.run([MICROPYTHON, "-X", "heapsize=64M", script, src, dst], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=1800)
     if r.returncode != 0:
         print(r.stdout + r.stderr)

@@ -144,22 +144,23 @@ class _Site:
 
 
 def _battery(site, cfg, state, warnings):
-    """The battery's part: (rules apply, power W, state)."""
+    """The battery's part: (rules apply, power W or None, threshold state)."""
     bat = cfg["battery"]
     if bat is None:
-        return False, 0, {}
+        return False, None, {}
     soc = site.get("battery_soc")
     bat_w = whole(site.get("battery_w"))
     prev = state if isinstance(state, dict) else {}
-    if not schema.is_number(soc):
-        warnings.append("battery_soc_missing")
-        return False, None, prev
     if bat_w is None:
         warnings.append("battery_power_missing")
+    if not schema.is_number(soc):
+        warnings.append("battery_soc_missing")
+        return False, bat_w, prev
     h = bat["soc_hysteresis"]
     st = {
         "above_min": above(prev.get("above_min"), soc, bat["soc_min"], h),
         "above_target": above(prev.get("above_target"), soc, bat["soc_target"], h),
+        "full": above(prev.get("full"), soc, 100, h),
     }
     return True, bat_w, st
 
@@ -167,7 +168,7 @@ def _battery(site, cfg, state, warnings):
 def _pools(cfg, s, rules, bat_w, st, warnings):
     """Each mode's power pool in W (None: no pool) and whether it is a soft floor.
 
-    See docs/modes.md for the reasoning behind each line.
+    docs/modes.md gives the reasoning behind each line.
     """
     bat = cfg["battery"]
     grid_ok = cfg["allow_grid_charging"]
@@ -181,11 +182,19 @@ def _pools(cfg, s, rules, bat_w, st, warnings):
         pools["excess"] = (0, False)
         return pools, None, None
     net = s.net_w
-    export = -net if net < 0 else 0
+    measured = -net if net < 0 else 0
     b = bat_w if bat_w is not None else 0
-    surplus = b - net if b - net > 0 else 0
-    if not rules or bat_w is None:
-        surplus = export     # don't claim what the battery takes when we can't see it
+    if bat is None or bat_w is None:
+        # No battery: what goes out is the surplus. A battery we can't see: claim only
+        # what is measured going out.
+        surplus = export = measured
+    else:
+        # The surplus is solar minus house; without the cars the battery would take up to
+        # its max charge power of it (unless full) and the rest would be exported. This
+        # holds even while the battery discharges into a car.
+        surplus = b - net if b - net > 0 else 0
+        room = 0 if rules and st["full"] else whole(bat["max_charge_w"])
+        export = surplus - room if surplus > room else 0
     solar = whole(cfg.get("_solar_w"))
     if solar is not None:
         if surplus > solar:
@@ -195,13 +204,10 @@ def _pools(cfg, s, rules, bat_w, st, warnings):
     discharge = 0
     if rules and st["above_min"]:
         deficit = net - b if net - b > 0 else 0
-        room = whole(bat["max_discharge_w"]) - deficit
-        discharge = room if room > 0 else 0
-    if grid_ok:
-        pools["standard"] = (None, False)
-    else:
-        pools["standard"] = (surplus + discharge, False)
+        left = whole(bat["max_discharge_w"]) - deficit
+        discharge = left if left > 0 else 0
     if rules:
+        pools["standard"] = (None, False) if grid_ok else (surplus + discharge, False)
         if not st["above_min"]:
             pools["eco"] = (0, False)
         elif not st["above_target"]:
@@ -209,12 +215,12 @@ def _pools(cfg, s, rules, bat_w, st, warnings):
         else:
             pools["eco"] = (surplus + discharge, grid_ok)
         pools["solar"] = (surplus if st["above_target"] else 0, False)
-        raise_by = 0 if st["above_target"] else whole(bat["max_charge_w"])
-        pools["excess"] = (surplus - thr - raise_by, False)
+        pools["excess"] = ((surplus if st["above_target"] else export) - thr, False)
     else:
-        pools["eco"] = (surplus, grid_ok)
-        pools["solar"] = (surplus, False)
-        pools["excess"] = (surplus - thr, False)
+        pools["standard"] = (None, False) if grid_ok else (export, False)
+        pools["eco"] = (export, grid_ok)
+        pools["solar"] = (export, False)
+        pools["excess"] = (export - thr, False)
     return pools, surplus, export
 
 
