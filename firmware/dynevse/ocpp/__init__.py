@@ -1,0 +1,42 @@
+"""OCPP 1.6J central system: the chargers connect to ``ws://<board>/ocpp/<chargePointId>``.
+
+Interface for the app::
+
+    from dynevse.ocpp.central import CentralSystem
+    from dynevse.ocpp import server
+
+    cs = CentralSystem(ocpp_config, chargers, clock=None, log_sink=None)
+    app = server.make_app(cs)          # or server.mount(cs, existing_microdot_app)
+    await app.start_server(port=80)
+
+- ``ocpp_config``: the ``ocpp`` section (fields, defaults and ranges in ``config.py``,
+  ``OCPP_FIELDS``); ``chargers``: the charger list, each ``{"id", "phases", ...}`` with the
+  OCPP options of ``CHARGER_OCPP_FIELDS`` (other keys are ignored). Invalid settings raise
+  ``dynevse.core.schema.ConfigError`` naming the field.
+- ``clock``: an object with ``monotonic_ms()`` and ``utc_s()`` (``clock.SystemClock``
+  when None). ``log_sink(cp_id, line)``: also called with every log line (e.g. print).
+
+Per charger, ``s = cs.charger(cp_id)`` (a ``session.ChargePointSession``), read each cycle:
+
+- ``s.connected``; ``s.vendor``, ``s.model``, ``s.firmware`` (None before a BootNotification)
+- ``s.status()``: OCPP status of connector 1 (else 0), e.g. "Charging"; ``s.statuses``
+- ``s.meter``: {key: (value, arrived_ms)} with keys ``current_a`` ([L1, L2, L3] in A, None
+  where not reported; a Current.Import without phase counts for each of the charger's
+  phases), ``offered_a``, ``power_w``, ``energy_wh``, ``soc_pct``; ``arrived_ms`` is
+  ``clock.monotonic_ms()`` when it came (compare with ``dynevse.aio.ticks_diff``)
+- ``s.transaction_id`` (None without a running transaction), ``s.meter_start_wh``
+- ``s.counters`` {"dropped", "callerrors", "timeouts"}; ``s.log``: the last
+  ``log_lines`` event lines; ``cs.totals()``, ``cs.unknown``, ``cs.status()`` (JSON-ready)
+
+Commands (coroutines) answer "Accepted", "Rejected", "Timeout", "NotConnected" or "Busy"
+(or another status the charger answered, e.g. "Unknown" to a clear, "NotImplemented" to
+a trigger):
+
+- ``await s.set_limit(amps, phases_in_use)``: TxDefaultProfile (connector 0 or 1),
+  Relative or Absolute, bounded duration, in A or W (W = A x V x phases in use) with one
+  decimal; a rejection is retried once in the other unit (rate unit "auto")
+- ``await s.clear_profiles()``, ``s.remote_start(id_tag)``, ``s.remote_stop()``,
+  ``s.reset("Soft"|"Hard")``, ``s.trigger(message, connector_id=None)``
+
+A bad argument raises ValueError. ``standalone.py`` runs a server alone on either runtime.
+"""

@@ -1,0 +1,553 @@
+"""One known charger: its connection, what it reported, and the CALLs the controller makes.
+
+A ``ChargePointSession`` lives as long as the central system; connections come and go
+(``run_connection``). ``handle_text`` answers one incoming message synchronously, so a
+malformed frame costs one CALLERROR (or a drop) and nothing else. CALLs to the charger go
+one at a time (``_call``) with a timeout; after every (re)connection a setup task reads
+the charger's capabilities, sets its meter sampling and installs the fallback profile.
+"""
+import asyncio
+
+from dynevse import aio
+from dynevse.compat import const
+from dynevse.core.schema import is_number
+from dynevse.ocpp import rpc, messages
+from dynevse.ocpp.clock import iso8601, hhmmss
+from dynevse.ocpp.meter import read_meter_values
+from dynevse.ocpp.ws import WebSocketClosed, CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR
+
+ACCEPTED = "Accepted"
+REJECTED = "Rejected"
+TIMEOUT = "Timeout"
+NOT_CONNECTED = "NotConnected"
+BUSY = "Busy"
+_RESULT = "result"
+
+_MAX_WAITING = const(4)       # controller calls queued behind the one outstanding CALL
+_MAX_CONNECTORS = const(8)    # statuses kept per charger (connector 0..8)
+_ABSOLUTE_LEAD_S = const(60)  # an Absolute profile starts this far in the past (clock drift)
+_LIMIT_MARK = "@limit@"       # stands for the limit in the JSON until it is spliced in
+
+_CONFIG_KEYS = ("ChargingScheduleAllowedChargingRateUnit", "ChargeProfileMaxStackLevel",
+                "NumberOfConnectors")
+
+
+def _tenths(x):
+    """x floored to a whole number of tenths; the small lead absorbs float error (2.3*10 is
+    22.999999999999996; on the board floats are 32-bit)."""
+    return int(x * 10 + 0.001)
+
+
+def _unit_from_config(value):
+    """A or W from ChargingScheduleAllowedChargingRateUnit ("Current", "Power", both)."""
+    tokens = [t.strip().lower() for t in value.split(",")]
+    if "current" in tokens or "a" in tokens:
+        return "A"
+    if "power" in tokens or "w" in tokens:
+        return "W"
+    return None
+
+
+class ChargePointSession:
+    """A known charger. Read by the controller each cycle:
+
+    ``connected``, ``vendor``/``model``/``firmware`` (None until a BootNotification),
+    ``status()`` (status of connector 1, else 0), ``statuses`` {connector: status},
+    ``meter`` {"current_a"|"offered_a"|"power_w"|"energy_wh"|"soc_pct": (value, arrived_ms)},
+    ``transaction_id``, ``rate_unit``, ``counters``, ``log``.
+    """
+
+    def __init__(self, central, opts):
+        self.id = opts["id"]
+        self.opts = opts
+        self._cs = central
+        self._ws = None
+        self._tasks = []
+        self.connected = False
+        self.vendor = None
+        self.model = None
+        self.firmware = None
+        self.statuses = {}
+        self.meter = {}
+        self.transaction_id = None
+        self.id_tag = None
+        self.meter_start_wh = None
+        self.meter_stop_wh = None
+        auto = opts["rate_unit"] == "auto"
+        self.rate_unit = "A" if auto else opts["rate_unit"]
+        self.max_stack_level = None
+        self.connectors = None
+        self.last_limit = None        # (limit, unit, answer) of the last set_limit
+        self.counters = {"dropped": 0, "callerrors": 0, "timeouts": 0}
+        self.log = []
+        self._boot = asyncio.Event()
+        self._call_lock = asyncio.Lock()
+        self._answered = asyncio.Event()
+        self._waiting = 0
+        self._pending_id = None
+        self._answer = None
+
+    # ---- reading -------------------------------------------------------------------
+
+    def status(self):
+        """OCPP status of connector 1 (the main connector), else of connector 0, else None."""
+        s = self.statuses.get(1)
+        return s if s is not None else self.statuses.get(0)
+
+    def stack_level(self):
+        """Stack level of the dynamic profile: the charger's option, else the site's
+        lowered to what the charger reports as its maximum."""
+        lvl = self.opts["stack_level"]
+        if lvl >= 0:
+            return lvl
+        lvl = self._cs.config["stack_level"]
+        if self.max_stack_level is not None and self.max_stack_level < lvl:
+            lvl = self.max_stack_level
+        return lvl
+
+    def snapshot(self, now_ms):
+        """A JSON-ready summary (ages in s instead of tick stamps) for pages and the API."""
+        meter = {}
+        for k in self.meter:
+            v, at = self.meter[k]
+            meter[k] = {"value": v, "age_s": aio.ticks_diff(now_ms, at) // 1000}
+        conns = {}
+        for c in self.statuses:
+            conns[str(c)] = self.statuses[c]
+        return {"id": self.id, "connected": self.connected, "vendor": self.vendor,
+                "model": self.model, "firmware": self.firmware, "status": self.status(),
+                "connectors": conns, "transaction_id": self.transaction_id, "meter": meter,
+                "rate_unit": self.rate_unit, "stack_level": self.stack_level(),
+                "last_limit": self.last_limit, "counters": self.counters, "log": self.log}
+
+    def _log(self, text):
+        cfg_lines = self._cs.config["log_lines"]
+        line = "%s %s" % (hhmmss(self._cs.clock.utc_s()), text)
+        self.log.append(line)
+        if len(self.log) > cfg_lines:
+            self.log.pop(0)
+        sink = self._cs.log_sink
+        if sink is not None:
+            sink(self.id, line)
+
+    # ---- incoming messages ---------------------------------------------------------
+
+    def handle_text(self, text):
+        """Handle one websocket text message; returns the text to send back, or None."""
+        try:
+            kind, uid, a, b = rpc.decode(text)
+        except rpc.RpcError as e:
+            return self._refuse(e)
+        if kind == rpc.CALL:
+            try:
+                if not messages.is_word(a, messages.REQUESTS):
+                    code = rpc.NOT_SUPPORTED if messages.is_word(a, messages.NOT_SUPPORTED) \
+                        else rpc.NOT_IMPLEMENTED
+                    raise rpc.RpcError(code, "%s is not taken by this central system" % a[:40])
+                messages.check(b, a)
+                reply = getattr(self, "_on_" + a)(b)
+            except rpc.RpcError as e:
+                e.unique_id = uid
+                return self._refuse(e, a)
+            except Exception as e:   # a fault of ours must cost one message, not the connection
+                self._log("internal error on %s: %r" % (a, e))
+                return self._refuse(rpc.RpcError(rpc.INTERNAL_ERROR, "internal error", uid), a)
+            return rpc.result_text(uid, reply)
+        if self._pending_id is None or uid != self._pending_id:
+            self.counters["dropped"] += 1
+            self._log("dropped an answer to no outstanding CALL (id %s)" % uid[:40])
+            return None
+        self._pending_id = None    # a second answer with this id is dropped
+        self._answer = (kind, a, b)
+        self._answered.set()
+        return None
+
+    def _refuse(self, err, action=None):
+        if err.unique_id is None:
+            self.counters["dropped"] += 1
+            self._log("dropped a message: %s" % err.description)
+            return None
+        self.counters["callerrors"] += 1
+        self._log("CALLERROR %s to %s: %s" % (err.code, action or "message", err.description))
+        return rpc.error_text(err.unique_id, err.code, err.description)
+
+    def _now_iso(self):
+        return iso8601(self._cs.clock.utc_s())
+
+    def _on_BootNotification(self, p):
+        self.vendor = p["chargePointVendor"]
+        self.model = p["chargePointModel"]
+        self.firmware = p.get("firmwareVersion")
+        self._log("BootNotification %s %s firmware %s" % (self.vendor, self.model, self.firmware))
+        self._boot.set()
+        return {"status": ACCEPTED, "currentTime": self._now_iso(),
+                "interval": self._cs.config["heartbeat_interval_s"]}
+
+    def _on_Heartbeat(self, p):
+        return {"currentTime": self._now_iso()}
+
+    def _on_StatusNotification(self, p):
+        c = p["connectorId"]
+        st = p["status"]
+        if c <= _MAX_CONNECTORS:
+            if self.statuses.get(c) != st:
+                err = p["errorCode"]
+                self._log("connector %d: %s%s" % (c, st, "" if err == "NoError" else " (%s)" % err))
+            self.statuses[c] = st
+        return {}
+
+    def _on_Authorize(self, p):
+        return {"idTagInfo": {"status": self._cs.id_tag_status(p["idTag"])}}
+
+    def _on_StartTransaction(self, p):
+        tag = p["idTag"]
+        st = self._cs.id_tag_status(tag)
+        tx = self._cs.new_transaction_id()
+        if st == ACCEPTED:
+            self.transaction_id = tx
+            self.id_tag = tag
+            self.meter_start_wh = p["meterStart"]
+            self.meter_stop_wh = None
+        self._log("StartTransaction connector %d idTag %s: %s, transaction %d"
+                  % (p["connectorId"], tag, st, tx))
+        return {"idTagInfo": {"status": st}, "transactionId": tx}
+
+    def _on_StopTransaction(self, p):
+        tx = p["transactionId"]
+        if tx == self.transaction_id:
+            self.transaction_id = None
+        self.meter_stop_wh = p["meterStop"]
+        self._log("StopTransaction %d at %d Wh (%s)" % (tx, p["meterStop"], p.get("reason") or "Local"))
+        tag = p.get("idTag")
+        return {"idTagInfo": {"status": self._cs.id_tag_status(tag)}} if tag is not None else {}
+
+    def _on_MeterValues(self, p):
+        if p["connectorId"] > 1:
+            return {}   # the controller models one connector: 0 (whole charger) and 1
+        tx = p.get("transactionId")
+        if tx is not None and self.transaction_id is None:
+            # a transaction that began before the board (re)started: adopt it so it can be stopped
+            self.transaction_id = tx
+            self._log("adopted running transaction %d" % tx)
+        readings, ignored = read_meter_values(p["meterValue"], self.opts["phases"])
+        now = self._cs.clock.monotonic_ms()
+        for k in readings:
+            self.meter[k] = (readings[k], now)
+        if ignored:
+            self._log("MeterValues: %d sampled values not usable" % ignored)
+        return {}
+
+    def _on_DataTransfer(self, p):
+        return {"status": "UnknownVendorId"}
+
+    def _on_DiagnosticsStatusNotification(self, p):
+        return {}
+
+    def _on_FirmwareStatusNotification(self, p):
+        self._log("firmware: %s" % p["status"])
+        return {}
+
+    def _on_SecurityEventNotification(self, p):
+        self._log("security event: %s" % p["type"])
+        return {}
+
+    # ---- calls to the charger ------------------------------------------------------
+
+    async def _call(self, action, payload, limit_tenths=None):
+        """Send one CALL and wait for its answer: (``"result"``, payload), (``"error"``, code),
+        or (TIMEOUT | NOT_CONNECTED | BUSY, None)."""
+        if self._ws is None:
+            return NOT_CONNECTED, None
+        if self._waiting >= _MAX_WAITING:
+            return BUSY, None
+        self._waiting += 1
+        try:
+            async with self._call_lock:   # at most one outstanding CALL to this charger
+                ws = self._ws
+                if ws is None:
+                    return NOT_CONNECTED, None
+                uid = self._cs.next_unique_id()
+                text = rpc.call_text(uid, action, payload)
+                if limit_tenths is not None:
+                    # the limit goes out with exactly one decimal, whatever float repr does
+                    text = text.replace('"%s"' % _LIMIT_MARK,
+                                        "%d.%d" % (limit_tenths // 10, limit_tenths % 10))
+                self._answer = None
+                self._answered.clear()
+                self._pending_id = uid
+                try:
+                    await ws.send_text(text)
+                    await aio.wait_for(self._answered.wait(), self._cs.config["call_timeout_s"])
+                except aio.TimeoutError:
+                    self.counters["timeouts"] += 1
+                    self._log("%s: no answer in %s s" % (action, self._cs.config["call_timeout_s"]))
+                    return TIMEOUT, None
+                except WebSocketClosed:
+                    return NOT_CONNECTED, None
+                finally:
+                    self._pending_id = None
+                ans = self._answer
+                if ans is None:
+                    return NOT_CONNECTED, None   # woken by the connection ending
+                if ans[0] == rpc.CALLERROR:
+                    self._log("%s: CALLERROR %s %s" % (action, ans[1][:40], ans[2][:60]))
+                    return "error", ans[1]
+                return _RESULT, ans[1]
+        finally:
+            self._waiting -= 1
+
+    async def _call_status(self, action, payload, limit_tenths=None):
+        """The charger's status answer to a CALL; a CALLERROR or a malformed answer is Rejected."""
+        kind, ans = await self._call(action, payload, limit_tenths)
+        if kind == _RESULT:
+            st = ans.get("status")
+            if messages.is_word(st, messages.ANSWERS[action]):
+                result = st
+            else:
+                self._log("%s: answer without a valid status" % action)
+                result = REJECTED
+        elif kind == "error":
+            result = REJECTED
+        else:
+            result = kind
+        self._log("%s -> %s" % (action, result))
+        return result
+
+    def _profile(self, profile_id, stack_level, unit, phases, duration_s):
+        sched = {"chargingRateUnit": unit,
+                 "chargingSchedulePeriod": [{"startPeriod": 0, "limit": _LIMIT_MARK,
+                                             "numberPhases": phases}]}
+        kind = "Relative"
+        if self.opts["profile_kind"] == "absolute":
+            kind = "Absolute"
+            sched["startSchedule"] = iso8601(self._cs.clock.utc_s() - _ABSOLUTE_LEAD_S)
+            if duration_s:
+                duration_s += _ABSOLUTE_LEAD_S
+        if duration_s:
+            sched["duration"] = duration_s
+        return {"connectorId": self.opts["connector_id"],
+                "csChargingProfiles": {"chargingProfileId": profile_id, "stackLevel": stack_level,
+                                       "chargingProfilePurpose": "TxDefaultProfile",
+                                       "chargingProfileKind": kind, "chargingSchedule": sched}}
+
+    def _limit_tenths(self, amps, phases, unit):
+        a10 = _tenths(amps)
+        if unit == "A":
+            return a10
+        # W = A x V x phases, from the limit already floored to 0.1 A
+        return a10 * _tenths(self._cs.config["voltage_v"]) * phases // 10
+
+    async def _send_profile(self, profile_id, stack_level, amps, phases, unit, duration_s):
+        payload = self._profile(profile_id, stack_level, unit, phases, duration_s)
+        return await self._call_status("SetChargingProfile", payload,
+                                       self._limit_tenths(amps, phases, unit))
+
+    async def _send_in_any_unit(self, profile_id, stack_level, amps, phases, duration_s):
+        unit = self.rate_unit
+        st = await self._send_profile(profile_id, stack_level, amps, phases, unit, duration_s)
+        if st in (REJECTED, "NotSupported") and self.opts["rate_unit"] == "auto":
+            other = "W" if unit == "A" else "A"
+            st = await self._send_profile(profile_id, stack_level, amps, phases, other, duration_s)
+            if st == ACCEPTED:
+                self.rate_unit = other
+                self._log("charger takes limits in %s" % other)
+        return st
+
+    async def set_limit(self, amps, phases_in_use):
+        """Limit the charger to ``amps`` per phase on ``phases_in_use`` phases (a TxDefault
+        profile at the dynamic stack level, valid for profile_duration_s).
+
+        Returns Accepted, Rejected, Timeout, NotConnected or Busy.
+        """
+        if not is_number(amps) or not 0 <= amps <= 1000:
+            raise ValueError("amps must be a number from 0 to 1000, got %r" % (amps,))
+        if phases_in_use not in (1, 2, 3) or type(phases_in_use) is bool:
+            raise ValueError("phases_in_use must be 1, 2 or 3, got %r" % (phases_in_use,))
+        if amps < 0.1 and self.opts["stop_method"] == "remote_stop" and self.transaction_id is not None:
+            st = await self.remote_stop()
+        else:
+            st = await self._send_in_any_unit(self._cs.config["profile_id"], self.stack_level(), amps,
+                                              phases_in_use, self._cs.config["profile_duration_s"])
+        if st == "NotSupported":
+            st = REJECTED
+        self.last_limit = [_tenths(amps) / 10, phases_in_use, self.rate_unit, st]
+        return st
+
+    async def _install_fallback(self):
+        level = self.stack_level() - 1
+        if level < 0:
+            self._log("no stack level below %d: fallback profile not installed" % self.stack_level())
+            return None
+        return await self._send_in_any_unit(self._cs.config["fallback_profile_id"], level,
+                                            self._cs.config["fallback_a"], self.opts["phases"], 0)
+
+    async def clear_profiles(self):
+        """Clear the charger's TxDefaultProfiles (ours and any that would compete with them),
+        then install the fallback profile again. Returns the answer to the clear."""
+        st = await self._call_status("ClearChargingProfile",
+                                     {"chargingProfilePurpose": "TxDefaultProfile"})
+        if st in (ACCEPTED, "Unknown"):
+            await self._install_fallback()
+        return st
+
+    async def remote_start(self, id_tag):
+        """RemoteStartTransaction on connector 1."""
+        if not isinstance(id_tag, str) or not 0 < len(id_tag) <= 20:
+            raise ValueError("id_tag must be 1 to 20 characters, got %r" % (id_tag,))
+        return await self._call_status("RemoteStartTransaction", {"connectorId": 1, "idTag": id_tag})
+
+    async def remote_stop(self):
+        """RemoteStopTransaction of the running transaction (Rejected when there is none)."""
+        if self.transaction_id is None:
+            self._log("RemoteStopTransaction: no transaction running")
+            return REJECTED
+        return await self._call_status("RemoteStopTransaction", {"transactionId": self.transaction_id})
+
+    async def reset(self, kind):
+        """Reset ``Soft`` or ``Hard``."""
+        if kind not in ("Soft", "Hard"):
+            raise ValueError("reset kind must be Soft or Hard, got %r" % (kind,))
+        return await self._call_status("Reset", {"type": kind})
+
+    async def trigger(self, message, connector_id=None):
+        """TriggerMessage: ask the charger to send ``message`` (e.g. StatusNotification) now."""
+        if not messages.is_word(message, messages.TRIGGER_MESSAGES):
+            raise ValueError("message must be one of%sgot %r" % (messages.TRIGGER_MESSAGES, message))
+        payload = {"requestedMessage": message}
+        if connector_id is not None:
+            payload["connectorId"] = connector_id
+        return await self._call_status("TriggerMessage", payload)
+
+    # ---- after connecting ----------------------------------------------------------
+
+    async def _wait_boot(self):
+        try:
+            await aio.wait_for(self._boot.wait(), self._cs.config["boot_wait_s"])
+            return True
+        except aio.TimeoutError:
+            return False
+
+    async def _read_capabilities(self):
+        kind, ans = await self._call("GetConfiguration", {"key": list(_CONFIG_KEYS)})
+        if kind != _RESULT:
+            return kind
+        try:
+            messages.check(ans, "GetConfiguration")
+        except rpc.RpcError as e:
+            self._log("GetConfiguration: invalid answer: %s" % e.description)
+            return REJECTED
+        for item in ans.get("configurationKey") or ():
+            key = item["key"]
+            value = item.get("value")
+            if value is None:
+                continue
+            if key == _CONFIG_KEYS[0] and self.opts["rate_unit"] == "auto":
+                unit = _unit_from_config(value)
+                if unit is not None:
+                    self.rate_unit = unit
+            elif key == _CONFIG_KEYS[1] and value.strip().isdigit():
+                self.max_stack_level = int(value)
+            elif key == _CONFIG_KEYS[2] and value.strip().isdigit():
+                self.connectors = int(value)
+        self._log("capabilities: unit %s, max stack level %s, connectors %s"
+                  % (self.rate_unit, self.max_stack_level, self.connectors))
+        return ACCEPTED
+
+    async def _configure(self):
+        """Read the capabilities, set meter sampling, install the fallback profile."""
+        cfg = self._cs.config
+        if await self._read_capabilities() == NOT_CONNECTED:
+            return
+        if cfg["meter_sample_interval_s"]:
+            await self._call_status("ChangeConfiguration", {"key": "MeterValueSampleInterval",
+                                                            "value": str(cfg["meter_sample_interval_s"])})
+        if cfg["meter_measurands"]:
+            await self._call_status("ChangeConfiguration", {"key": "MeterValuesSampledData",
+                                                            "value": ",".join(cfg["meter_measurands"])})
+        await self._install_fallback()
+
+    async def _setup(self):
+        if not await self._wait_boot():
+            self._log("no BootNotification after connecting: triggering one")
+            await self.trigger("BootNotification")
+            await self._wait_boot()
+        while True:
+            self._boot.clear()
+            await self._configure()
+            await self._boot.wait()    # a charger that boots again has lost its profiles
+
+    async def _keepalive(self, ws, interval_s):
+        while True:
+            await aio.sleep_ms(interval_s * 1000)
+            idle_ms = aio.ticks_diff(aio.ticks_ms(), ws.last_rx_ms)
+            if idle_ms >= 3 * interval_s * 1000:
+                self._log("silent for %d s: closing the connection" % (idle_ms // 1000))
+                self._drop(ws, CLOSE_GOING_AWAY, "no traffic")
+                return
+            if idle_ms >= interval_s * 1000:
+                try:
+                    await ws.ping()
+                except WebSocketClosed:
+                    return
+
+    # ---- connection ----------------------------------------------------------------
+
+    async def _read_loop(self, ws, done):
+        code = None
+        try:
+            while True:
+                reply = self.handle_text(await ws.receive())
+                if reply is not None:
+                    await ws.send_text(reply)
+        except WebSocketClosed as e:
+            code = e.code
+        except Exception as e:   # not CancelledError: that is how _drop ends this loop
+            self._log("connection error: %r" % (e,))
+        finally:
+            if self._ws is ws:
+                self._detach(code)
+            done.set()
+
+    def _detach(self, code):
+        """The current connection is over: wake a waiting CALL, stop the connection's tasks."""
+        self._ws = None
+        self.connected = False
+        self._answer = None
+        self._answered.set()
+        me = asyncio.current_task()
+        for t in self._tasks:
+            if t is not me:
+                t.cancel()
+        self._tasks = []
+        self._log("disconnected%s" % ("" if code is None else " (%d)" % code))
+
+    def _drop(self, ws, code, reason):
+        """End a connection from outside its reader: the connection's handler closes it."""
+        ws.close_request = (code, reason)
+        if self._ws is ws:
+            self._detach(code)
+
+    async def run_connection(self, ws):
+        """Serve an open websocket until it ends (replacing an older connection of this charger)."""
+        old = self._ws
+        if old is not None:
+            self._log("a new connection replaces the old one")
+            self._drop(old, CLOSE_GOING_AWAY, "replaced by a new connection")
+        self._ws = ws
+        self.connected = True
+        self._boot.clear()
+        self._log("connected")
+        done = asyncio.Event()
+        tasks = [asyncio.create_task(self._read_loop(ws, done)), asyncio.create_task(self._setup())]
+        interval = self._cs.config["ws_ping_interval_s"]
+        if interval:
+            tasks.append(asyncio.create_task(self._keepalive(ws, interval)))
+        self._tasks = tasks
+        try:
+            await done.wait()
+            if not ws.closed:
+                code, reason = ws.close_request or (CLOSE_INTERNAL_ERROR, "internal error")
+                await ws.close(code, reason)
+        finally:
+            for t in tasks:
+                t.cancel()
