@@ -41,6 +41,7 @@ REGULATION_FIELDS = (
 GRID_KEYS = ("grid_a", "grid_w", "grid_total_w")
 OTHER_KEYS = ("solar_w", "battery_soc", "battery_w", "voltage")
 _GRACE_MODES = ("solar", "excess")
+_UNPLUGGED = ("Available", "Unavailable", "Faulted")
 _DA = const(100)   # commands are kept in tenths of an amp: mA // 100
 
 
@@ -71,6 +72,7 @@ class _State:
         self.changed_s = None    # when the command last changed
         self.car_cap = None      # a car that draws less than it may: what it takes, mA
         self.confirmed = True    # the latest meter sample shows the car on its command
+        self.car_phases = None   # phases the connected car was seen to draw on
 
 
 def _da(a):
@@ -154,6 +156,10 @@ class Regulator:
                 active = st.idle_since is None or now - st.idle_since < cfg["idle_s"]
             else:
                 active = False
+            if status in _UNPLUGGED or ch.get("connected", True) is False:
+                st.car_phases = None            # another car may come
+            elif st.car_phases is not None and ch.get("car_phases") is None:
+                c["car_phases"] = st.car_phases
             c["_active"] = active
             paused = st.paused_until is not None and now < st.paused_until
             c["active"] = active and not paused
@@ -186,6 +192,9 @@ class Regulator:
         settled = st.changed_s is None or sample_s >= st.changed_s + cfg["car_response_s"]
         if got and settled:
             st.confirmed = True
+            n_used = len([x for x in got if x >= 1000])
+            if n_used:
+                st.car_phases = n_used          # kept for this car, also while it pauses
             if seen < st.cmd * _DA - milli(cfg["compliance_tolerance_a"]):
                 st.car_cap = seen               # the car takes less than it may
             else:
