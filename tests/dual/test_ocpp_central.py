@@ -1,0 +1,122 @@
+"""Who may connect: upgrade checks, unknown ids (remembered, bounded), Basic auth, the
+subprotocol, and the handshake on an in-memory stream.
+
+Runs under pytest and on the MicroPython unix port (tests/dual/run.py).
+"""
+import sys
+
+if ".frozen" not in sys.path:   # the unix port's asyncio is frozen; MICROPYPATH hides it
+    sys.path.append(".frozen")
+
+import asyncio  # noqa: E402
+import binascii  # noqa: E402
+
+from dynevse.ocpp.central import CentralSystem, basic_auth_ok  # noqa: E402
+from test_ocpp_session import FakeClock  # noqa: E402
+from test_ocpp_ws import Streams, server_frames, close_code, text  # noqa: E402
+
+KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+
+
+def headers(**extra):
+    h = {"Upgrade": "websocket", "Connection": "keep-alive, Upgrade", "Sec-WebSocket-Key": KEY,
+         "Sec-WebSocket-Version": "13", "Sec-WebSocket-Protocol": "ocpp1.6"}
+    for k in extra:
+        h[k.replace("_", "-")] = extra[k]
+    return h
+
+
+def basic(user, password):
+    return "Basic " + binascii.b2a_base64((user + ":" + password).encode())[:-1].decode()
+
+
+def central(clock=None):
+    return CentralSystem({}, [{"id": "CP1"}, {"id": "CP2", "password": "s3cret:pw"}], clock or FakeClock())
+
+
+def test_a_known_charger_may_upgrade():
+    cs = central()
+    assert cs.refusal("CP1", headers()) is None
+    # header names in any case
+    lower = {}
+    h = headers()
+    for k in h:
+        lower[k.lower()] = h[k]
+    assert cs.refusal("CP1", lower) is None
+
+
+def test_not_a_websocket_upgrade():
+    cs = central()
+    assert cs.refusal("CP1", {})[1] == 400
+    assert cs.refusal("CP1", headers(Upgrade="h2c"))[1] == 400
+    r = cs.refusal("CP1", headers(Sec_WebSocket_Version="8"))
+    assert r[1] == 426 and r[2] == {"Sec-WebSocket-Version": "13"}
+
+
+def test_unknown_ids_are_refused_and_remembered_bounded():
+    clock = FakeClock(ms=1000)
+    cs = central(clock)
+    assert cs.refusal("Stranger", headers())[1] == 404
+    clock.ms = 3000
+    cs.refusal("Stranger", headers())
+    assert cs.unknown == [["Stranger", 2, 3000]]
+    for i in range(10):
+        cs.refusal("X%d" % i, headers())
+    # eight remembered, the least recently seen dropped first
+    assert len(cs.unknown) == 8 and cs.unknown[0][0] == "X2" and cs.unknown[-1][0] == "X9"
+    cs.refusal("X2", headers())
+    assert cs.unknown[-1][:2] == ["X2", 2]
+    cs.refusal("L" * 300, headers())
+    assert cs.unknown[-1][0] == "L" * 48
+    assert cs.counters["refused_unknown"] == 14
+
+
+def test_basic_auth():
+    cs = central()
+    assert cs.refusal("CP2", headers())[1] == 401
+    r = cs.refusal("CP2", headers(Authorization=basic("CP2", "wrong")))
+    assert r[1] == 401 and r[2]["WWW-Authenticate"].startswith("Basic")
+    assert cs.refusal("CP2", headers(Authorization=basic("CP1", "s3cret:pw")))[1] == 401   # user is the id
+    assert cs.refusal("CP2", headers(Authorization=basic("CP2", "s3cret:pw"))) is None
+    assert cs.counters["refused_auth"] == 3
+    # a charger without a password ignores what it is sent
+    assert cs.refusal("CP1", headers(Authorization=basic("CP1", "whatever"))) is None
+    for bad in ("", "Bearer abc", "Basic", "Basic !!!notbase64", "Basic " + "QUJD"):
+        assert not basic_auth_ok(bad, "CP2", "s3cret:pw"), bad
+    assert basic_auth_ok("basic " + basic("CP2", "s3cret:pw")[6:], "CP2", "s3cret:pw")
+
+
+def serve(cs, cp_id, h, data=b""):
+    s = Streams(data)
+    asyncio.run(cs.serve(cp_id, h, s, s))
+    return bytes(s.out)
+
+
+def test_handshake_answers_with_ocpp16():
+    cs = central()
+    out = serve(cs, "CP1", headers(), text('[2, "h1", "Heartbeat", {}]'))
+    head, _, rest = out.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101 Switching Protocols")
+    assert b"Sec-WebSocket-Protocol: ocpp1.6" in head
+    assert b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in head
+    frames = server_frames(rest)
+    assert frames[0][0] == 1 and frames[0][1].startswith(b'[3, "h1", {"currentTime": ')
+    # the input ended: the charger is disconnected again
+    assert cs.charger("CP1").connected is False
+
+
+def test_no_ocpp_subprotocol_is_closed_right_after_the_handshake():
+    cs = central()
+    for offer in (None, "ocpp2.0.1", "soap"):
+        h = headers()
+        if offer is None:
+            del h["Sec-WebSocket-Protocol"]
+        else:
+            h["Sec-WebSocket-Protocol"] = offer
+        out = serve(cs, "CP1", h, text('[2, "h1", "Heartbeat", {}]'))
+        head, _, rest = out.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101") and b"Sec-WebSocket-Protocol" not in head
+        frames = server_frames(rest)
+        assert len(frames) == 1 and frames[0][0] == 8 and close_code(frames[0][1]) == 1002
+    assert cs.counters["refused_protocol"] == 3
+    assert cs.charger("CP1").vendor is None

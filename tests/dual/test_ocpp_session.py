@@ -1,0 +1,425 @@
+"""A charge point session on its own: answers to a charger's CALLs, malformed messages, and
+the CALLs the controller makes (profiles, units, stack levels, quirk options, timeouts).
+
+The websocket is replaced by ``FakeLink``, which answers our CALLs the way a charger
+would; the real websocket and real chargers are in test_ocpp_ws and tests/ocpp.
+Runs under pytest and on the MicroPython unix port (tests/dual/run.py).
+"""
+import sys
+
+if ".frozen" not in sys.path:   # the unix port's asyncio is frozen; MICROPYPATH hides it
+    sys.path.append(".frozen")
+
+import asyncio  # noqa: E402
+import json  # noqa: E402
+
+from dualtest import raises  # noqa: E402
+from dynevse.ocpp.central import CentralSystem  # noqa: E402
+
+T0 = 1714564800          # 2024-05-01T12:00:00Z
+TS = "2024-05-01T12:00:00Z"
+
+
+class FakeClock:
+    def __init__(self, utc_s=T0, ms=5000):
+        self.utc = utc_s
+        self.ms = ms
+
+    def monotonic_ms(self):
+        return self.ms
+
+    def utc_s(self):
+        return self.utc
+
+
+class FakeLink:
+    """Stands in for the websocket: records our CALLs and answers each with
+    ``answer(action, payload)``: a dict (CALLRESULT), a string (CALLERROR code) or None
+    (no answer)."""
+
+    def __init__(self, session, answer):
+        self.session = session
+        self.answer = answer
+        self.calls = []
+        self.texts = []
+
+    async def send_text(self, text):
+        self.texts.append(text)
+        msg = json.loads(text)
+        if msg[0] != 2:
+            return
+        self.calls.append((msg[2], msg[3]))
+        a = self.answer(msg[2], msg[3])
+        if a is None:
+            return
+        reply = [3, msg[1], a] if isinstance(a, dict) else [4, msg[1], a, "", {}]
+        assert self.session.handle_text(json.dumps(reply)) is None
+
+
+def accept_all(action, payload):
+    return {"status": "Accepted"}
+
+
+def make(ocpp=None, answer=accept_all, clock=None, **opts):
+    charger = {"id": "CP1"}
+    charger.update(opts)
+    cs = CentralSystem(ocpp or {}, [charger], clock or FakeClock())
+    s = cs.charger("CP1")
+    link = FakeLink(s, answer)
+    s._ws = link
+    s.connected = True
+    return s, link
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def call(s, action, payload, uid="u1"):
+    """Send a CALL from the charger; returns the decoded answer."""
+    return json.loads(s.handle_text(json.dumps([2, uid, action, payload])))
+
+
+# ---- what the charger sends -----------------------------------------------------------
+
+def test_boot_notification_accepted_with_time_and_interval():
+    s, _ = make({"heartbeat_interval_s": 120})
+    r = call(s, "BootNotification", {"chargePointVendor": "Acme", "chargePointModel": "Wall",
+                                     "firmwareVersion": "1.2"}, "b1")
+    assert r == [3, "b1", {"status": "Accepted", "currentTime": TS, "interval": 120}]
+    assert (s.vendor, s.model, s.firmware) == ("Acme", "Wall", "1.2")
+
+
+def test_heartbeat_and_status():
+    s, _ = make()
+    assert call(s, "Heartbeat", {})[2] == {"currentTime": TS}
+    assert s.status() is None
+    call(s, "StatusNotification", {"connectorId": 0, "errorCode": "NoError", "status": "Available"})
+    assert s.status() == "Available"       # connector 0 while 1 is unknown
+    r = call(s, "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Charging"})
+    assert r[2] == {} and s.status() == "Charging" and s.statuses[0] == "Available"
+
+
+def test_authorize_free_charging_and_allow_list():
+    s, _ = make()
+    assert call(s, "Authorize", {"idTag": "ANYTHING"})[2] == {"idTagInfo": {"status": "Accepted"}}
+    s, _ = make({"free_charging": False, "id_tags": ["Tag-1"]})
+    assert call(s, "Authorize", {"idTag": "tag-1"})[2]["idTagInfo"]["status"] == "Accepted"  # CiString
+    assert call(s, "Authorize", {"idTag": "Tag-2"})[2]["idTagInfo"]["status"] == "Invalid"
+
+
+def test_transactions_get_ids_that_grow_across_restarts():
+    # ids start at 1 + minutes since 2020-01-01; T0 is 2024-05-01T12:00Z = 1591 days + 12 h
+    minutes = (T0 - 1577836800) // 60
+    s, _ = make()
+    r = call(s, "StartTransaction", {"connectorId": 1, "idTag": "T", "meterStart": 1500, "timestamp": TS})
+    assert r[2] == {"idTagInfo": {"status": "Accepted"}, "transactionId": minutes + 2}
+    assert s.transaction_id == minutes + 2 and s.meter_start_wh == 1500
+    r = call(s, "StopTransaction", {"transactionId": minutes + 2, "meterStop": 9500, "timestamp": TS,
+                                    "idTag": "T", "reason": "EVDisconnected"})
+    assert r[2] == {"idTagInfo": {"status": "Accepted"}}
+    assert s.transaction_id is None and s.meter_stop_wh == 9500
+    assert call(s, "StopTransaction", {"transactionId": 5, "meterStop": 1, "timestamp": TS})[2] == {}
+
+
+def test_refused_tag_gets_an_id_but_no_running_transaction():
+    s, _ = make({"free_charging": False, "id_tags": []})
+    r = call(s, "StartTransaction", {"connectorId": 1, "idTag": "X", "meterStart": 0, "timestamp": TS})
+    assert r[2]["idTagInfo"]["status"] == "Invalid" and isinstance(r[2]["transactionId"], int)
+    assert s.transaction_id is None
+
+
+def test_meter_values_are_stored_with_their_arrival_time():
+    clock = FakeClock(ms=777)
+    s, _ = make(clock=clock, phases=1)
+    r = call(s, "MeterValues", {"connectorId": 1, "transactionId": 42, "meterValue": [
+        {"timestamp": TS, "sampledValue": [{"value": "9.5", "measurand": "Current.Import", "unit": "A"},
+                                           {"value": "2.2", "measurand": "Power.Active.Import", "unit": "kW"}]}]})
+    assert r[2] == {}
+    assert s.meter["current_a"] == ([9.5, None, None], 777)
+    assert abs(s.meter["power_w"][0] - 2200) < 1e-6 and s.meter["power_w"][1] == 777
+    # a transaction that was running before the board started is adopted
+    assert s.transaction_id == 42
+    # connector 2 is not the charger this session models
+    call(s, "MeterValues", {"connectorId": 2, "meterValue": [
+        {"timestamp": TS, "sampledValue": [{"value": "1", "measurand": "Current.Offered"}]}]})
+    assert "offered_a" not in s.meter
+
+
+def test_data_transfer_and_notifications():
+    s, _ = make()
+    assert call(s, "DataTransfer", {"vendorId": "com.acme", "data": {"x": 1}})[2] == {"status": "UnknownVendorId"}
+    assert call(s, "FirmwareStatusNotification", {"status": "Idle"})[2] == {}
+    assert call(s, "DiagnosticsStatusNotification", {"status": "Idle"})[2] == {}
+
+
+def test_malformed_messages_get_their_callerror_or_are_dropped():
+    s, _ = make()
+    cases = [
+        ('[2, "e1", "Heartbeat", {', "FormationViolation"),
+        ('[9, "e2", "Heartbeat", {}]', "FormationViolation"),
+        ('[2, "e3", "FlyToTheMoon", {}]', "NotImplemented"),
+        ('[2, "e4", "RemoteStartTransaction", {"idTag": "x"}]', "NotSupported"),
+        ('[2, "e5", "StatusNotification", {"connectorId": "1", "errorCode": "NoError", "status": "Available"}]',
+         "TypeConstraintViolation"),
+        ('[2, "e6", "StatusNotification", {"connectorId": 1, "status": "Available"}]', "ProtocolError"),
+        ('[2, "e7", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Asleep"}]',
+         "PropertyConstraintViolation"),
+        ('[2, "e8", "MeterValues", {"connectorId": 1, "meterValue": []}]', "OccurenceConstraintViolation"),
+    ]
+    for i in range(len(cases)):
+        text, code = cases[i]
+        r = json.loads(s.handle_text(text))
+        assert r[:3] == [4, "e%d" % (i + 1), code], (text, r)
+    assert s.counters["callerrors"] == len(cases)
+    # nothing else changed: no status, no boot
+    assert s.statuses == {} and s.vendor is None
+    for text in ("[]", '{"a": 1}', "null", '[3, "nobody-asked", {}]', '[4, "nobody", "X", "", {}]'):
+        assert s.handle_text(text) is None
+    assert s.counters["dropped"] == 5
+
+
+def test_log_is_bounded():
+    s, _ = make({"log_lines": 3})
+    for i in range(10):
+        s.handle_text("[]")
+    assert len(s.log) == 3 and "dropped" in s.log[-1]
+
+
+# ---- what the controller asks -----------------------------------------------------------
+
+def profile(link, i=-1):
+    action, payload = link.calls[i]
+    assert action == "SetChargingProfile"
+    return payload
+
+
+def limit_text(link, i=-1):
+    # the exact number text the charger received (must have one decimal)
+    texts = [t for t in link.texts if '"SetChargingProfile"' in t]
+    t = texts[i]
+    start = t.index('"limit": ') + len('"limit": ')
+    end = start
+    while t[end] in "0123456789.":
+        end += 1
+    return t[start:end]
+
+
+def test_set_limit_sends_the_dynamic_tx_default_profile():
+    s, link = make()
+    assert run(s.set_limit(16, 3)) == "Accepted"
+    p = profile(link)
+    assert p["connectorId"] == 0
+    cp = p["csChargingProfiles"]
+    assert (cp["chargingProfileId"], cp["stackLevel"]) == (11, 2)
+    assert (cp["chargingProfilePurpose"], cp["chargingProfileKind"]) == ("TxDefaultProfile", "Relative")
+    sched = cp["chargingSchedule"]
+    assert sched["duration"] == 600 and sched["chargingRateUnit"] == "A" and "startSchedule" not in sched
+    assert sched["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 16.0, "numberPhases": 3}]
+    assert limit_text(link) == "16.0"
+
+
+def test_limits_are_floored_to_a_tenth():
+    s, link = make()
+    run(s.set_limit(15.99, 1))
+    assert limit_text(link) == "15.9"
+    run(s.set_limit(2.3, 1))            # 2.3 * 10 is 22.999999999999996 in binary floating point
+    assert limit_text(link) == "2.3"
+    run(s.set_limit(0, 3))
+    assert limit_text(link) == "0.0"
+
+
+def test_watts_are_amps_times_volts_times_phases_in_use():
+    s, link = make({"voltage_v": 230}, rate_unit="W")
+    run(s.set_limit(16, 3))
+    assert profile(link)["csChargingProfiles"]["chargingSchedule"]["chargingRateUnit"] == "W"
+    assert limit_text(link) == "11040.0"     # 16 A x 230 V x 3
+    run(s.set_limit(6.5, 1))
+    assert limit_text(link) == "1495.0"      # 6.5 A x 230 V x 1
+    s, link = make({"voltage_v": 231.5}, rate_unit="W")
+    run(s.set_limit(10.1, 2))
+    assert limit_text(link) == "4676.3"      # 10.1 x 231.5 x 2 = 4676.3
+
+
+def test_a_rejected_unit_is_retried_once_in_the_other_and_remembered():
+    def only_watts(action, payload):
+        if action != "SetChargingProfile":
+            return {"status": "Accepted"}
+        unit = payload["csChargingProfiles"]["chargingSchedule"]["chargingRateUnit"]
+        return {"status": "Accepted" if unit == "W" else "Rejected"}
+
+    s, link = make(answer=only_watts)
+    assert run(s.set_limit(10, 3)) == "Accepted"
+    units = [p["csChargingProfiles"]["chargingSchedule"]["chargingRateUnit"] for a, p in link.calls]
+    assert units == ["A", "W"] and s.rate_unit == "W"
+    assert limit_text(link) == "6900.0"      # 10 A x 230 V x 3
+    run(s.set_limit(8, 3))
+    assert len(link.calls) == 3               # straight to W now
+
+
+def test_rejected_in_both_units():
+    s, link = make(answer=lambda a, p: {"status": "Rejected"})
+    assert run(s.set_limit(10, 3)) == "Rejected" and len(link.calls) == 2
+    # a forced unit is not second-guessed
+    s, link = make(answer=lambda a, p: {"status": "Rejected"}, rate_unit="A")
+    assert run(s.set_limit(10, 3)) == "Rejected" and len(link.calls) == 1
+    # a CALLERROR is a rejection too
+    s, link = make(answer=lambda a, p: "NotSupported", rate_unit="A")
+    assert run(s.set_limit(10, 3)) == "Rejected"
+
+
+def test_unanswered_call_times_out_and_the_next_one_works():
+    answers = []
+    s, link = make({"call_timeout_s": 1}, answer=lambda a, p: answers.pop(0) if answers else None,
+                   rate_unit="A")
+    assert run(s.set_limit(10, 3)) == "Timeout" and s.counters["timeouts"] == 1
+    answers.append({"status": "Accepted"})
+    assert run(s.set_limit(10, 3)) == "Accepted"
+
+
+def test_not_connected():
+    s, link = make()
+    s._ws = None
+    s.connected = False
+    assert run(s.set_limit(10, 3)) == "NotConnected"
+    assert run(s.reset("Soft")) == "NotConnected"
+    assert link.calls == []
+
+
+def test_bad_arguments_are_refused():
+    s, link = make()
+    for amps, phases in ((-1, 3), (float("nan"), 3), ("16", 3), (True, 3), (16, 4), (16, 0), (16, True)):
+        raises(ValueError, run, s.set_limit(amps, phases))
+    raises(ValueError, run, s.reset("Warm"))
+    raises(ValueError, run, s.trigger("Coffee"))
+    raises(ValueError, run, s.remote_start(""))
+    raises(ValueError, run, s.remote_start("x" * 21))
+    assert link.calls == []
+
+
+def test_quirk_options_absolute_connector_1_and_stack_level():
+    clock = FakeClock()
+    s, link = make(clock=clock, profile_kind="absolute", connector_id=1, stack_level=0)
+    run(s.set_limit(12, 3))
+    p = profile(link)
+    assert p["connectorId"] == 1
+    cp = p["csChargingProfiles"]
+    assert cp["chargingProfileKind"] == "Absolute" and cp["stackLevel"] == 0
+    # starts a minute in the past; the duration covers that minute too
+    assert cp["chargingSchedule"]["startSchedule"] == "2024-05-01T11:59:00Z"
+    assert cp["chargingSchedule"]["duration"] == 660
+
+
+def test_stop_by_remote_stop_when_configured():
+    s, link = make(stop_method="remote_stop")
+    call(s, "StartTransaction", {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": TS})
+    tx = s.transaction_id
+    assert run(s.set_limit(0, 3)) == "Accepted"
+    assert link.calls[-1] == ("RemoteStopTransaction", {"transactionId": tx})
+    # without a transaction a limit of 0 is still a profile
+    s, link = make(stop_method="remote_stop")
+    run(s.set_limit(0, 3))
+    assert link.calls[-1][0] == "SetChargingProfile"
+
+
+def test_commands():
+    s, link = make()
+    assert run(s.remote_start("TAG1")) == "Accepted"
+    assert link.calls[-1] == ("RemoteStartTransaction", {"connectorId": 1, "idTag": "TAG1"})
+    assert run(s.remote_stop()) == "Rejected"          # nothing running: nothing sent
+    assert link.calls[-1][0] == "RemoteStartTransaction"
+    assert run(s.reset("Hard")) == "Accepted" and link.calls[-1] == ("Reset", {"type": "Hard"})
+    assert run(s.trigger("MeterValues", 1)) == "Accepted"
+    assert link.calls[-1] == ("TriggerMessage", {"requestedMessage": "MeterValues", "connectorId": 1})
+    assert run(s.trigger("StatusNotification")) == "Accepted"
+    assert link.calls[-1] == ("TriggerMessage", {"requestedMessage": "StatusNotification"})
+
+
+def test_charger_specific_answers_pass_through_and_invalid_ones_are_rejections():
+    s, link = make(answer=lambda a, p: {"status": "NotImplemented"})
+    assert run(s.trigger("Heartbeat")) == "NotImplemented"
+    s, link = make(answer=lambda a, p: {"status": "Unknown"})
+    assert run(s.clear_profiles()) == "Unknown"
+    s, link = make(answer=lambda a, p: {"status": "Maybe"})
+    assert run(s.reset("Soft")) == "Rejected"
+    s, link = make(answer=lambda a, p: {})
+    assert run(s.reset("Soft")) == "Rejected"
+
+
+def test_clear_profiles_then_the_fallback_goes_back():
+    s, link = make()
+    assert run(s.clear_profiles()) == "Accepted"
+    assert link.calls[0] == ("ClearChargingProfile", {"chargingProfilePurpose": "TxDefaultProfile"})
+    cp = profile(link, 1)["csChargingProfiles"]
+    assert (cp["chargingProfileId"], cp["stackLevel"]) == (10, 1)
+
+
+def configuration_answer(values):
+    def answer(action, payload):
+        if action == "GetConfiguration":
+            keys = [{"key": k, "readonly": True, "value": values[k]} for k in payload["key"] if k in values]
+            return {"configurationKey": keys, "unknownKey": [k for k in payload["key"] if k not in values]}
+        return {"status": "Accepted"}
+    return answer
+
+
+def test_setup_after_boot_reads_capabilities_sets_sampling_and_installs_the_fallback():
+    s, link = make({"meter_sample_interval_s": 15, "meter_measurands": ["Current.Import", "SoC"],
+                    "fallback_a": 7.5, "stack_level": 3},
+                   answer=configuration_answer({"ChargingScheduleAllowedChargingRateUnit": "Power",
+                                                "ChargeProfileMaxStackLevel": "2", "NumberOfConnectors": "1"}),
+                   phases=1)
+    run(s._configure())
+    actions = [a for a, p in link.calls]
+    assert actions == ["GetConfiguration", "ChangeConfiguration", "ChangeConfiguration", "SetChargingProfile"]
+    assert sorted(link.calls[0][1]["key"]) == ["ChargeProfileMaxStackLevel",
+                                               "ChargingScheduleAllowedChargingRateUnit", "NumberOfConnectors"]
+    assert link.calls[1][1] == {"key": "MeterValueSampleInterval", "value": "15"}
+    assert link.calls[2][1] == {"key": "MeterValuesSampledData", "value": "Current.Import,SoC"}
+    assert (s.rate_unit, s.max_stack_level, s.connectors) == ("W", 2, 1)
+    # configured level 3, the charger allows 2: dynamic at 2, fallback below it at 1
+    assert s.stack_level() == 2
+    cp = profile(link)["csChargingProfiles"]
+    assert (cp["chargingProfileId"], cp["stackLevel"], cp["chargingProfileKind"]) == (10, 1, "Relative")
+    sched = cp["chargingSchedule"]
+    assert "duration" not in sched and sched["chargingRateUnit"] == "W"
+    assert limit_text(link) == "1725.0"     # 7.5 A x 230 V x 1 phase (the charger's phases)
+
+
+def test_setup_with_a_charger_that_allows_stack_level_0_only():
+    s, link = make(answer=configuration_answer({"ChargeProfileMaxStackLevel": "0"}),
+                   ocpp={"meter_sample_interval_s": 0, "meter_measurands": []})
+    run(s._configure())
+    # nothing below level 0: no fallback, and no sampling changes were asked for
+    assert [a for a, p in link.calls] == ["GetConfiguration"]
+    assert s.stack_level() == 0
+    run(s.set_limit(10, 3))
+    assert profile(link)["csChargingProfiles"]["stackLevel"] == 0
+
+
+def test_setup_survives_odd_configuration_answers():
+    for ans in ({"configurationKey": "x"}, {"configurationKey": [{"key": 5}]},
+                {"configurationKey": [{"key": "ChargeProfileMaxStackLevel", "readonly": True, "value": "lots"}]}):
+        s, link = make(answer=lambda a, p, ans=ans: ans if a == "GetConfiguration" else {"status": "Accepted"})
+        run(s._configure())
+        assert s.max_stack_level is None and s.rate_unit == "A"
+        assert link.calls[-1][0] == "SetChargingProfile"
+
+
+def test_calls_waiting_behind_the_outstanding_one_are_bounded():
+    answered = []
+
+    def first_unanswered(action, payload):
+        answered.append(action)
+        return None if len(answered) == 1 else {"status": "Accepted"}
+
+    s, link = make({"call_timeout_s": 1}, answer=first_unanswered, rate_unit="A")
+
+    async def many():
+        return await asyncio.gather(*[s.reset("Soft") for _ in range(6)])
+
+    results = run(many())
+    # at most 4 calls in all (one outstanding, three queued): the 5th and 6th are Busy at
+    # once; the first times out, the three behind it go out one by one after it
+    assert results == ["Timeout", "Accepted", "Accepted", "Accepted", "Busy", "Busy"]
+    assert len(link.calls) == 4
