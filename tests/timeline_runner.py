@@ -44,6 +44,7 @@ class _Timeline:
         self.lag = tl.get("world", {}).get("meter_lag_cycles", 0)
         self.draw_hist = []          # per cycle: charger draws as they were
         self.frozen = None           # (time, readings) while the grid sensor is stopped
+        self.frozen_keys = {}        # reading name -> (time, value) while that sensor is stopped
         self.finished = [False] * len(self.chargers)
         self.ignores = [bool((c.get("car") or {}).get("ignores_limit")) for c in self.chargers]
         self.events = sorted(tl.get("events", []), key=lambda e: e["at_s"])
@@ -66,6 +67,13 @@ class _Timeline:
             self.frozen = (ev["at_s"], m.readings(self.sensors))
         elif ev.get("grid_sensor") == "resume":
             self.frozen = None
+        if "freeze" in ev:
+            now = m.readings(self.sensors)
+            for k in ev["freeze"]:
+                if k in now:
+                    self.frozen_keys[k] = (ev["at_s"], now[k])
+        for k in ev.get("unfreeze", ()):
+            self.frozen_keys.pop(k, None)
         if "car" in ev:
             i = self.ids.index(ev["car"])
             if ev.get("unplug"):
@@ -92,6 +100,10 @@ class _Timeline:
                 if k in old:
                     r[k] = old[k]
                     ages[k] = now - t0
+        for k in self.frozen_keys:
+            t0, v = self.frozen_keys[k]
+            r[k] = v
+            ages[k] = now - t0
         return r, ages
 
     def live(self):

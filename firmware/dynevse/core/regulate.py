@@ -161,9 +161,13 @@ class Regulator:
             elif st.car_phases is not None and ch.get("car_phases") is None:
                 c["car_phases"] = st.car_phases
             c["_active"] = active
+            mode = ch.get("mode") or site.get("mode") or "standard"
+            if mode != st.mode:
+                if st.mode is not None:
+                    st.paused_until = None      # the user changed the mode: obeyed at once
+                st.mode = mode
             paused = st.paused_until is not None and now < st.paused_until
             c["active"] = active and not paused
-            mode = ch.get("mode") or site.get("mode") or "standard"
             c["hold_min"] = mode in _GRACE_MODES and st.cmd > 0 and (
                 st.grace_since is None or now - st.grace_since < cfg["grace_s"])
             prepared.append(c)
@@ -284,10 +288,6 @@ class Regulator:
             dt = 0 if st.last_s is None else now_s - st.last_s
             st.last_s = now_s
             mn = _da(c.get("min_a", 6))
-            if row["mode"] != st.mode:
-                if st.mode is not None:
-                    st.paused_until = None      # the user changed the mode: a fresh start
-                st.mode = row["mode"]
             prev = st.cmd
             reason = None
             if not c["_active"]:
