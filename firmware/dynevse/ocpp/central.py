@@ -20,6 +20,7 @@ _MAX_UNKNOWN = const(8)       # unknown ids remembered for the setup page
 _UNKNOWN_ID_MAX = const(48)   # characters of an unknown id kept
 _IO_TIMEOUT_S = const(10)     # a write, or the rest of a started frame, must finish in this time
 _TX_EPOCH_S = const(1577836800)   # 2020-01-01T00:00:00Z
+_REASONS = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 426: "Upgrade Required"}
 
 
 def _header(headers, name):
@@ -138,17 +139,30 @@ class CentralSystem:
         return None
 
     async def serve(self, cp_id, headers, reader, writer):
-        """Answer an upgrade that ``refusal`` let through and serve the charger until it leaves.
+        """Answer an upgrade request for ``cp_id`` and serve the charger until it leaves.
 
-        Without an ocpp1.6 subprotocol offer the handshake completes without one and the
-        connection is closed at once (1002), as OCPP-J 1.6 asks of a central system.
+        A refused request gets its HTTP answer (see ``refusal``). Without an ocpp1.6
+        subprotocol offer the handshake completes without one and the connection is closed
+        at once (1002), as OCPP-J 1.6 asks of a central system.
         """
-        session = self.chargers[cp_id]
-        proto = pick_subprotocol(_header(headers, "sec-websocket-protocol"))
-        writer.write(handshake_response(_header(headers, "sec-websocket-key"), proto))
+        refused = self.refusal(cp_id, headers)
+        if refused is None:
+            session = self.chargers[cp_id]
+            proto = pick_subprotocol(_header(headers, "sec-websocket-protocol"))
+            writer.write(handshake_response(_header(headers, "sec-websocket-key"), proto))
+        else:
+            # HTTP/1.1 and a reason phrase: websocket clients refuse anything else
+            body, status, extra = refused
+            head = "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n" \
+                   "Connection: close\r\n" % (status, _REASONS[status], len(body))
+            for k in extra:
+                head += "%s: %s\r\n" % (k, extra[k])
+            writer.write((head + "\r\n" + body).encode())
         try:
             await aio.wait_for(writer.drain(), _IO_TIMEOUT_S)
         except Exception:    # the charger left during the handshake
+            return
+        if refused is not None:
             return
         ws = WebSocket(reader, writer, self.config["max_message_bytes"], _IO_TIMEOUT_S)
         if proto is None:
@@ -168,10 +182,15 @@ class CentralSystem:
         return out
 
     def status(self):
-        """Everything for a status page or the JSON API (ages in seconds)."""
+        """A summary for a status page or the JSON API: each charger's id, connection and
+        status, the unknown ids (ages in seconds) and the counters. Details per charger:
+        ``charger(id).snapshot(now_ms)``."""
         now = self.clock.monotonic_ms()
         unknown = []
         for e in self.unknown:
             unknown.append({"id": e[0], "attempts": e[1], "age_s": aio.ticks_diff(now, e[2]) // 1000})
-        return {"chargers": [self.chargers[i].snapshot(now) for i in self.ids],
-                "unknown": unknown, "counters": self.totals()}
+        chargers = []
+        for i in self.ids:
+            s = self.chargers[i]
+            chargers.append({"id": i, "connected": s.connected, "status": s.status()})
+        return {"chargers": chargers, "unknown": unknown, "counters": self.totals()}

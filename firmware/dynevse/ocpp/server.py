@@ -1,8 +1,8 @@
 """The central system on microdot: the websocket route ``/ocpp/<chargePointId>``.
 
-microdot parses the HTTP request; a refused upgrade gets an ordinary HTTP answer, an
-accepted one is taken over by ``CentralSystem.serve`` (microdot's own websocket support
-has no subprotocols, continuation frames or close codes).
+microdot parses the HTTP request and ``CentralSystem.serve`` answers it: a refusal in
+HTTP/1.1 (microdot answers in HTTP/1.0, which websocket clients reject) or the websocket
+(microdot's own websocket support has no subprotocols, continuation frames or close codes).
 """
 from microdot import Microdot, Response
 
@@ -14,10 +14,8 @@ def mount(central, app, prefix="/ocpp"):
         return Response.already_handled
 
     async def ocpp_endpoint(request, cp_id):
-        refusal = central.refusal(cp_id, request.headers)
-        if refusal is not None:
-            return refusal
-        # after_request handlers of the app must not write a response on the websocket
+        # the answer (refusal or websocket) is written by serve; after_request handlers of
+        # the app must not write another
         request.after_request(_handled)
         await central.serve(cp_id, request.headers, request.sock[0], request.sock[1])
         return Response.already_handled

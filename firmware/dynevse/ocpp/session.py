@@ -253,9 +253,10 @@ class ChargePointSession:
 
     # ---- calls to the charger ------------------------------------------------------
 
-    async def _call(self, action, payload, limit_tenths=None):
+    async def _call(self, action, payload):
         """Send one CALL and wait for its answer: (``"result"``, payload), (``"error"``, code),
-        or (TIMEOUT | NOT_CONNECTED | BUSY, None)."""
+        or (TIMEOUT | NOT_CONNECTED | BUSY, None). ``payload`` may be a function returning
+        (payload, limit in tenths): it runs when the CALL goes out, after the calls before it."""
         if self._ws is None:
             return NOT_CONNECTED, None
         if self._waiting >= _MAX_WAITING:
@@ -266,6 +267,9 @@ class ChargePointSession:
                 ws = self._ws
                 if ws is None:
                     return NOT_CONNECTED, None
+                limit_tenths = None
+                if callable(payload):
+                    payload, limit_tenths = payload()
                 uid = self._cs.next_unique_id()
                 text = rpc.call_text(uid, action, payload)
                 if limit_tenths is not None:
@@ -296,9 +300,9 @@ class ChargePointSession:
         finally:
             self._waiting -= 1
 
-    async def _call_status(self, action, payload, limit_tenths=None):
+    async def _call_status(self, action, payload):
         """The charger's status answer to a CALL; a CALLERROR or a malformed answer is Rejected."""
-        kind, ans = await self._call(action, payload, limit_tenths)
+        kind, ans = await self._call(action, payload)
         if kind == _RESULT:
             st = ans.get("status")
             if messages.is_word(st, messages.ANSWERS[action]):
@@ -337,17 +341,23 @@ class ChargePointSession:
         # W = A x V x phases, from the limit already floored to 0.1 A
         return a10 * _tenths(self._cs.config["voltage_v"]) * phases // 10
 
-    async def _send_profile(self, profile_id, stack_level, amps, phases, unit, duration_s):
-        payload = self._profile(profile_id, stack_level, unit, phases, duration_s)
-        return await self._call_status("SetChargingProfile", payload,
-                                       self._limit_tenths(amps, phases, unit))
+    async def _send_profile(self, profile_id, below, amps, phases, duration_s):
+        """A TxDefaultProfile ``below`` levels under the dynamic stack level, in the charger's
+        unit; with rate unit auto a rejection is retried once in the other unit."""
+        used = []
 
-    async def _send_in_any_unit(self, profile_id, stack_level, amps, phases, duration_s):
-        unit = self.rate_unit
-        st = await self._send_profile(profile_id, stack_level, amps, phases, unit, duration_s)
-        if st in (REJECTED, "NotSupported") and self.opts["rate_unit"] == "auto":
-            other = "W" if unit == "A" else "A"
-            st = await self._send_profile(profile_id, stack_level, amps, phases, other, duration_s)
+        def build(unit=None):
+            # unit and stack level are read as the CALL goes out: a call before it may
+            # just have learnt them
+            unit = unit or self.rate_unit
+            used.append(unit)
+            return (self._profile(profile_id, self.stack_level() - below, unit, phases, duration_s),
+                    self._limit_tenths(amps, phases, unit))
+
+        st = await self._call_status("SetChargingProfile", build)
+        if st in (REJECTED, "NotSupported") and used and self.opts["rate_unit"] == "auto":
+            other = "W" if used[0] == "A" else "A"
+            st = await self._call_status("SetChargingProfile", lambda: build(other))
             if st == ACCEPTED:
                 self.rate_unit = other
                 self._log("charger takes limits in %s" % other)
@@ -366,20 +376,19 @@ class ChargePointSession:
         if amps < 0.1 and self.opts["stop_method"] == "remote_stop" and self.transaction_id is not None:
             st = await self.remote_stop()
         else:
-            st = await self._send_in_any_unit(self._cs.config["profile_id"], self.stack_level(), amps,
-                                              phases_in_use, self._cs.config["profile_duration_s"])
+            st = await self._send_profile(self._cs.config["profile_id"], 0, amps, phases_in_use,
+                                          self._cs.config["profile_duration_s"])
         if st == "NotSupported":
             st = REJECTED
         self.last_limit = [_tenths(amps) / 10, phases_in_use, self.rate_unit, st]
         return st
 
     async def _install_fallback(self):
-        level = self.stack_level() - 1
-        if level < 0:
-            self._log("no stack level below %d: fallback profile not installed" % self.stack_level())
+        if self.stack_level() < 1:
+            self._log("no stack level below 0: fallback profile not installed")
             return None
-        return await self._send_in_any_unit(self._cs.config["fallback_profile_id"], level,
-                                            self._cs.config["fallback_a"], self.opts["phases"], 0)
+        return await self._send_profile(self._cs.config["fallback_profile_id"], 1,
+                                        self._cs.config["fallback_a"], self.opts["phases"], 0)
 
     async def clear_profiles(self):
         """Clear the charger's TxDefaultProfiles (ours and any that would compete with them),

@@ -7,7 +7,8 @@ CONFIG.json holds ``{"ocpp": {...settings...}, "chargers": [{"id": ..., ...}, ..
 Each charger's log lines are printed unless ``--quiet``. ``--control`` adds an HTTP API
 without authentication, for tests and bench work only:
 
-- ``GET /api/ocpp``: the central system's status (chargers, unknown ids, counters, heap)
+- ``GET /api/ocpp``: the central system's summary (chargers, unknown ids, counters, heap)
+- ``GET /api/ocpp/<id>``: one charger in detail (readings, transaction, log...)
 - ``POST /api/ocpp/<id>/<command>`` with a JSON list of arguments: set_limit,
   clear_profiles, remote_start, remote_stop, reset, trigger; answers {"result": ...}
 """
@@ -36,6 +37,12 @@ def add_control_routes(app, central):
         s["heap_used"] = heap_used()
         return s
 
+    async def charger(request, cp_id):
+        session = central.charger(cp_id)
+        if session is None:
+            return {"error": "unknown charger"}, 404
+        return session.snapshot(central.clock.monotonic_ms())
+
     async def command(request, cp_id, name):
         session = central.charger(cp_id)
         if session is None or name not in COMMANDS:
@@ -53,6 +60,7 @@ def add_control_routes(app, central):
         return {"result": result}
 
     app.route("/api/ocpp")(status)
+    app.route("/api/ocpp/<cp_id>")(charger)
     app.route("/api/ocpp/<cp_id>/<name>", methods=["POST"])(command)
     return app
 

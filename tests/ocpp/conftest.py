@@ -1,0 +1,39 @@
+"""One OCPP server per runtime (CPython and the MicroPython unix port) for the tests in
+this directory; each test uses its own charger ids, so tests do not share state."""
+import pytest
+
+from ocpp_peer import Server, compile_mpy
+
+RUNTIMES = ("cpython", "micropython")
+
+# Every test's charger ids with their options; the server knows all of them.
+CHARGERS = [
+    {"id": "FLOW"}, {"id": "WONLY"}, {"id": "POWER"}, {"id": "TWO-A"}, {"id": "TWO-B", "phases": 1},
+    {"id": "RECON"}, {"id": "REPLACE"}, {"id": "SECRET", "password": "s3cret-pw"}, {"id": "NOBOOT"},
+    {"id": "QUIRKS", "profile_kind": "absolute", "connector_id": 1, "stack_level": 0,
+     "stop_method": "remote_stop"},
+    {"id": "LOW-STACK"}, {"id": "NOPROTO"}, {"id": "CMDS"},
+] + [{"id": "BAD%d" % i} for i in range(1, 17)] + [{"id": "WIT%d" % i} for i in range(1, 17)] \
+  + [{"id": "HEAP%d" % i} for i in range(1, 5)]
+
+CONFIG = {
+    "ocpp": {"boot_wait_s": 1, "call_timeout_s": 10, "max_message_bytes": 4096,
+             "heartbeat_interval_s": 300, "meter_sample_interval_s": 10, "log_lines": 40},
+    "chargers": CHARGERS,
+}
+
+
+@pytest.fixture(scope="session")
+def mpy_dir(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("mpy"))
+    compile_mpy(out)
+    return out
+
+
+@pytest.fixture(scope="session", params=RUNTIMES)
+def server(request, tmp_path_factory, mpy_dir):
+    srv = Server(request.param, CONFIG, str(tmp_path_factory.mktemp(request.param)), mpy_dir)
+    yield srv
+    alive = srv.alive()
+    srv.stop()
+    assert alive, "the %s server died:\n%s" % (request.param, srv.log_tail())
