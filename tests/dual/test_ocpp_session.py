@@ -66,8 +66,7 @@ def make(ocpp=None, answer=accept_all, clock=None, **opts):
     cs = CentralSystem(ocpp or {}, [charger], clock or FakeClock())
     s = cs.charger("CP1")
     link = FakeLink(s, answer)
-    s._ws = link
-    s.connected = True
+    s._attach(link)
     return s, link
 
 
@@ -118,7 +117,7 @@ def test_transactions_get_ids_that_grow_across_restarts():
     r = call(s, "StopTransaction", {"transactionId": minutes + 2, "meterStop": 9500, "timestamp": TS,
                                     "idTag": "T", "reason": "EVDisconnected"})
     assert r[2] == {"idTagInfo": {"status": "Accepted"}}
-    assert s.transaction_id is None and s.meter_stop_wh == 9500
+    assert s.transaction_id is None
     assert call(s, "StopTransaction", {"transactionId": 5, "meterStop": 1, "timestamp": TS})[2] == {}
 
 
@@ -279,8 +278,8 @@ def test_unanswered_call_times_out_and_the_next_one_works():
 
 def test_not_connected():
     s, link = make()
-    s._ws = None
-    s.connected = False
+    s._link = None
+    assert not s.connected
     assert run(s.set_limit(10, 3)) == "NotConnected"
     assert run(s.reset("Soft")) == "NotConnected"
     assert link.calls == []

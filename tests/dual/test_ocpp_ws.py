@@ -42,6 +42,16 @@ class Streams:
         self.buf = self.buf[n:]
         return d
 
+    async def read(self, n):
+        while not self.buf:
+            if not self.hold:
+                return b""
+            self.more.clear()
+            await self.more.wait()
+        d = bytes(self.buf[:n])
+        self.buf = self.buf[n:]
+        return d
+
     async def readline(self):
         i = self.buf.find(b"\n")
         return await self.readexactly(i + 1 if i >= 0 else len(self.buf))

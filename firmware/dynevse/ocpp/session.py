@@ -1,10 +1,11 @@
 """One known charger: its connection, what it reported, and the CALLs the controller makes.
 
 A ``ChargePointSession`` lives as long as the central system; connections come and go
-(``run_connection``). ``handle_text`` answers one incoming message synchronously, so a
-malformed frame costs one CALLERROR (or a drop) and nothing else. CALLs to the charger go
-one at a time (``_call``) with a timeout; after every (re)connection a setup task reads
-the charger's capabilities, sets its meter sampling and installs the fallback profile.
+(``run_connection``), each with its own small ``_Link`` state, so an idle charger costs
+little heap. ``handle_text`` answers one incoming message synchronously: a malformed
+frame costs one CALLERROR (or a drop) and nothing else. CALLs to the charger go one at a
+time with a timeout; after every (re)connection a setup task reads the charger's
+capabilities, sets its meter sampling and installs the fallback profile.
 """
 import asyncio
 
@@ -22,14 +23,15 @@ TIMEOUT = "Timeout"
 NOT_CONNECTED = "NotConnected"
 BUSY = "Busy"
 _RESULT = "result"
+_ERROR = "error"
 
-_MAX_WAITING = const(4)       # controller calls queued behind the one outstanding CALL
+_MAX_WAITING = const(4)       # calls to one charger in flight or queued behind the outstanding one
 _MAX_CONNECTORS = const(8)    # statuses kept per charger (connector 0..8)
 _ABSOLUTE_LEAD_S = const(60)  # an Absolute profile starts this far in the past (clock drift)
 _LIMIT_MARK = "@limit@"       # stands for the limit in the JSON until it is spliced in
-
-_CONFIG_KEYS = ("ChargingScheduleAllowedChargingRateUnit", "ChargeProfileMaxStackLevel",
-                "NumberOfConnectors")
+_RATE_KEY = "ChargingScheduleAllowedChargingRateUnit"
+_STACK_KEY = "ChargeProfileMaxStackLevel"
+_CONNECTORS_KEY = "NumberOfConnectors"
 
 
 def _tenths(x):
@@ -48,46 +50,53 @@ def _unit_from_config(value):
     return None
 
 
+class _Link:
+    """One connection: the websocket, its tasks, and the one CALL outstanding on it."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.tasks = []
+        self.lock = asyncio.Lock()
+        self.answered = asyncio.Event()
+        self.booted = asyncio.Event()
+        self.pending = None     # unique id of our outstanding CALL
+        self.answer = None      # (message type, payload or code, description)
+        self.waiting = 0
+
+
 class ChargePointSession:
     """A known charger. Read by the controller each cycle:
 
     ``connected``, ``vendor``/``model``/``firmware`` (None until a BootNotification),
     ``status()`` (status of connector 1, else 0), ``statuses`` {connector: status},
     ``meter`` {"current_a"|"offered_a"|"power_w"|"energy_wh"|"soc_pct": (value, arrived_ms)},
-    ``transaction_id``, ``rate_unit``, ``counters``, ``log``.
+    ``transaction_id``, ``meter_start_wh``, ``rate_unit``, ``connectors``, ``counters``, ``log``.
     """
 
     def __init__(self, central, opts):
         self.id = opts["id"]
         self.opts = opts
         self._cs = central
-        self._ws = None
-        self._tasks = []
-        self.connected = False
+        self._link = None
         self.vendor = None
         self.model = None
         self.firmware = None
         self.statuses = {}
         self.meter = {}
         self.transaction_id = None
-        self.id_tag = None
         self.meter_start_wh = None
-        self.meter_stop_wh = None
-        auto = opts["rate_unit"] == "auto"
-        self.rate_unit = "A" if auto else opts["rate_unit"]
+        self.rate_unit = "A" if opts["rate_unit"] == "auto" else opts["rate_unit"]
         self.max_stack_level = None
         self.connectors = None
-        self.last_limit = None        # (limit, unit, answer) of the last set_limit
+        self.last_limit = None        # [A, phases, unit, answer] of the last set_limit
         self.counters = {"dropped": 0, "callerrors": 0, "timeouts": 0}
         self.log = []
-        self._boot = asyncio.Event()
-        self._call_lock = asyncio.Lock()
-        self._answered = asyncio.Event()
-        self._waiting = 0
-        self._pending_id = None
-        self._answer = None
 
     # ---- reading -------------------------------------------------------------------
+
+    @property
+    def connected(self):
+        return self._link is not None
 
     def status(self):
         """OCPP status of connector 1 (the main connector), else of connector 0, else None."""
@@ -121,10 +130,9 @@ class ChargePointSession:
                 "last_limit": self.last_limit, "counters": self.counters, "log": self.log}
 
     def _log(self, text):
-        cfg_lines = self._cs.config["log_lines"]
         line = "%s %s" % (hhmmss(self._cs.clock.utc_s()), text)
         self.log.append(line)
-        if len(self.log) > cfg_lines:
+        if len(self.log) > self._cs.config["log_lines"]:
             self.log.pop(0)
         sink = self._cs.log_sink
         if sink is not None:
@@ -145,7 +153,7 @@ class ChargePointSession:
                         else rpc.NOT_IMPLEMENTED
                     raise rpc.RpcError(code, "%s is not taken by this central system" % a[:40])
                 messages.check(b, a)
-                reply = getattr(self, "_on_" + a)(b)
+                reply = self._answer_call(a, b)
             except rpc.RpcError as e:
                 e.unique_id = uid
                 return self._refuse(e, a)
@@ -153,13 +161,14 @@ class ChargePointSession:
                 self._log("internal error on %s: %r" % (a, e))
                 return self._refuse(rpc.RpcError(rpc.INTERNAL_ERROR, "internal error", uid), a)
             return rpc.result_text(uid, reply)
-        if self._pending_id is None or uid != self._pending_id:
+        link = self._link
+        if link is None or link.pending is None or uid != link.pending:
             self.counters["dropped"] += 1
             self._log("dropped an answer to no outstanding CALL (id %s)" % uid[:40])
             return None
-        self._pending_id = None    # a second answer with this id is dropped
-        self._answer = (kind, a, b)
-        self._answered.set()
+        link.pending = None    # a second answer with this id is dropped
+        link.answer = (kind, a, b)
+        link.answered.set()
         return None
 
     def _refuse(self, err, action=None):
@@ -171,84 +180,67 @@ class ChargePointSession:
         self._log("CALLERROR %s to %s: %s" % (err.code, action or "message", err.description))
         return rpc.error_text(err.unique_id, err.code, err.description)
 
-    def _now_iso(self):
-        return iso8601(self._cs.clock.utc_s())
-
-    def _on_BootNotification(self, p):
-        self.vendor = p["chargePointVendor"]
-        self.model = p["chargePointModel"]
-        self.firmware = p.get("firmwareVersion")
-        self._log("BootNotification %s %s firmware %s" % (self.vendor, self.model, self.firmware))
-        self._boot.set()
-        return {"status": ACCEPTED, "currentTime": self._now_iso(),
-                "interval": self._cs.config["heartbeat_interval_s"]}
-
-    def _on_Heartbeat(self, p):
-        return {"currentTime": self._now_iso()}
-
-    def _on_StatusNotification(self, p):
-        c = p["connectorId"]
-        st = p["status"]
-        if c <= _MAX_CONNECTORS:
-            if self.statuses.get(c) != st:
+    def _answer_call(self, action, p):
+        """The CALLRESULT payload for a checked CALL from the charger."""
+        cs = self._cs
+        if action == "MeterValues":
+            if p["connectorId"] > 1:
+                return {}   # the controller models one connector: 0 (whole charger) and 1
+            tx = p.get("transactionId")
+            if tx is not None and self.transaction_id is None:
+                # running since before the board (re)started: adopted, so it can be stopped
+                self.transaction_id = tx
+                self._log("adopted running transaction %d" % tx)
+            readings, ignored = read_meter_values(p["meterValue"], self.opts["phases"])
+            now = cs.clock.monotonic_ms()
+            for k in readings:
+                self.meter[k] = (readings[k], now)
+            if ignored:
+                self._log("MeterValues: %d sampled values not usable" % ignored)
+            return {}
+        if action == "Heartbeat":
+            return {"currentTime": iso8601(cs.clock.utc_s())}
+        if action == "StatusNotification":
+            c = p["connectorId"]
+            st = p["status"]
+            if c <= _MAX_CONNECTORS and self.statuses.get(c) != st:
                 err = p["errorCode"]
                 self._log("connector %d: %s%s" % (c, st, "" if err == "NoError" else " (%s)" % err))
-            self.statuses[c] = st
-        return {}
-
-    def _on_Authorize(self, p):
-        return {"idTagInfo": {"status": self._cs.id_tag_status(p["idTag"])}}
-
-    def _on_StartTransaction(self, p):
-        tag = p["idTag"]
-        st = self._cs.id_tag_status(tag)
-        tx = self._cs.new_transaction_id()
-        if st == ACCEPTED:
-            self.transaction_id = tx
-            self.id_tag = tag
-            self.meter_start_wh = p["meterStart"]
-            self.meter_stop_wh = None
-        self._log("StartTransaction connector %d idTag %s: %s, transaction %d"
-                  % (p["connectorId"], tag, st, tx))
-        return {"idTagInfo": {"status": st}, "transactionId": tx}
-
-    def _on_StopTransaction(self, p):
-        tx = p["transactionId"]
-        if tx == self.transaction_id:
-            self.transaction_id = None
-        self.meter_stop_wh = p["meterStop"]
-        self._log("StopTransaction %d at %d Wh (%s)" % (tx, p["meterStop"], p.get("reason") or "Local"))
-        tag = p.get("idTag")
-        return {"idTagInfo": {"status": self._cs.id_tag_status(tag)}} if tag is not None else {}
-
-    def _on_MeterValues(self, p):
-        if p["connectorId"] > 1:
-            return {}   # the controller models one connector: 0 (whole charger) and 1
-        tx = p.get("transactionId")
-        if tx is not None and self.transaction_id is None:
-            # a transaction that began before the board (re)started: adopt it so it can be stopped
-            self.transaction_id = tx
-            self._log("adopted running transaction %d" % tx)
-        readings, ignored = read_meter_values(p["meterValue"], self.opts["phases"])
-        now = self._cs.clock.monotonic_ms()
-        for k in readings:
-            self.meter[k] = (readings[k], now)
-        if ignored:
-            self._log("MeterValues: %d sampled values not usable" % ignored)
-        return {}
-
-    def _on_DataTransfer(self, p):
-        return {"status": "UnknownVendorId"}
-
-    def _on_DiagnosticsStatusNotification(self, p):
-        return {}
-
-    def _on_FirmwareStatusNotification(self, p):
-        self._log("firmware: %s" % p["status"])
-        return {}
-
-    def _on_SecurityEventNotification(self, p):
-        self._log("security event: %s" % p["type"])
+                self.statuses[c] = st
+            return {}
+        if action == "BootNotification":
+            self.vendor = p["chargePointVendor"]
+            self.model = p["chargePointModel"]
+            self.firmware = p.get("firmwareVersion")
+            self._log("BootNotification %s %s firmware %s" % (self.vendor, self.model, self.firmware))
+            if self._link is not None:
+                self._link.booted.set()
+            return {"status": ACCEPTED, "currentTime": iso8601(cs.clock.utc_s()),
+                    "interval": cs.config["heartbeat_interval_s"]}
+        if action == "Authorize":
+            return {"idTagInfo": {"status": cs.id_tag_status(p["idTag"])}}
+        if action == "StartTransaction":
+            tag = p["idTag"]
+            st = cs.id_tag_status(tag)
+            tx = cs.new_transaction_id()
+            if st == ACCEPTED:
+                self.transaction_id = tx
+                self.meter_start_wh = p["meterStart"]
+            self._log("StartTransaction connector %d idTag %s: %s, transaction %d"
+                      % (p["connectorId"], tag, st, tx))
+            return {"idTagInfo": {"status": st}, "transactionId": tx}
+        if action == "StopTransaction":
+            tx = p["transactionId"]
+            if tx == self.transaction_id:
+                self.transaction_id = None
+            self._log("StopTransaction %d at %d Wh (%s)" % (tx, p["meterStop"], p.get("reason") or "Local"))
+            tag = p.get("idTag")
+            return {} if tag is None else {"idTagInfo": {"status": cs.id_tag_status(tag)}}
+        if action == "DataTransfer":
+            return {"status": "UnknownVendorId"}
+        if action != "DiagnosticsStatusNotification":
+            # FirmwareStatusNotification, SecurityEventNotification
+            self._log("%s %s" % (action, p.get("status") or p.get("type")))
         return {}
 
     # ---- calls to the charger ------------------------------------------------------
@@ -257,15 +249,15 @@ class ChargePointSession:
         """Send one CALL and wait for its answer: (``"result"``, payload), (``"error"``, code),
         or (TIMEOUT | NOT_CONNECTED | BUSY, None). ``payload`` may be a function returning
         (payload, limit in tenths): it runs when the CALL goes out, after the calls before it."""
-        if self._ws is None:
+        link = self._link
+        if link is None:
             return NOT_CONNECTED, None
-        if self._waiting >= _MAX_WAITING:
+        if link.waiting >= _MAX_WAITING:
             return BUSY, None
-        self._waiting += 1
+        link.waiting += 1
         try:
-            async with self._call_lock:   # at most one outstanding CALL to this charger
-                ws = self._ws
-                if ws is None:
+            async with link.lock:   # at most one outstanding CALL to this charger
+                if self._link is not link:
                     return NOT_CONNECTED, None
                 limit_tenths = None
                 if callable(payload):
@@ -276,12 +268,12 @@ class ChargePointSession:
                     # the limit goes out with exactly one decimal, whatever float repr does
                     text = text.replace('"%s"' % _LIMIT_MARK,
                                         "%d.%d" % (limit_tenths // 10, limit_tenths % 10))
-                self._answer = None
-                self._answered.clear()
-                self._pending_id = uid
+                link.answer = None
+                link.answered.clear()
+                link.pending = uid
                 try:
-                    await ws.send_text(text)
-                    await aio.wait_for(self._answered.wait(), self._cs.config["call_timeout_s"])
+                    await link.ws.send_text(text)
+                    await aio.wait_for(link.answered.wait(), self._cs.config["call_timeout_s"])
                 except aio.TimeoutError:
                     self.counters["timeouts"] += 1
                     self._log("%s: no answer in %s s" % (action, self._cs.config["call_timeout_s"]))
@@ -289,31 +281,27 @@ class ChargePointSession:
                 except WebSocketClosed:
                     return NOT_CONNECTED, None
                 finally:
-                    self._pending_id = None
-                ans = self._answer
+                    link.pending = None
+                ans = link.answer
                 if ans is None:
                     return NOT_CONNECTED, None   # woken by the connection ending
                 if ans[0] == rpc.CALLERROR:
                     self._log("%s: CALLERROR %s %s" % (action, ans[1][:40], ans[2][:60]))
-                    return "error", ans[1]
+                    return _ERROR, ans[1]
                 return _RESULT, ans[1]
         finally:
-            self._waiting -= 1
+            link.waiting -= 1
 
     async def _call_status(self, action, payload):
         """The charger's status answer to a CALL; a CALLERROR or a malformed answer is Rejected."""
         kind, ans = await self._call(action, payload)
         if kind == _RESULT:
-            st = ans.get("status")
-            if messages.is_word(st, messages.ANSWERS[action]):
-                result = st
-            else:
+            result = ans.get("status")
+            if not messages.is_word(result, messages.ANSWERS[action]):
                 self._log("%s: answer without a valid status" % action)
                 result = REJECTED
-        elif kind == "error":
-            result = REJECTED
         else:
-            result = kind
+            result = REJECTED if kind == _ERROR else kind
         self._log("%s -> %s" % (action, result))
         return result
 
@@ -334,13 +322,6 @@ class ChargePointSession:
                                        "chargingProfilePurpose": "TxDefaultProfile",
                                        "chargingProfileKind": kind, "chargingSchedule": sched}}
 
-    def _limit_tenths(self, amps, phases, unit):
-        a10 = _tenths(amps)
-        if unit == "A":
-            return a10
-        # W = A x V x phases, from the limit already floored to 0.1 A
-        return a10 * _tenths(self._cs.config["voltage_v"]) * phases // 10
-
     async def _send_profile(self, profile_id, below, amps, phases, duration_s):
         """A TxDefaultProfile ``below`` levels under the dynamic stack level, in the charger's
         unit; with rate unit auto a rejection is retried once in the other unit."""
@@ -351,8 +332,11 @@ class ChargePointSession:
             # just have learnt them
             unit = unit or self.rate_unit
             used.append(unit)
-            return (self._profile(profile_id, self.stack_level() - below, unit, phases, duration_s),
-                    self._limit_tenths(amps, phases, unit))
+            tenths = _tenths(amps)
+            if unit == "W":
+                # W = A x V x phases, from the limit already floored to 0.1 A
+                tenths = tenths * _tenths(self._cs.config["voltage_v"]) * phases // 10
+            return self._profile(profile_id, self.stack_level() - below, unit, phases, duration_s), tenths
 
         st = await self._call_status("SetChargingProfile", build)
         if st in (REJECTED, "NotSupported") and used and self.opts["rate_unit"] == "auto":
@@ -429,44 +413,28 @@ class ChargePointSession:
 
     # ---- after connecting ----------------------------------------------------------
 
-    async def _wait_boot(self):
-        try:
-            await aio.wait_for(self._boot.wait(), self._cs.config["boot_wait_s"])
-            return True
-        except aio.TimeoutError:
-            return False
-
-    async def _read_capabilities(self):
-        kind, ans = await self._call("GetConfiguration", {"key": list(_CONFIG_KEYS)})
-        if kind != _RESULT:
-            return kind
-        try:
-            messages.check(ans, "GetConfiguration")
-        except rpc.RpcError as e:
-            self._log("GetConfiguration: invalid answer: %s" % e.description)
-            return REJECTED
-        for item in ans.get("configurationKey") or ():
-            key = item["key"]
-            value = item.get("value")
-            if value is None:
-                continue
-            if key == _CONFIG_KEYS[0] and self.opts["rate_unit"] == "auto":
-                unit = _unit_from_config(value)
-                if unit is not None:
-                    self.rate_unit = unit
-            elif key == _CONFIG_KEYS[1] and value.strip().isdigit():
-                self.max_stack_level = int(value)
-            elif key == _CONFIG_KEYS[2] and value.strip().isdigit():
-                self.connectors = int(value)
-        self._log("capabilities: unit %s, max stack level %s, connectors %s"
-                  % (self.rate_unit, self.max_stack_level, self.connectors))
-        return ACCEPTED
-
     async def _configure(self):
         """Read the capabilities, set meter sampling, install the fallback profile."""
         cfg = self._cs.config
-        if await self._read_capabilities() == NOT_CONNECTED:
+        kind, ans = await self._call("GetConfiguration", {"key": [_RATE_KEY, _STACK_KEY, _CONNECTORS_KEY]})
+        if kind == NOT_CONNECTED:
             return
+        if kind == _RESULT:
+            try:
+                messages.check(ans, "GetConfiguration")
+                for item in ans.get("configurationKey") or ():
+                    key = item["key"]
+                    value = (item.get("value") or "").strip()
+                    if key == _RATE_KEY and self.opts["rate_unit"] == "auto":
+                        self.rate_unit = _unit_from_config(value) or self.rate_unit
+                    elif key == _STACK_KEY and value.isdigit():
+                        self.max_stack_level = int(value)
+                    elif key == _CONNECTORS_KEY and value.isdigit():
+                        self.connectors = int(value)
+                self._log("capabilities: unit %s, max stack level %s, connectors %s"
+                          % (self.rate_unit, self.max_stack_level, self.connectors))
+            except rpc.RpcError as e:
+                self._log("GetConfiguration: invalid answer: %s" % e.description)
         if cfg["meter_sample_interval_s"]:
             await self._call_status("ChangeConfiguration", {"key": "MeterValueSampleInterval",
                                                             "value": str(cfg["meter_sample_interval_s"])})
@@ -475,15 +443,22 @@ class ChargePointSession:
                                                             "value": ",".join(cfg["meter_measurands"])})
         await self._install_fallback()
 
-    async def _setup(self):
-        if not await self._wait_boot():
+    async def _wait_boot(self, link):
+        try:
+            await aio.wait_for(link.booted.wait(), self._cs.config["boot_wait_s"])
+            return True
+        except aio.TimeoutError:
+            return False
+
+    async def _setup(self, link):
+        if not await self._wait_boot(link):
             self._log("no BootNotification after connecting: triggering one")
             await self.trigger("BootNotification")
-            await self._wait_boot()
+            await self._wait_boot(link)
         while True:
-            self._boot.clear()
+            link.booted.clear()
             await self._configure()
-            await self._boot.wait()    # a charger that boots again has lost its profiles
+            await link.booted.wait()    # a charger that boots again has lost its profiles
 
     async def _keepalive(self, ws, interval_s):
         while True:
@@ -501,6 +476,12 @@ class ChargePointSession:
 
     # ---- connection ----------------------------------------------------------------
 
+    def _attach(self, ws):
+        """Make ``ws`` the charger's connection; returns its link."""
+        self._link = link = _Link(ws)
+        self._log("connected")
+        return link
+
     async def _read_loop(self, ws, done):
         code = None
         try:
@@ -513,45 +494,41 @@ class ChargePointSession:
         except Exception as e:   # not CancelledError: that is how _drop ends this loop
             self._log("connection error: %r" % (e,))
         finally:
-            if self._ws is ws:
+            if self._link is not None and self._link.ws is ws:
                 self._detach(code)
             done.set()
 
     def _detach(self, code):
         """The current connection is over: wake a waiting CALL, stop the connection's tasks."""
-        self._ws = None
-        self.connected = False
-        self._answer = None
-        self._answered.set()
+        link = self._link
+        self._link = None
+        link.answer = None
+        link.answered.set()
         me = asyncio.current_task()
-        for t in self._tasks:
+        for t in link.tasks:
             if t is not me:
                 t.cancel()
-        self._tasks = []
         self._log("disconnected%s" % ("" if code is None else " (%d)" % code))
 
     def _drop(self, ws, code, reason):
         """End a connection from outside its reader: the connection's handler closes it."""
         ws.close_request = (code, reason)
-        if self._ws is ws:
+        if self._link is not None and self._link.ws is ws:
             self._detach(code)
 
     async def run_connection(self, ws):
         """Serve an open websocket until it ends (replacing an older connection of this charger)."""
-        old = self._ws
-        if old is not None:
+        if self._link is not None:
             self._log("a new connection replaces the old one")
-            self._drop(old, CLOSE_GOING_AWAY, "replaced by a new connection")
-        self._ws = ws
-        self.connected = True
-        self._boot.clear()
-        self._log("connected")
+            self._drop(self._link.ws, CLOSE_GOING_AWAY, "replaced by a new connection")
+        link = self._attach(ws)
         done = asyncio.Event()
-        tasks = [asyncio.create_task(self._read_loop(ws, done)), asyncio.create_task(self._setup())]
+        tasks = link.tasks
+        tasks.append(asyncio.create_task(self._read_loop(ws, done)))
+        tasks.append(asyncio.create_task(self._setup(link)))
         interval = self._cs.config["ws_ping_interval_s"]
         if interval:
             tasks.append(asyncio.create_task(self._keepalive(ws, interval)))
-        self._tasks = tasks
         try:
             await done.wait()
             if not ws.closed:

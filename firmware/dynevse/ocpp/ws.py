@@ -33,6 +33,9 @@ CLOSE_POLICY = const(1008)
 CLOSE_TOO_BIG = const(1009)
 CLOSE_INTERNAL_ERROR = const(1011)
 
+_LINGER_S = const(2)
+_LINGER_READS = const(128)      # 64 KB at most
+
 SUBPROTOCOL = "ocpp1.6"
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -208,7 +211,22 @@ class WebSocket:
                     await self._answer_close(payload)
             except _Fault as f:
                 await self._send_close(f.code, f.reason)
+                await self._linger()
                 raise WebSocketClosed(f.code, f.reason)
+
+    async def _linger(self):
+        """Read and drop what the peer still sends until it closes (bounded in time and
+        bytes): closing a socket with unread data resets it, and the peer would lose our
+        close frame."""
+        try:
+            await aio.wait_for(self._drain_input(), min(self._timeout_s, _LINGER_S))
+        except Exception:    # timeout or a reset: the connection ends either way
+            pass
+
+    async def _drain_input(self):
+        for _ in range(_LINGER_READS):
+            if not await self._reader.read(512):
+                return
 
     async def _answer_close(self, payload):
         code = CLOSE_NORMAL
