@@ -164,11 +164,14 @@ def test_connect_subscribe_publish_and_receive():
         p1, p2 = b.of(P.PUBLISH)[1:]
         assert (topic_of(p1), payload_of(p1), p1[1]) == ("out/a", b"hello", 0x31)
         assert (topic_of(p2), payload_of(p2), p2[1]) == ("out/b", b"\x00\x01", 0x32)
+        # a topic we never subscribed to is not handed over (a broker mix-up is no command)
+        await b.send(P.publish_head("in/7/y", 3, 0) + b"bad")
         # the broker delivers a QoS 1 message: we get it once and acknowledge its packet id
         await b.send(P.publish_head("in/7/x", 3, 1, False, False, 300) + b"abc")
         await until(lambda: got, what="delivery")
         assert got == [("in/7/x", b"abc", False)]
         await until(lambda: [p for p in b.of(P.PUBACK) if p[2] == b"\x01\x2c"], what="PUBACK 300")
+        assert c.status()["unexpected"] == 1
         await c.stop()
         # a clean stop says offline itself and disconnects (so the broker drops the will)
         await until(lambda: b.of(P.DISCONNECT), 3000, "DISCONNECT")

@@ -90,8 +90,15 @@ def test_small_packets():
     # 3.8: SUBSCRIBE has the mandatory flags 0010; pid, filter, requested QoS
     assert P.subscribe(1, "a/+", 1) == b"\x82\x08\x00\x01\x00\x03a/+\x01"
     assert P.unsubscribe(2, "a/#") == b"\xa2\x07\x00\x02\x00\x03a/#"
-    assert P.pingreq() == b"\xc0\x00"
-    assert P.disconnect() == b"\xe0\x00"
+    assert P.PINGREQ_PACKET == b"\xc0\x00"
+    assert P.DISCONNECT_PACKET == b"\xe0\x00"
+
+
+def test_connack_reasons():
+    # 3.2.2.3 table 3.1
+    assert P.connack_reason(4) == "bad user name or password"
+    assert P.connack_reason(5) == "not authorized"
+    assert P.connack_reason(9) == "return code 9"
 
 
 def test_parse_connack():
@@ -131,8 +138,6 @@ def test_parse_acks():
     assert P.parse_suback(0x90, b"\x00\x05\x01\x80") == (5, [1, 0x80])
     raises(MalformedPacket, P.parse_suback, 0x90, b"\x00\x05\x03")   # 3 is no return code
     raises(MalformedPacket, P.parse_suback, 0x90, b"\x00\x05")       # no return code at all
-    P.parse_pingresp(0xD0, b"")
-    raises(MalformedPacket, P.parse_pingresp, 0xD0, b"\x00")
 
 
 def test_filter_validity():

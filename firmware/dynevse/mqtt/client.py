@@ -86,7 +86,7 @@ class Client:
         self.counters = {
             "connects": 0, "connect_failures": 0, "links_lost": 0, "malformed": 0,
             "dead_broker": 0, "oversized": 0, "rejected": 0, "resent": 0,
-            "rx": 0, "tx": 0, "callback_errors": 0, "sub_refused": 0,
+            "rx": 0, "tx": 0, "callback_errors": 0, "sub_refused": 0, "unexpected": 0,
         }
         self.on_message = None
         self.on_connect = None
@@ -162,7 +162,9 @@ class Client:
 
     async def run(self):
         """The supervisor: keep the connection up until ``stop()``."""
-        delay = self._backoff_min()
+        lo = int(self._cfg["backoff_min_s"] * 1000)
+        hi = int(self._cfg["backoff_max_s"] * 1000)
+        delay = lo
         self._stop = False
         while not self._stop:
             self.state = "connecting"
@@ -176,7 +178,7 @@ class Client:
                 self._note(e)
                 self.state = "waiting"
                 await sleep_ms(delay)
-                delay = min(delay * 2, self._backoff_max())
+                delay = min(delay * 2, hi)
                 continue
             self._lost.clear()
             tasks = [asyncio.create_task(self._guard(self._reader())),
@@ -197,9 +199,9 @@ class Client:
                 break
             self.counters["links_lost"] += 1
             if ticks_diff(self._clock(), self._up_ms) >= _STABLE_MS:
-                delay = self._backoff_min()
+                delay = lo
             await sleep_ms(delay)
-            delay = min(delay * 2, self._backoff_max())
+            delay = min(delay * 2, hi)
         self.state = "stopped"
 
     async def stop(self):
@@ -208,18 +210,12 @@ class Client:
         if self.connected():
             try:
                 await self._write(P.publish_head(self._will, len(OFFLINE), 0, True), OFFLINE,
-                                  P.disconnect())
+                                  P.DISCONNECT_PACKET)
             except Exception:
                 pass
         self._lost.set()
 
     # ---- the connection --------------------------------------------------------
-
-    def _backoff_min(self):
-        return int(self._cfg["backoff_min_s"] * 1000)
-
-    def _backoff_max(self):
-        return int(self._cfg["backoff_max_s"] * 1000)
 
     def _note(self, e):
         msg = str(e) or type(e).__name__
@@ -259,8 +255,7 @@ class Client:
             raise P.MalformedPacket("expected CONNACK, got type 0x%02x length byte %d" % (head[0], head[1]))
         present, rc = P.parse_connack(head[0], await wait_for(self._r.readexactly(2), t))
         if rc:
-            reason = P.CONNACK_REASONS[rc] if rc < len(P.CONNACK_REASONS) else "code %d" % rc
-            raise NotConnected("broker refused the connection: " + reason)
+            raise NotConnected("broker refused the connection: " + P.connack_reason(rc))
         now = self._clock()
         self._last_rx = self._last_tx = self._up_ms = now
         self._ping_out = False
@@ -360,6 +355,13 @@ class Client:
                 await self._write(P.puback(pid))
             self.counters["rx"] += 1
             cb = self.on_message
+            for s in self._subs:
+                if P.matches(s[0], topic):
+                    break
+            else:
+                # never asked for: a broker mix-up must not reach the app as a command
+                self.counters["unexpected"] += 1
+                cb = None
             if cb is not None:
                 try:
                     cb(topic, body[off:], retain)
@@ -380,8 +382,7 @@ class Client:
                 self._note("broker refused a subscription")
         elif kind == P.UNSUBACK:
             P.parse_ack(first, body)
-        elif kind == P.PINGRESP:
-            P.parse_pingresp(first, body)
+        elif first == P.PINGRESP and not body:
             self._ping_out = False
         else:
             raise P.MalformedPacket("unexpected packet type %d from broker" % (first >> 4))
@@ -399,7 +400,7 @@ class Client:
                 raise LinkLost("no answer from broker for %d s" % (quiet // 1000))
             if not self._ping_out and (quiet >= ka // 2 or ticks_diff(now, self._last_tx) >= ka // 2):
                 self._ping_out = True
-                await self._write(P.pingreq())
+                await self._write(P.PINGREQ_PACKET)
             for e in self._inflight:
                 if e[4] is not None and ticks_diff(now, e[4]) >= ack_ms:
                     if e[5] >= _TRIES:

@@ -217,10 +217,11 @@ class Link:
             self._publish_states()
 
     async def _send(self, topic, payload):
-        # One message at a time: wait until it is on the wire before building the next.
+        # Retained, QoS 1 (the broker confirms it has it), and one at a time: wait until
+        # it is on the wire before building the next, so only one is ever in memory.
         if not self.client.connected():
             raise OSError("not connected")
-        self.client.publish(topic, payload, True)
+        self.client.publish(topic, payload, True, 1)
         await wait_for(self.client.flushed(), _SEND_TIMEOUT_S)
 
     async def _discovery(self):

@@ -25,15 +25,17 @@ DISCONNECT = const(0xE0)
 MAX_REMAINING = const(268435455)   # 2.2.3: four length bytes of 7 bits
 _SUB_FAILURE = const(0x80)
 
-# 3.2.2.3: CONNACK return codes 0..5
-CONNACK_REASONS = (
-    "accepted",
-    "unacceptable protocol version",
-    "client id rejected",
-    "server unavailable",
-    "bad user name or password",
-    "not authorized",
-)
+# 3.2.2.3: CONNACK return codes 0..5, "|"-separated (one string is cheaper on the board)
+_REFUSALS = "accepted|unacceptable protocol version|client id rejected|server unavailable|" \
+    "bad user name or password|not authorized"
+PINGREQ_PACKET = b"\xc0\x00"
+DISCONNECT_PACKET = b"\xe0\x00"
+
+
+def connack_reason(rc):
+    """Words for a CONNACK return code."""
+    r = _REFUSALS.split("|")
+    return r[rc] if 0 <= rc < len(r) else "return code %d" % rc
 
 
 class MalformedPacket(ValueError):
@@ -133,14 +135,6 @@ def unsubscribe(pid, topic_filter):
     return bytes((UNSUBSCRIBE,)) + encode_length(len(body)) + body
 
 
-def pingreq():
-    return bytes((PINGREQ, 0))
-
-
-def disconnect():
-    return bytes((DISCONNECT, 0))
-
-
 def parse_connack(first, body):
     """CONNACK (3.2) -> (session_present, return_code)."""
     if first != CONNACK or len(body) != 2:
@@ -193,11 +187,6 @@ def parse_suback(first, body):
         if c not in (0, 1, 2, _SUB_FAILURE):
             raise MalformedPacket("SUBACK return code 0x%02x" % c)
     return (body[0] << 8) | body[1], codes
-
-
-def parse_pingresp(first, body):
-    if first != PINGRESP or len(body):
-        raise MalformedPacket("PINGRESP with %d bytes" % len(body))
 
 
 def valid_topic(name):
