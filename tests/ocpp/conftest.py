@@ -18,7 +18,7 @@ CHARGERS = [
 
 CONFIG = {
     "ocpp": {"boot_wait_s": 1, "call_timeout_s": 10, "max_message_bytes": 4096,
-             "heartbeat_interval_s": 300, "meter_sample_interval_s": 10, "log_lines": 40},
+             "heartbeat_interval_s": 300, "meter_sample_interval_s": 10, "log_lines": 20},
     "chargers": CHARGERS,
 }
 

@@ -15,7 +15,7 @@ from dynevse.core.schema import is_number
 from dynevse.ocpp import rpc, messages
 from dynevse.ocpp.clock import iso8601, hhmmss
 from dynevse.ocpp.meter import read_meter_values
-from dynevse.ocpp.ws import WebSocketClosed, CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR
+from dynevse.ocpp.ws import WebSocketClosed, WebSocketIdle, CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR
 
 ACCEPTED = "Accepted"
 REJECTED = "Rejected"
@@ -55,7 +55,8 @@ class _Link:
 
     def __init__(self, ws):
         self.ws = ws
-        self.tasks = []
+        self.reader = None      # task reading the websocket
+        self.setup = None       # task configuring the charger after (re)boot
         self.lock = asyncio.Lock()
         self.answered = asyncio.Event()
         self.booted = asyncio.Event()
@@ -213,8 +214,12 @@ class ChargePointSession:
             self.model = p["chargePointModel"]
             self.firmware = p.get("firmwareVersion")
             self._log("BootNotification %s %s firmware %s" % (self.vendor, self.model, self.firmware))
-            if self._link is not None:
-                self._link.booted.set()
+            link = self._link
+            if link is not None:
+                link.booted.set()
+                if link.setup is not None and link.setup.done():
+                    # booted again on the same connection: it has lost its profiles
+                    link.setup = asyncio.create_task(self._setup(link))
             return {"status": ACCEPTED, "currentTime": iso8601(cs.clock.utc_s()),
                     "interval": cs.config["heartbeat_interval_s"]}
         if action == "Authorize":
@@ -443,36 +448,20 @@ class ChargePointSession:
                                                             "value": ",".join(cfg["meter_measurands"])})
         await self._install_fallback()
 
-    async def _wait_boot(self, link):
-        try:
-            await aio.wait_for(link.booted.wait(), self._cs.config["boot_wait_s"])
-            return True
-        except aio.TimeoutError:
-            return False
-
     async def _setup(self, link):
-        if not await self._wait_boot(link):
-            self._log("no BootNotification after connecting: triggering one")
-            await self.trigger("BootNotification")
-            await self._wait_boot(link)
-        while True:
-            link.booted.clear()
-            await self._configure()
-            await link.booted.wait()    # a charger that boots again has lost its profiles
-
-    async def _keepalive(self, ws, interval_s):
-        while True:
-            await aio.sleep_ms(interval_s * 1000)
-            idle_ms = aio.ticks_diff(aio.ticks_ms(), ws.last_rx_ms)
-            if idle_ms >= 3 * interval_s * 1000:
-                self._log("silent for %d s: closing the connection" % (idle_ms // 1000))
-                self._drop(ws, CLOSE_GOING_AWAY, "no traffic")
-                return
-            if idle_ms >= interval_s * 1000:
+        """Configure the charger once it has booted (after boot_wait_s, it is asked to)."""
+        if not link.booted.is_set():
+            wait_s = self._cs.config["boot_wait_s"]
+            try:
+                await aio.wait_for(link.booted.wait(), wait_s)
+            except aio.TimeoutError:
+                self._log("no BootNotification after connecting: triggering one")
+                await self.trigger("BootNotification")
                 try:
-                    await ws.ping()
-                except WebSocketClosed:
-                    return
+                    await aio.wait_for(link.booted.wait(), wait_s)
+                except aio.TimeoutError:
+                    pass     # configured anyway: a charger may stay silent and still charge
+        await self._configure()
 
     # ---- connection ----------------------------------------------------------------
 
@@ -484,9 +473,22 @@ class ChargePointSession:
 
     async def _read_loop(self, ws, done):
         code = None
+        interval_s = self._cs.config["ws_ping_interval_s"]
         try:
             while True:
-                reply = self.handle_text(await ws.receive())
+                try:
+                    text = await ws.receive(interval_s)
+                except WebSocketIdle:
+                    # silent for interval_s: ping it; silent three times that long: gone
+                    silent_ms = aio.ticks_diff(aio.ticks_ms(), ws.last_rx_ms)
+                    if silent_ms >= 3000 * interval_s:
+                        self._log("silent for %d s: closing the connection" % (silent_ms // 1000))
+                        ws.close_request = (CLOSE_GOING_AWAY, "no traffic")
+                        code = CLOSE_GOING_AWAY
+                        return
+                    await ws.ping()
+                    continue
+                reply = self.handle_text(text)
                 if reply is not None:
                     await ws.send_text(reply)
         except WebSocketClosed as e:
@@ -505,8 +507,8 @@ class ChargePointSession:
         link.answer = None
         link.answered.set()
         me = asyncio.current_task()
-        for t in link.tasks:
-            if t is not me:
+        for t in (link.reader, link.setup):
+            if t is not None and t is not me:
                 t.cancel()
         self._log("disconnected%s" % ("" if code is None else " (%d)" % code))
 
@@ -523,17 +525,13 @@ class ChargePointSession:
             self._drop(self._link.ws, CLOSE_GOING_AWAY, "replaced by a new connection")
         link = self._attach(ws)
         done = asyncio.Event()
-        tasks = link.tasks
-        tasks.append(asyncio.create_task(self._read_loop(ws, done)))
-        tasks.append(asyncio.create_task(self._setup(link)))
-        interval = self._cs.config["ws_ping_interval_s"]
-        if interval:
-            tasks.append(asyncio.create_task(self._keepalive(ws, interval)))
+        link.reader = asyncio.create_task(self._read_loop(ws, done))
+        link.setup = asyncio.create_task(self._setup(link))
         try:
             await done.wait()
             if not ws.closed:
                 code, reason = ws.close_request or (CLOSE_INTERNAL_ERROR, "internal error")
                 await ws.close(code, reason)
         finally:
-            for t in tasks:
-                t.cancel()
+            link.reader.cancel()
+            link.setup.cancel()

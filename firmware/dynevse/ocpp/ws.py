@@ -40,6 +40,10 @@ SUBPROTOCOL = "ocpp1.6"
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
+class WebSocketIdle(Exception):
+    """No frame began within the idle time given to ``receive``."""
+
+
 class WebSocketClosed(Exception):
     """The connection is over; ``code`` is the close code (1006: it just ended)."""
 
@@ -135,8 +139,30 @@ class WebSocket:
             self.closed = True
             raise WebSocketClosed(CLOSE_ABNORMAL, "connection ended")
 
-    async def _rest_of_frame(self, b1, opcode, assembled):
-        """Length, mask and payload of a frame whose first two bytes are read."""
+    async def _frame(self, b0, buf):
+        """The rest of a frame whose first byte is ``b0`` (None: not read yet), inside the
+        message ``buf`` (None between messages): (b0, b1, mask and payload)."""
+        if b0 is None:
+            b0 = (await self._read(1))[0]
+        b1 = (await self._read(1))[0]
+        opcode = b0 & 0x0F
+        if b0 & 0x70:
+            raise _Fault(CLOSE_PROTOCOL_ERROR, "reserved bits set")
+        if not b1 & 0x80:
+            raise _Fault(CLOSE_PROTOCOL_ERROR, "client frame not masked")
+        if opcode >= _OP_CLOSE:
+            if opcode > _OP_PONG:
+                raise _Fault(CLOSE_PROTOCOL_ERROR, "unknown opcode %d" % opcode)
+            if not b0 & 0x80 or (b1 & 0x7F) > 125:
+                raise _Fault(CLOSE_PROTOCOL_ERROR, "control frame fragmented or too long")
+        elif opcode == _OP_BINARY:
+            raise _Fault(CLOSE_UNSUPPORTED_DATA, "binary messages are not OCPP-J")
+        elif opcode > _OP_BINARY:
+            raise _Fault(CLOSE_PROTOCOL_ERROR, "unknown opcode %d" % opcode)
+        elif opcode == _OP_CONT and buf is None:
+            raise _Fault(CLOSE_PROTOCOL_ERROR, "continuation frame without a message")
+        elif opcode == _OP_TEXT and buf is not None:
+            raise _Fault(CLOSE_PROTOCOL_ERROR, "new message inside a fragmented one")
         n = b1 & 0x7F
         if n == 126:
             n = int.from_bytes(await self._read(2), "big")
@@ -145,46 +171,37 @@ class WebSocket:
             if ext[0] & 0x80:
                 raise _Fault(CLOSE_PROTOCOL_ERROR, "frame length out of range")
             n = int.from_bytes(ext, "big")
-        if opcode < _OP_CLOSE and assembled + n > self._max:
+        if opcode < _OP_CLOSE and (len(buf) if buf else 0) + n > self._max:
             raise _Fault(CLOSE_TOO_BIG, "message larger than %d bytes" % self._max)
-        return await self._read(4 + n)
+        return b0, b1, await self._read(4 + n)
 
-    async def receive(self):
+    async def receive(self, idle_s=0):
         """The next text message (str).
 
         Pings are answered and a close is returned here; a protocol fault is answered with
-        the close code the RFC names. Raises ``WebSocketClosed`` when the connection is over.
+        the close code the RFC names. Raises ``WebSocketClosed`` when the connection is over,
+        and ``WebSocketIdle`` when no message began within ``idle_s`` seconds (0: wait on).
+        Once a frame or a fragmented message has begun, the rest must come in time.
         """
         buf = None     # the message being assembled, None between messages
         while True:
-            head = await self._read(2)
-            b0 = head[0]
-            b1 = head[1]
-            opcode = b0 & 0x0F
-            fin = b0 & 0x80
+            b0 = None
+            if buf is None:
+                if idle_s:
+                    try:
+                        # one byte alone: a read the timeout cancels has taken nothing
+                        b0 = await aio.wait_for(self._read(1), idle_s)
+                    except aio.TimeoutError:
+                        raise WebSocketIdle()
+                else:
+                    b0 = await self._read(1)
+                b0 = b0[0]
             try:
-                if b0 & 0x70:
-                    raise _Fault(CLOSE_PROTOCOL_ERROR, "reserved bits set")
-                if not b1 & 0x80:
-                    raise _Fault(CLOSE_PROTOCOL_ERROR, "client frame not masked")
-                if opcode >= _OP_CLOSE:
-                    if opcode > _OP_PONG:
-                        raise _Fault(CLOSE_PROTOCOL_ERROR, "unknown opcode %d" % opcode)
-                    if not fin or (b1 & 0x7F) > 125:
-                        raise _Fault(CLOSE_PROTOCOL_ERROR, "control frame fragmented or too long")
-                elif opcode == _OP_BINARY:
-                    raise _Fault(CLOSE_UNSUPPORTED_DATA, "binary messages are not OCPP-J")
-                elif opcode > _OP_BINARY:
-                    raise _Fault(CLOSE_PROTOCOL_ERROR, "unknown opcode %d" % opcode)
-                elif opcode == _OP_CONT and buf is None:
-                    raise _Fault(CLOSE_PROTOCOL_ERROR, "continuation frame without a message")
-                elif opcode == _OP_TEXT and buf is not None:
-                    raise _Fault(CLOSE_PROTOCOL_ERROR, "new message inside a fragmented one")
                 try:
-                    data = await aio.wait_for(
-                        self._rest_of_frame(b1, opcode, len(buf) if buf else 0), self._timeout_s)
+                    b0, b1, data = await aio.wait_for(self._frame(b0, buf), self._timeout_s)
                 except aio.TimeoutError:
                     raise _Fault(CLOSE_POLICY, "frame not completed in time")
+                opcode = b0 & 0x0F
                 mask = data[:4]
                 if opcode < _OP_CLOSE:
                     if buf is None:
@@ -193,7 +210,7 @@ class WebSocket:
                     buf.extend(memoryview(data)[4:])
                     data = None
                     _unmask(buf, start, mask)
-                    if not fin:
+                    if not b0 & 0x80:
                         continue
                     try:
                         text = str(buf, "utf-8")
@@ -280,11 +297,8 @@ class WebSocket:
         await self._send_close(code, reason)
         try:
             for _ in range(16):   # a few frames may still be on their way
-                head = await aio.wait_for(self._read(2), self._timeout_s)
-                data = await aio.wait_for(self._rest_of_frame(head[1], head[0] & 0x0F, 0),
-                                          self._timeout_s)
-                if head[0] & 0x0F == _OP_CLOSE:
+                b0, b1, data = await aio.wait_for(self._frame(None, None), self._timeout_s)
+                if b0 & 0x0F == _OP_CLOSE:
                     break
-                data = None
         except Exception:   # timeout, EOF, a bad frame: the connection ends either way
             pass
