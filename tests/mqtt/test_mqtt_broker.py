@@ -9,7 +9,7 @@ import signal
 
 import pytest
 
-from conftest import RUNTIMES, Broker, Probe, board_setup
+from mqtt_harness import RUNTIMES, Broker, Probe, board_setup
 
 PERIOD_MS = 500
 # discovery of a 3-phase site with a battery: 12 hub entities; 10 per charger
