@@ -274,3 +274,34 @@ def test_handshake_helpers():
     assert b"Sec-WebSocket-Protocol: ocpp1.6\r\n" in r
     assert b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n" in r
     assert b"Sec-WebSocket-Protocol" not in wsmod.handshake_response("x", None)
+
+
+def test_idle_timeout_takes_nothing_from_the_stream():
+    s = Streams(hold=True)
+    ws = WebSocket(s, s, 1024, 5)
+
+    async def go():
+        try:
+            await ws.receive(0.05)
+        except wsmod.WebSocketIdle:
+            pass
+        else:
+            raise AssertionError("expected WebSocketIdle")
+        s.feed(text("after the pause"))
+        return await ws.receive(0.05)
+
+    assert run(go()) == "after the pause"
+
+
+def test_a_fragmented_message_must_be_completed_in_time():
+    s = Streams(text("[2, ", fin=False), hold=True)
+    ws = WebSocket(s, s, 1024, 0.1)
+
+    async def go():
+        try:
+            await ws.receive(30)      # the idle time does not apply inside a message
+        except WebSocketClosed as e:
+            return e.code
+
+    assert run(go()) == 1008
+    assert close_code(server_frames(s.out)[0][1]) == 1008
