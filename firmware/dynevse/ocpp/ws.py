@@ -1,13 +1,13 @@
 """WebSocket (RFC 6455) server side over an asyncio stream pair, as OCPP-J needs it.
 
-microdot parses the HTTP upgrade request; this module answers it (``handshake``, with the
-``ocpp1.6`` subprotocol) and then speaks frames: text messages assembled from
+microdot parses the HTTP upgrade request; this module answers it (``handshake_response``,
+with the ``ocpp1.6`` subprotocol) and then speaks frames: text messages assembled from
 continuation frames up to a size bound (larger: close 1009), ping answered with pong,
 the close handshake, and a close with the RFC's code for every protocol fault (client
 frame not masked, reserved bits, bad opcode, binary message, invalid UTF-8...).
 
 Every read after the first byte of a frame and every write has a timeout; waiting for
-the next frame has none (the session's keepalive decides when a silent peer is gone).
+the next message has the idle time the caller gives (the session pings a silent peer).
 """
 import asyncio
 import binascii
