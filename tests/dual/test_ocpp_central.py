@@ -3,17 +3,12 @@ subprotocol, and the handshake on an in-memory stream.
 
 Runs under pytest and on the MicroPython unix port (tests/dual/run.py).
 """
-import sys
+import asyncio
+import binascii
 
-if ".frozen" not in sys.path:   # the unix port's asyncio is frozen; MICROPYPATH hides it
-    sys.path.append(".frozen")
-
-import asyncio  # noqa: E402
-import binascii  # noqa: E402
-
-from dynevse.ocpp.central import CentralSystem, basic_auth_ok  # noqa: E402
-from test_ocpp_session import FakeClock  # noqa: E402
-from test_ocpp_ws import Streams, server_frames, close_code, text  # noqa: E402
+from dynevse.ocpp.central import CentralSystem, basic_auth_ok
+from test_ocpp_session import FakeClock
+from test_ocpp_ws import Streams, server_frames, close_code, text
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 

@@ -2,15 +2,10 @@
 
 Runs under pytest and on the MicroPython unix port (tests/dual/run.py).
 """
-import sys
-
-if ".frozen" not in sys.path:   # the unix port's asyncio is frozen; MICROPYPATH hides it
-    sys.path.append(".frozen")
-
-from dualtest import raises  # noqa: E402
-from dynevse.core.schema import ConfigError  # noqa: E402
-from dynevse.ocpp.config import check_ocpp, check_chargers_ocpp  # noqa: E402
-from dynevse.ocpp.clock import iso8601, hhmmss  # noqa: E402
+from dualtest import raises
+from dynevse.core.schema import ConfigError
+from dynevse.ocpp.config import check_ocpp, check_chargers_ocpp
+from dynevse.ocpp.clock import iso8601, hhmmss
 
 
 def test_defaults():

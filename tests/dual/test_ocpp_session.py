@@ -5,16 +5,11 @@ The websocket is replaced by ``FakeLink``, which answers our CALLs the way a cha
 would; the real websocket and real chargers are in test_ocpp_ws and tests/ocpp.
 Runs under pytest and on the MicroPython unix port (tests/dual/run.py).
 """
-import sys
+import asyncio
+import json
 
-if ".frozen" not in sys.path:   # the unix port's asyncio is frozen; MICROPYPATH hides it
-    sys.path.append(".frozen")
-
-import asyncio  # noqa: E402
-import json  # noqa: E402
-
-from dualtest import raises  # noqa: E402
-from dynevse.ocpp.central import CentralSystem  # noqa: E402
+from dualtest import raises
+from dynevse.ocpp.central import CentralSystem
 
 T0 = 1714564800          # 2024-05-01T12:00:00Z
 TS = "2024-05-01T12:00:00Z"

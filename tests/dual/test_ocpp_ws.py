@@ -4,15 +4,10 @@ and the close code for each fault.
 Runs under pytest and on the MicroPython unix port (tests/dual/run.py). ``Streams`` and
 the frame helpers are also used by test_ocpp_central.
 """
-import sys
+import asyncio
 
-if ".frozen" not in sys.path:   # the unix port's asyncio is frozen; MICROPYPATH hides it
-    sys.path.append(".frozen")
-
-import asyncio  # noqa: E402
-
-from dynevse.ocpp import ws as wsmod  # noqa: E402
-from dynevse.ocpp.ws import WebSocket, WebSocketClosed  # noqa: E402
+from dynevse.ocpp import ws as wsmod
+from dynevse.ocpp.ws import WebSocket, WebSocketClosed
 
 MASK = b"\x37\xfa\x21\x3d"
 
