@@ -359,3 +359,33 @@ def test_publish_refuses_what_cannot_be_sent_and_queue_drops_oldest():
         assert c.publish("a", b"%d" % i)
     st = c.status()
     assert st["queued"] == 2 and st["dropped"] == 1
+
+
+def test_a_host_name_is_resolved_once():
+    from dynevse.mqtt import client as client_module
+    real = client_module.socket
+    calls = []
+
+    class CountingSocket:
+        AF_INET = real.AF_INET
+
+        @staticmethod
+        def getaddrinfo(*args):
+            calls.append(args[0])
+            return real.getaddrinfo(*args)
+
+    async def main():
+        b = await FakeBroker().start()
+        c, task, got = await start(b, host="localhost")
+        await until(c.connected, what="connect by name")
+        await b.send(b"\x00\x00")     # garbage: the link drops; the reconnect must not ask DNS again
+        await until(lambda: b.conns == 2 and c.connected(), 3000, "reconnect")
+        await finish(c, task, b)
+
+    client_module.socket = CountingSocket
+    try:
+        run(main())
+    finally:
+        client_module.socket = real
+    # getaddrinfo blocks on the board: once for the first connect, never again
+    assert calls == ["localhost"]

@@ -168,6 +168,7 @@ class Client:
         self._stop = False
         while not self._stop:
             self.state = "connecting"
+            self._lost.clear()      # before connecting, so that a stop() meanwhile is seen
             try:
                 await self._connect()
             except Exception as e:
@@ -180,7 +181,6 @@ class Client:
                 await sleep_ms(delay)
                 delay = min(delay * 2, hi)
                 continue
-            self._lost.clear()
             tasks = [asyncio.create_task(self._guard(self._reader())),
                      asyncio.create_task(self._guard(self._keepalive())),
                      asyncio.create_task(self._guard(self._sender()))]
@@ -240,7 +240,7 @@ class Client:
             if _is_ipv4(host):
                 self._addr = host
             else:
-                self._addr = _ip_of(socket.getaddrinfo(host, self._cfg["port"])[0][-1])
+                self._addr = _ip_of(socket.getaddrinfo(host, self._cfg["port"], socket.AF_INET)[0][-1])
         return self._addr
 
     async def _connect(self):
