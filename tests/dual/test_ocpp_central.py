@@ -7,6 +7,7 @@ import asyncio
 import binascii
 
 from dynevse.ocpp.central import CentralSystem, basic_auth_ok
+from dynevse.ocpp.ws import WebSocket
 from test_ocpp_session import FakeClock
 from test_ocpp_ws import Streams, server_frames, close_code, text
 
@@ -115,3 +116,28 @@ def test_no_ocpp_subprotocol_is_closed_right_after_the_handshake():
         assert len(frames) == 1 and frames[0][0] == 8 and close_code(frames[0][1]) == 1002
     assert cs.counters["refused_protocol"] == 3
     assert cs.charger("CP1").vendor is None
+
+
+def test_a_connection_dropped_while_a_message_arrives_is_still_closed():
+    # A newer connection of the same charger ends this one from outside while a message is
+    # arriving on it. CPython 3.11's wait_for can swallow a cancel that meets arriving
+    # data, so the handler must not depend on the cancel alone: it closes with 1001.
+    for yields in range(6):          # every interleaving of the arrival and the drop
+        cs = CentralSystem({"boot_wait_s": 60}, [{"id": "R"}], FakeClock())
+        s = cs.charger("R")
+        streams = Streams(hold=True)
+        ws = WebSocket(streams, streams, 1024, 0.2)
+
+        async def scenario():
+            handler = asyncio.create_task(s.run_connection(ws))
+            for _ in range(3):
+                await asyncio.sleep(0)
+            streams.feed(text('[2, "h", "Heartbeat", {}]'))
+            for _ in range(yields):
+                await asyncio.sleep(0)
+            s._drop(ws, 1001, "replaced")
+            await asyncio.wait_for(handler, 5)     # the handler ends: it did not hang
+
+        asyncio.run(scenario())
+        frames = server_frames(streams.out)
+        assert frames and frames[-1][0] == 8 and close_code(frames[-1][1]) == 1001, (yields, frames)

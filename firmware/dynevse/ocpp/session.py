@@ -475,7 +475,9 @@ class ChargePointSession:
         code = None
         interval_s = self._cs.config["ws_ping_interval_s"]
         try:
-            while True:
+            # _drop cancels this task, but CPython 3.11's wait_for can swallow a cancel that
+            # meets arriving data: close_request is the word that always gets through
+            while ws.close_request is None:
                 try:
                     text = await ws.receive(interval_s)
                 except WebSocketIdle:
@@ -488,6 +490,8 @@ class ChargePointSession:
                         return
                     await ws.ping()
                     continue
+                if ws.close_request is not None:
+                    break     # this connection was ended while the message came in
                 reply = self.handle_text(text)
                 if reply is not None:
                     await ws.send_text(reply)
