@@ -8,3 +8,11 @@ try:
 except ImportError:
     def const(x):
         return x
+
+
+def is_number(x):
+    """A real, finite number. Bools are not numbers here: MicroPython and CPython disagree
+    on ``isinstance(True, int)``."""
+    if type(x) is bool or not isinstance(x, (int, float)):
+        return False
+    return x - x == 0  # false for inf and nan

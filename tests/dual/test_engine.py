@@ -227,3 +227,14 @@ def test_results_are_plain_data():
     assert sorted(r) == ["chargers", "site", "state"]
     assert close(r["site"]["net_a"][2], 3.0)
     assert r["site"]["headroom_a"] == [24.0, 23.0, 22.0]
+
+
+def test_prevalidated_settings_give_the_same_answer():
+    # The board validates once and passes the result every cycle.
+    from dynevse.core import schema
+    s = site(grid_a=[10, 12, 9], mode="eco", distribution="priority")
+    chs = [cp("a", priority=2), cp("b", max_a=10)]
+    settings = schema.check_setup(s, chs)
+    assert allocate(s, chs, None, settings) == allocate(s, chs)
+    # the settings passed in are not changed by a cycle
+    assert "_mode" not in settings[1][0] and "draw_a" not in settings[1][0]

@@ -36,11 +36,9 @@ mode's own sources alone would give it its minimum), ``site`` (``headroom_a`` pe
 ``export_w``, ``solar_w``, ``soc_above_min``, ``soc_above_target``, ``warnings``) and
 ``state``. Currents are floored to 0.1 A by integer arithmetic.
 """
-from dynevse.compat import const
-from dynevse.core import schema
+from dynevse.compat import const, is_number
 from dynevse.core.distribute import Allocation, run
 
-MODES = schema.MODES
 URGENCY = {"standard": 0, "eco": 1, "solar": 2, "excess": 3}
 ACTIVE_STATUSES = ("Preparing", "Charging", "SuspendedEVSE")
 _PHASE_IN_USE_MA = const(1000)   # a car phase counts as used from 1 A of draw
@@ -49,7 +47,7 @@ _STEP_MA = const(100)            # results are floored to 0.1 A
 
 def milli(x):
     """A reading in units to an int in thousandths, rounded; None if not a number."""
-    if not schema.is_number(x):
+    if not is_number(x):
         return None
     v = x * 1000
     i = int(v)
@@ -104,7 +102,7 @@ class _Site:
         meas = site.get("voltage")
         volts = []
         for p in range(n):
-            v = whole(meas if schema.is_number(meas) else _item(meas, p))
+            v = whole(meas if is_number(meas) else _item(meas, p))
             volts.append(v if v is not None and 50 <= v <= 500 else v_cfg)
         self.volts = volts
         grid = []
@@ -153,7 +151,7 @@ def _battery(site, cfg, state, warnings):
     prev = state if isinstance(state, dict) else {}
     if bat_w is None:
         warnings.append("battery_power_missing")
-    if not schema.is_number(soc):
+    if not is_number(soc):
         warnings.append("battery_soc_missing")
         return False, bat_w, prev
     h = bat["soc_hysteresis"]
@@ -227,7 +225,7 @@ def _pools(cfg, s, rules, bat_w, st, warnings):
 def _phases_in_use(c, draw):
     n = len(c["phase_map"])
     cp = c.get("car_phases")
-    if schema.is_number(cp) and 1 <= cp <= n:
+    if is_number(cp) and 1 <= cp <= n:
         return list(range(int(cp)))
     used = [i for i in range(n) if draw[i] >= _PHASE_IN_USE_MA]
     return used if used else list(range(n))
@@ -321,11 +319,21 @@ class _Plan:
         return a
 
 
-def allocate(site, chargers, state=None):
-    """Allocate current to each charger; see the module docstring for the data."""
-    cfg, chs, groups = schema.check_setup(site, chargers)
+def allocate(site, chargers, state=None, settings=None):
+    """Allocate current to each charger; see the module docstring for the data.
+
+    ``settings`` is what ``schema.check_setup(site, chargers)`` returned for these
+    settings: the board validates once and passes it every cycle, so the schema need not
+    stay in memory. Without it the settings are validated here.
+    """
+    if settings is None:
+        from dynevse.core import schema
+        settings = schema.check_setup(site, chargers)
+    cfg = dict(settings[0])
+    chs = [dict(c) for c in settings[1]]
+    groups = settings[2]
     warnings = []
-    cfg["_solar_w"] = site.get("solar_w") if schema.is_number(site.get("solar_w")) else None
+    cfg["_solar_w"] = site.get("solar_w") if is_number(site.get("solar_w")) else None
     for i in range(len(chs)):
         chs[i]["_mode"] = chs[i]["mode"] or cfg["mode"]
         live = chargers[i]

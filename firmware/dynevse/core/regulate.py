@@ -12,47 +12,16 @@ It returns ``{"chargers": [...], "site": {...}, "engine": result}``; per charger
 ``stale_hold``, ``stale_fallback``, ``over_limit_cut``, ``no_capacity``, ``mode_limit``,
 ``inactive``), ``send`` (a profile should go out now), ``status`` (text for people),
 ``clear_and_resend`` and ``compliance_failures``. docs/regulation.md explains every
-timer and threshold and why.
+timer and threshold and why; their table is ``schema.REGULATION_FIELDS``.
 """
 from dynevse.compat import const
-from dynevse.core import schema
 from dynevse.core.engine import ACTIVE_STATUSES, URGENCY, allocate, milli
 
-NUM = schema.NUM
-INT = schema.INT
-REGULATION_FIELDS = (
-    ("ramp_up_a_s", NUM, 2.0, 0.1, 100, "A/s"),
-    ("deadband_a", NUM, 0.5, 0, 5, "A"),
-    ("profile_duration_s", INT, 180, 30, 3600, "s"),
-    ("refresh_before_s", INT, 60, 5, 600, "s"),
-    ("pause_s", INT, 180, 0, 3600, "s"),
-    ("grace_s", INT, 120, 0, 3600, "s"),
-    ("grid_max_age_s", NUM, 15, 1, 600, "s"),
-    ("stale_hold_s", NUM, 30, 0, 600, "s"),
-    ("fallback_a", NUM, 6, 0, 80, "A"),
-    ("input_max_age_s", NUM, 60, 1, 3600, "s"),
-    ("meter_max_age_s", NUM, 60, 1, 3600, "s"),
-    ("idle_s", INT, 60, 0, 3600, "s"),
-    ("idle_draw_a", NUM, 1.0, 0, 6, "A"),
-    ("compliance_tolerance_a", NUM, 2.0, 0.5, 20, "A"),
-    ("compliance_cycles", INT, 3, 1, 100, ""),
-    ("car_response_s", NUM, 5, 0, 60, "s"),
-)
 GRID_KEYS = ("grid_a", "grid_w", "grid_total_w")
 OTHER_KEYS = ("solar_w", "battery_soc", "battery_w", "voltage")
 _GRACE_MODES = ("solar", "excess")
 _UNPLUGGED = ("Available", "Unavailable", "Faulted")
 _DA = const(100)   # commands are kept in tenths of an amp: mA // 100
-
-
-def check_regulation(settings, strict=False):
-    """Validate the regulation settings (defaults filled in)."""
-    r = schema.check_section("regulation", settings or {}, REGULATION_FIELDS, strict)
-    if r["refresh_before_s"] >= r["profile_duration_s"]:
-        raise schema.ConfigError("regulation.refresh_before_s",
-                                 "must be below profile_duration_s (%s s), got %s"
-                                 % (r["profile_duration_s"], r["refresh_before_s"]))
-    return r
 
 
 class _State:
@@ -82,8 +51,13 @@ def _da(a):
 class Regulator:
     """Stateful controller: ramps, dead band, pauses, grace, stale data, compliance."""
 
-    def __init__(self, settings=None):
-        self.cfg = check_regulation(settings)
+    def __init__(self, settings=None, checked=False):
+        """``settings``: the regulation section; ``checked``: it already went through
+        ``schema.check_regulation`` (the board's case: the schema need not stay loaded)."""
+        if not checked:
+            from dynevse.core import schema
+            settings = schema.check_regulation(settings)
+        self.cfg = settings
         self.states = {}
         self.bat_state = None
         self.last_now = None
@@ -262,13 +236,14 @@ class Regulator:
                 cuts[i] = cap if i not in cuts or cap < cuts[i] else cuts[i]
         return cuts, grid, limit
 
-    def step(self, now_s, site, chargers, ages=None):
-        """One control cycle; see the module docstring."""
+    def step(self, now_s, site, chargers, ages=None, settings=None):
+        """One control cycle; see the module docstring. ``settings``: as for
+        ``engine.allocate`` (validated site, chargers and groups), or None."""
         cfg = self.cfg
         ages = ages or {}
         fresh, stale_for = self._fresh_site(site, ages)
         prepared = self._prepare(now_s, site, chargers)
-        result = allocate(fresh, prepared, self.bat_state)
+        result = allocate(fresh, prepared, self.bat_state, settings)
         self.bat_state = result["state"]
         cuts, grid, limit = self._cuts(fresh, prepared, result)
         deadband = _da(cfg["deadband_a"])

@@ -8,7 +8,7 @@ A field is ``(key, kind, default, lo, hi, unit)``. ``kind`` is NUM, INT, BOOL, T
 IDS, PHASE_MAP or a tuple of allowed values. ``default`` REQUIRED means the field must be
 given. Help texts live in ``schema_help`` so the board need not load them.
 """
-from dynevse.compat import const
+from dynevse.compat import const, is_number  # noqa: F401  (is_number is part of this API)
 
 NUM = "number"
 INT = "integer"
@@ -58,6 +58,25 @@ CHARGER_FIELDS = (
     ("mode", MODES + ("",), "", None, None, ""),
 )
 
+REGULATION_FIELDS = (
+    ("ramp_up_a_s", NUM, 2.0, 0.1, 100, "A/s"),
+    ("deadband_a", NUM, 0.5, 0, 5, "A"),
+    ("profile_duration_s", INT, 180, 30, 3600, "s"),
+    ("refresh_before_s", INT, 60, 5, 600, "s"),
+    ("pause_s", INT, 180, 0, 3600, "s"),
+    ("grace_s", INT, 120, 0, 3600, "s"),
+    ("grid_max_age_s", NUM, 15, 1, 600, "s"),
+    ("stale_hold_s", NUM, 30, 0, 600, "s"),
+    ("fallback_a", NUM, 6, 0, 80, "A"),
+    ("input_max_age_s", NUM, 60, 1, 3600, "s"),
+    ("meter_max_age_s", NUM, 60, 1, 3600, "s"),
+    ("idle_s", INT, 60, 0, 3600, "s"),
+    ("idle_draw_a", NUM, 1.0, 0, 6, "A"),
+    ("compliance_tolerance_a", NUM, 2.0, 0.5, 20, "A"),
+    ("compliance_cycles", INT, 3, 1, 100, ""),
+    ("car_response_s", NUM, 5, 0, 60, "s"),
+)
+
 GROUP_FIELDS = (
     ("id", ID, REQUIRED, None, None, ""),
     ("limit_a", NUM, REQUIRED, 1, 1000, "A"),
@@ -72,13 +91,6 @@ class ConfigError(ValueError):
         super().__init__("%s: %s" % (field, message))
         self.field = field
         self.message = message
-
-
-def is_number(x):
-    """A real, finite number; bools are not numbers here (MicroPython and CPython disagree)."""
-    if type(x) is bool or not isinstance(x, (int, float)):
-        return False
-    return x - x == 0  # false for inf and nan
 
 
 def _describe(kind, lo, hi, unit):
@@ -128,8 +140,10 @@ def check_value(path, value, kind, lo, hi, unit):
     elif kind == PHASE_MAP:
         ok = isinstance(value, str) and len(value) <= 3
         value = value.upper() if ok else value
-    else:
+    elif isinstance(kind, tuple):
         ok = type(value) is not bool and value in kind
+    else:
+        raise ConfigError(path, "has an unknown kind %r" % (kind,))
     if not ok:
         raise ConfigError(path, "%s, got %r" % (_describe(kind, lo, hi, unit), value))
     return value
@@ -259,6 +273,16 @@ def check_groups(groups, chargers, strict=False):
                                   % (member, c["min_a"], gc["limit_a"]))
         out.append(gc)
     return out
+
+
+def check_regulation(settings, strict=False):
+    """Validate the regulation settings (docs/regulation.md), defaults filled in."""
+    r = check_section("regulation", settings if settings is not None else {}, REGULATION_FIELDS, strict)
+    if r["refresh_before_s"] >= r["profile_duration_s"]:
+        raise ConfigError("regulation.refresh_before_s",
+                          "must be below profile_duration_s (%s s), got %s"
+                          % (r["profile_duration_s"], r["refresh_before_s"]))
+    return r
 
 
 def check_setup(site, chargers, strict=False):
