@@ -25,8 +25,11 @@ Per charger, ``s = cs.charger(cp_id)`` (a ``session.ChargePointSession``), read 
   phases), ``offered_a``, ``power_w``, ``energy_wh``, ``soc_pct``; ``arrived_ms`` is
   ``clock.monotonic_ms()`` when it came (compare with ``dynevse.aio.ticks_diff``)
 - ``s.transaction_id`` (None without a running transaction), ``s.meter_start_wh``
+- ``s.rate_unit`` ("A"/"W", as learnt), ``s.stack_level()``, ``s.connectors``, ``s.last_limit``
 - ``s.counters`` {"dropped", "callerrors", "timeouts"}; ``s.log``: the last
-  ``log_lines`` event lines; ``cs.totals()``, ``cs.unknown``, ``cs.status()`` (JSON-ready)
+  ``log_lines`` event lines; ``s.snapshot(now_ms)``: all of it JSON-ready
+- ``cs.totals()`` (counters summed, with refused connections), ``cs.unknown`` ([id,
+  attempts, last_ms] of unknown ids that tried to connect), ``cs.status()`` (a summary)
 
 Commands (coroutines) answer "Accepted", "Rejected", "Timeout", "NotConnected" or "Busy"
 (or another status the charger answered, e.g. "Unknown" to a clear, "NotImplemented" to
