@@ -9,6 +9,10 @@ def _parser():
     b = sub.add_parser("build", help="mpy-cross the firmware and microdot into build/<board>")
     b.add_argument("--board", default="esp32-devkitc")
     b.add_argument("--out", default=None)
+    r = sub.add_parser("run", help="the unmodified firmware under the MicroPython unix port")
+    r.add_argument("--config", required=True)
+    r.add_argument("--heap-kb", type=int, default=None)
+    r.add_argument("--state", default=None, help="directory holding config.json (default: a temporary one)")
     return p
 
 
@@ -17,4 +21,7 @@ def main(argv):
     if args.command == "build":
         from host_tools import build
         return build.main(args)
+    if args.command == "run":
+        from host_tools import run
+        return run.main(args)
     return 2

@@ -27,6 +27,30 @@ _TEXT_MAX = const(64)
 _MAX_CHARGERS = const(16)
 _MAX_GROUPS = const(16)
 
+DEVICE_FIELDS = (
+    ("id", ID, "dynevse", None, None, ""),
+    ("name", TEXT, "Panel controller", None, None, ""),
+    ("log_level", ("debug", "info", "warning", "error"), "info", None, None, ""),
+)
+
+WIFI_FIELDS = (
+    ("ssid", TEXT, "", None, None, ""),
+    ("password", TEXT, "", None, None, ""),
+    ("hostname", ID, "dynevse", None, None, ""),
+    ("ap_ssid", TEXT, "DynEVSE-setup", None, None, ""),
+    ("ap_password", TEXT, "", None, None, ""),
+)
+
+WEB_FIELDS = (
+    ("port", INT, 80, 1, 65535, ""),
+    ("admin_password", TEXT, "", None, None, ""),
+)
+
+CONTROL_FIELDS = (
+    ("cycle_s", NUM, 5, 1, 60, "s"),
+    ("grid_source", ("mqtt", "ct", "none"), "mqtt", None, None, ""),
+)
+
 SITE_FIELDS = (
     ("phases", (1, 3), 3, None, None, ""),
     ("voltage_v", NUM, 230, 100, 300, "V"),
@@ -61,7 +85,7 @@ CHARGER_FIELDS = (
 REGULATION_FIELDS = (
     ("ramp_up_a_s", NUM, 2.0, 0.1, 100, "A/s"),
     ("deadband_a", NUM, 0.5, 0, 5, "A"),
-    ("profile_duration_s", INT, 180, 30, 3600, "s"),
+    ("profile_duration_s", INT, 180, 60, 3600, "s"),
     ("refresh_before_s", INT, 60, 5, 600, "s"),
     ("pause_s", INT, 180, 0, 3600, "s"),
     ("grace_s", INT, 120, 0, 3600, "s"),

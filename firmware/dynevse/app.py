@@ -1,0 +1,339 @@
+"""The firmware's tasks wired together: configuration, OCPP server, MQTT link, site data
+and the control loop.
+
+``main()`` is all ``main.py`` calls. A broken or missing configuration never crash-loops:
+the board stays up in a safe state (no charger is controlled, the chargers keep their
+own fallback profile) and says why every minute. A task that fails is logged and
+restarted; it never stops the others. The watchdog is fed by the control loop only, so
+a stuck loop resets the board.
+"""
+import asyncio
+import gc
+import json
+import sys
+
+from dynevse import hal, log
+from dynevse.aio import sleep_ms, ticks_diff, ticks_ms
+from dynevse.meter import site_readings
+
+_RESTART_MS = 2000
+_SAFE_REPEAT_MS = 60000
+
+
+class BoardClock:
+    """The clock the OCPP side wants, from the board."""
+
+    def __init__(self, board):
+        self.board = board
+
+    def monotonic_ms(self):
+        return ticks_ms()
+
+    def utc_s(self):
+        t = self.board.utc_s()
+        return t if t is not None else 0
+
+
+def _print_exception(e):
+    if hasattr(sys, "print_exception"):
+        sys.print_exception(e)
+    else:
+        import traceback
+        traceback.print_exception(type(e), e, e.__traceback__)
+
+
+def _drop_modules(*names):
+    """Forget modules only needed at boot, so their code does not stay in the heap."""
+    for name in names:
+        mod = sys.modules.pop(name, None)
+        if mod is None:
+            continue
+        parent, _, child = name.rpartition(".")
+        pkg = sys.modules.get(parent)
+        if pkg is not None and getattr(pkg, child, None) is mod:
+            delattr(pkg, child)
+
+
+class App:
+    def __init__(self, board):
+        self.board = board
+        self.cfg = None
+        self.safe_reason = None
+        self.central = None
+        self.link = None
+        self.regulator = None
+        self.sending = {}          # charger id -> a profile is on its way
+        self.cycles = 0
+        self.last_status = ""
+        self.peak_heap = 0
+
+    # -- configuration -------------------------------------------------------------
+
+    def load_config(self):
+        """Read and validate config.json; on any problem, the safe state with the reason."""
+        from dynevse import settings
+        from dynevse.core.schema import ConfigError
+        try:
+            text = self.board.read_text(self.board.config_path)
+            if text is None:
+                raise ConfigError("config", "no configuration at %s yet" % self.board.config_path)
+            try:
+                raw = json.loads(text)
+            except ValueError as e:
+                raise ConfigError("config", "not valid JSON (%s)" % e)
+            self.cfg = settings.check_config(raw)
+            self.ocpp_cfg = settings.ocpp_settings(self.cfg)
+            self.engine_cfg = settings.engine_settings(self.cfg)
+        except (ConfigError, ValueError, OSError) as e:
+            self.cfg = None
+            self.safe_reason = str(e)
+        _drop_modules("dynevse.settings", "dynevse.mqtt.config", "dynevse.ocpp.config")
+
+    # -- tasks -------------------------------------------------------------------------
+
+    async def supervise(self, name, factory):
+        """Run ``factory()`` for ever: a task that ends or fails is logged and restarted."""
+        while True:
+            try:
+                await factory()
+                log.warning("%s ended; restarting", name)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # a failed task must not stop the others
+                log.error("%s failed: %s: %s; restarting", name, type(e).__name__, e)
+                _print_exception(e)
+            await sleep_ms(_RESTART_MS)
+
+    async def safe_state(self):
+        """No valid configuration: stay up, feed the watchdog, say why."""
+        last = None
+        while True:
+            now = ticks_ms()
+            if last is None or ticks_diff(now, last) >= _SAFE_REPEAT_MS:
+                log.error("safe state, no charger is controlled: %s", self.safe_reason)
+                last = now
+            self.board.watchdog_feed()
+            await sleep_ms(1000)
+
+    async def serve_ocpp(self):
+        from dynevse.ocpp.server import make_app
+        web = make_app(self.central)
+        log.info("OCPP: ws://<this board>:%d/ocpp/<chargePointId>", self.cfg["web"]["port"])
+        await web.start_server(host="0.0.0.0", port=self.cfg["web"]["port"])
+
+    async def control_loop(self):
+        period_ms = int(self.cfg["control"]["cycle_s"] * 1000)
+        while True:
+            t0 = ticks_ms()
+            self.cycle()
+            self.board.watchdog_feed()
+            gc.collect()
+            if hasattr(gc, "mem_alloc"):
+                used = gc.mem_alloc()
+                if used > self.peak_heap:
+                    self.peak_heap = used
+            wait = period_ms - ticks_diff(ticks_ms(), t0)
+            await sleep_ms(wait if wait > 0 else 0)
+
+    # -- one control cycle -------------------------------------------------------------
+
+    def charger_live(self, now_ms):
+        """Each charger's live data from its OCPP session, as the regulator takes it."""
+        out = []
+        for c in self.cfg["chargers"]:
+            s = self.central.charger(c["id"])
+            live = {}
+            for k in c:
+                live[k] = c[k]
+            if s is None or not s.connected:
+                live["connected"] = False
+                live["status"] = "Unavailable"
+            else:
+                live["status"] = s.status()
+                cur = s.meter.get("current_a")
+                if cur is not None:
+                    live["draw_a"] = [x if x is not None else 0.0 for x in cur[0]]
+                    live["meter_age_s"] = ticks_diff(now_ms, cur[1]) / 1000
+                off = s.meter.get("offered_a")
+                if off is not None:
+                    live["offered_a"] = off[0]
+            out.append(live)
+        return out
+
+    def cycle(self):
+        cfg = self.cfg
+        now_ms = ticks_ms()
+        mqtt = self.link.readings(now_ms) if self.link is not None else None
+        ct = self.board.read_ct() if cfg["control"]["grid_source"] == "ct" else None
+        readings, ages = site_readings(cfg["control"]["grid_source"], ct, 0, mqtt)
+        site = {}
+        for k in cfg["site"]:
+            site[k] = cfg["site"][k]
+        for k in readings:
+            site[k] = readings[k]
+        chargers = self.charger_live(now_ms)
+        out = self.regulator.step(self.board.monotonic_s(), site, chargers, ages, self.engine_cfg)
+        self.cycles += 1
+        for i in range(len(out["chargers"])):
+            row = out["chargers"][i]
+            if row["send"] or row["clear_and_resend"]:
+                self.send(row, out["engine"]["chargers"][i])
+        if self.link is not None:
+            self.publish(out, chargers)
+        self.log_status(readings, out, chargers)
+
+    def send(self, row, engine_row):
+        cid = row["id"]
+        session = self.central.charger(cid)
+        if session is None or not session.connected:
+            self.regulator.send_failed(cid)
+            return
+        if self.sending.get(cid):
+            self.regulator.send_failed(cid)     # one at a time: again next cycle
+            return
+        self.sending[cid] = True
+        asyncio.create_task(self._send(session, row["limit_a"], engine_row["phases_in_use"],
+                                       row["clear_and_resend"]))
+
+    async def _send(self, session, limit_a, phases, clear_first):
+        cid = session.opts["id"]
+        try:
+            if clear_first:
+                log.warning("%s: not following its profile; clearing and sending again", cid)
+                await session.clear_profiles()
+            answer = await session.set_limit(limit_a, phases)
+            if answer != "Accepted":
+                log.warning("%s: limit %.1f A answered %s", cid, limit_a, answer)
+                self.regulator.send_failed(cid)
+        except Exception as e:
+            log.error("%s: sending the limit failed: %s", cid, e)
+            self.regulator.send_failed(cid)
+        finally:
+            self.sending[cid] = False
+
+    def publish(self, out, chargers):
+        from dynevse.mqtt.state import snapshot
+        live = {"site": {"warnings": ["grid_stale"] if out["site"].get("grid_stale") else []},
+                "chargers": {}}
+        for i in range(len(chargers)):
+            row = out["chargers"][i]
+            live["chargers"][row["id"]] = {"status": chargers[i]["status"], "reason": row["reason"]}
+        self.link.publish_state(*snapshot(out["engine"], self.cfg["site"], self.cfg["chargers"], live))
+
+    def log_status(self, readings, out, chargers):
+        grid = readings.get("grid_a")
+        g = "/".join("-" if x is None else "%.1f" % x for x in grid) if grid else "?"
+        parts = []
+        for i in range(len(chargers)):
+            row = out["chargers"][i]
+            parts.append("%s %s %.1fA %s" % (row["id"], chargers[i]["status"], row["limit_a"], row["reason"]))
+        line = "grid %s A | %s" % (g, " | ".join(parts))
+        log.info("cycle %d: %s", self.cycles, line)
+        self.last_status = line
+
+    # -- commands from MQTT ------------------------------------------------------------
+
+    def on_command(self, target, key, value):
+        """Apply a validated command to the running configuration and persist it.
+
+        Raises ConfigError when the change conflicts with another setting.
+        """
+        from dynevse.core.schema import ConfigError
+        cfg = self.cfg
+        if target == "site":
+            if key in ("soc_min", "soc_target"):
+                bat = cfg["site"]["battery"]
+                other = "soc_target" if key == "soc_min" else "soc_min"
+                lo, hi = (value, bat[other]) if key == "soc_min" else (bat[other], value)
+                if lo > hi:
+                    raise ConfigError("site.battery." + key, "must keep soc_min (%s) <= soc_target (%s)" % (lo, hi))
+                bat[key] = value
+                self.persist(("site", "battery", key), value)
+            else:
+                cfg["site"][key] = value
+                self.persist(("site", key), value)
+            log.info("command: site %s = %r", key, value)
+            return
+        index = [c["id"] for c in cfg["chargers"]].index(target)
+        c = cfg["chargers"][index]
+        if key == "reset":
+            log.info("command: %s reset its charging profile", target)
+            session = self.central.charger(target)
+            if session is not None and session.connected:
+                asyncio.create_task(self._send(session, 0.0, 3, True))
+            self.regulator.send_failed(target)
+            return
+        if key == "min_a" and value > c["max_a"]:
+            raise ConfigError("chargers[%d].min_a" % index, "must not be above max_a (%s A), got %s" % (c["max_a"], value))
+        if key == "max_a" and value < c["min_a"]:
+            raise ConfigError("chargers[%d].max_a" % index, "must not be below min_a (%s A), got %s" % (c["min_a"], value))
+        if key == "min_a" and value > cfg["site"]["breaker_a"] - cfg["site"]["breaker_margin_a"]:
+            raise ConfigError("chargers[%d].min_a" % index, "must fit the main breaker, got %s" % value)
+        c[key] = value
+        self.persist(("chargers", index, key), value)
+        log.info("command: %s %s = %r", target, key, value)
+
+    def persist(self, path, value):
+        """Write one changed value into config.json (atomically)."""
+        board = self.board
+        raw = json.loads(board.read_text(board.config_path))
+        node = raw
+        for k in path[:-1]:
+            if isinstance(k, int):
+                node = node[k]
+            else:
+                if node.get(k) is None:
+                    node[k] = {}
+                node = node[k]
+        node[path[-1]] = value
+        board.write_atomic(board.config_path, json.dumps(raw))
+
+    # -- start -------------------------------------------------------------------------
+
+    async def run(self):
+        board = self.board
+        log.clock = board.monotonic_s
+        if board.safe_mode_requested():
+            self.safe_reason = "the safe-mode button was held at boot: configuration not loaded"
+        else:
+            self.load_config()
+        if self.cfg is None:
+            await self.safe_state()
+            return
+        cfg = self.cfg
+        log.set_level(cfg["device"]["log_level"])
+        log.info("%s (%s) starting with %d charger(s)", cfg["device"]["name"], cfg["device"]["id"],
+                 len(cfg["chargers"]))
+        if cfg["wifi"]["ssid"]:
+            address = await board.network_up(cfg["wifi"])
+            if address is None:
+                log.error("Wi-Fi %r not joined; starting the setup access point", cfg["wifi"]["ssid"])
+                board.start_access_point(cfg["wifi"]["ap_ssid"], cfg["wifi"]["ap_password"])
+            else:
+                log.info("network up: %s", address)
+                board.sync_time()
+        from dynevse.core.regulate import Regulator
+        from dynevse.ocpp.central import CentralSystem
+        self.regulator = Regulator(cfg["regulation"], checked=True)
+        self.central = CentralSystem(self.ocpp_cfg, cfg["chargers"], BoardClock(board),
+                                     lambda cp, line: log.info("ocpp %s: %s", cp, line))
+        tasks = [asyncio.create_task(self.supervise("ocpp server", self.serve_ocpp))]
+        if cfg["mqtt"]["host"]:
+            from dynevse.mqtt.link import Link
+            self.link = Link(cfg["mqtt"], cfg["device"]["id"], on_command=self.on_command)
+            self.link.register(cfg["device"]["name"], cfg["site"]["phases"], cfg["site"]["battery"] is not None,
+                               [{"id": c["id"], "name": c["name"] or c["id"]} for c in cfg["chargers"]])
+            tasks.append(asyncio.create_task(self.supervise("mqtt", self.link.run)))
+        tasks.append(asyncio.create_task(self.supervise("control loop", self.control_loop)))
+        gc.collect()
+        await asyncio.gather(*tasks)
+
+
+def main():
+    """Entry point of main.py."""
+    board = hal.start()
+    app = App(board)
+    try:
+        asyncio.run(app.run())
+    finally:
+        log.info("peak heap %d bytes", app.peak_heap)

@@ -1,0 +1,98 @@
+"""Run the unmodified firmware under the MicroPython unix port with the unix HAL.
+
+    python -m host_tools run --config CONFIG.json [--heap-kb 110] [--state DIR]
+
+The firmware is built for the ``unix-sim`` board (the same .mpy tree a board gets) and
+started with its configuration in a state directory (``DYNEVSE_ROOT``), as on a board's
+filesystem. ``start_firmware`` does the same for the simulator and the tests.
+"""
+import collections
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+
+from host_tools import build
+
+MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
+
+
+class Firmware:
+    """A running firmware process; ``lines`` keeps its most recent output lines."""
+
+    def __init__(self, proc, state_dir, own_state, echo):
+        self.proc = proc
+        self.state_dir = state_dir
+        self._own_state = own_state
+        self.lines = collections.deque(maxlen=500)
+        self._echo = echo
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for raw in self.proc.stdout:
+            line = raw.rstrip("\n")
+            self.lines.append(line)
+            if self._echo:
+                print(line, flush=True)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self, timeout_s=5):
+        """Stop the firmware and everything it started; returns its exit code."""
+        if self.alive():
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=timeout_s)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait()
+        self._reader.join(timeout=2)
+        if self._own_state:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+        return self.proc.returncode
+
+
+def start_firmware(config, heap_kb=None, state_dir=None, echo=False, rebuild=True):
+    """Build (unless ``rebuild`` is False), write ``config`` (a dict) and start the firmware."""
+    if rebuild:
+        build.build("unix-sim")
+    tree = os.path.join(build.ROOT, "build", "unix-sim")
+    own = state_dir is None
+    if own:
+        state_dir = tempfile.mkdtemp(prefix="dynevse-state-")
+    with open(os.path.join(state_dir, "config.json"), "w") as f:
+        json.dump(config, f, indent=1)
+    cmd = [MICROPYTHON]
+    if heap_kb:
+        cmd += ["-X", "heapsize=%dK" % heap_kb]
+    cmd.append("main.py")
+    env = dict(os.environ, MICROPYPATH=".frozen:lib", DYNEVSE_ROOT=state_dir)
+    proc = subprocess.Popen(cmd, cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    return Firmware(proc, state_dir, own, echo)
+
+
+def main(args):
+    try:
+        with open(args.config) as f:
+            config = json.load(f)
+    except (OSError, ValueError) as e:
+        print("run: can't read %s: %s" % (args.config, e), file=sys.stderr)
+        return 2
+    fw = start_firmware(config, heap_kb=args.heap_kb, state_dir=args.state, echo=True)
+    try:
+        fw.proc.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        code = fw.stop()
+    return code or 0
