@@ -7,7 +7,11 @@ MPY    := $(BIN)/micropython
 # The unix port finds our packages through MICROPYPATH (its sys.path).
 MPYPATH := .frozen:firmware:.:tests/dual
 
-.PHONY: all venv test pytest test-mpy mpy-check scenarios clean
+.PHONY: all venv test pytest test-mpy mpy-check scenarios build run flash deploy config-new \
+        config-validate config-show sim mem clean
+
+BOARD  ?= esp32-devkitc
+CONFIG ?= config.json
 
 all: test
 
@@ -36,6 +40,37 @@ mpy-check: $(STAMP)
 ## make scenarios: the closed-loop scenarios on CPython and on the MicroPython unix port
 scenarios: $(STAMP)
 	$(BIN)/python tests/run_scenarios.py
+
+## make build BOARD=esp32-devkitc: the .mpy tree for a board in build/<board>, with sizes
+build: $(STAMP)
+	$(BIN)/python -m host_tools build --board $(BOARD)
+
+## make run CONFIG=config.json: the unmodified firmware under the MicroPython unix port
+run: $(STAMP)
+	$(BIN)/python -m host_tools run --config $(CONFIG) $(if $(HEAP_KB),--heap-kb $(HEAP_KB))
+
+## make flash PORT=/dev/ttyUSB0 FIRMWARE=ESP32_GENERIC-v1.29.0.bin [BOARD=...] [CONFIG=...]
+flash: $(STAMP)
+	$(BIN)/python -m host_tools flash --port $(PORT) --board $(BOARD) --firmware $(FIRMWARE) \
+		$(if $(wildcard $(CONFIG)),--config $(CONFIG))
+
+## make deploy PORT=/dev/ttyUSB0 [BOARD=...] [CONFIG=...]: code and configuration only
+deploy: $(STAMP)
+	$(BIN)/python -m host_tools deploy --port $(PORT) --board $(BOARD) $(if $(wildcard $(CONFIG)),--config $(CONFIG))
+
+## make config-new: answer a few questions, get config.json
+config-new: $(STAMP)
+	$(BIN)/python -m host_tools config new --ask --out $(CONFIG)
+
+config-validate: $(STAMP)
+	$(BIN)/python -m host_tools config validate $(CONFIG)
+
+config-show: $(STAMP)
+	$(BIN)/python -m host_tools config show --help-text $(CONFIG)
+
+## make mem: what each firmware module costs in heap (MicroPython unix port)
+mem: $(STAMP)
+	$(BIN)/python tests/bench/mem_report.py
 
 clean:
 	rm -rf build .pytest_cache

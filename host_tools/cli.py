@@ -13,6 +13,17 @@ def _parser():
     r.add_argument("--config", required=True)
     r.add_argument("--heap-kb", type=int, default=None)
     r.add_argument("--state", default=None, help="directory holding config.json (default: a temporary one)")
+    for name, text in (("flash", "erase the board, write MicroPython, then deploy"),
+                       ("deploy", "copy the built firmware and the configuration to a board")):
+        f = sub.add_parser(name, help=text)
+        f.add_argument("--port", required=True)
+        f.add_argument("--board", default="esp32-devkitc")
+        f.add_argument("--config", default=None)
+        f.add_argument("--dry-run", action="store_true", help="print the commands only")
+        if name == "flash":
+            f.add_argument("--firmware", required=True, help="the MicroPython .bin for the board")
+    from host_tools import config_tool
+    config_tool.add_parser(sub)
     return p
 
 
@@ -24,4 +35,13 @@ def main(argv):
     if args.command == "run":
         from host_tools import run
         return run.main(args)
+    if args.command == "flash":
+        from host_tools import flash
+        return flash.main_flash(args)
+    if args.command == "deploy":
+        from host_tools import flash
+        return flash.main_deploy(args)
+    if args.command == "config":
+        from host_tools import config_tool
+        return config_tool.main(args)
     return 2

@@ -7,13 +7,13 @@ _MAX_FILE = 16384
 def read_text(path, limit=_MAX_FILE):
     """The file's text, or None if it does not exist; a longer file is an error."""
     try:
-        with open(path) as f:
-            text = f.read(limit + 1)
+        size = os.stat(path)[6]
     except OSError:
         return None
-    if len(text) > limit:
+    if size > limit:
         raise ValueError("%s is larger than %d bytes" % (path, limit))
-    return text
+    with open(path) as f:
+        return f.read()
 
 
 def write_atomic(path, text):

@@ -1,0 +1,44 @@
+"""Heap cost of each firmware module, imported in the order the app loads them.
+
+Runs under the MicroPython unix port from the built unix-sim tree (the .mpy files a board
+gets): ``python tests/bench/mem_report.py`` builds and runs it. Numbers are bytes of heap
+after a collection, 64-bit unix port (the ESP32, 32-bit, needs less).
+"""
+import gc
+import sys
+
+RESIDENT = (
+    "asyncio", "dynevse.compat", "dynevse.aio", "dynevse.log", "dynevse.hal", "dynevse.hal.unix",
+    "dynevse.meter", "dynevse.app",
+    "dynevse.core.distribute", "dynevse.core.engine", "dynevse.core.regulate",
+    "microdot", "dynevse.ocpp.clock", "dynevse.ocpp.rpc", "dynevse.ocpp.messages",
+    "dynevse.ocpp.meter", "dynevse.ocpp.ws", "dynevse.ocpp.session", "dynevse.ocpp.central",
+    "dynevse.ocpp.server",
+    "dynevse.mqtt.packet", "dynevse.mqtt.client", "dynevse.mqtt.inputs", "dynevse.mqtt.state",
+    "dynevse.mqtt.link",
+)
+BOOT_ONLY = ("dynevse.core.schema", "dynevse.ocpp.config", "dynevse.mqtt.config",
+             "dynevse.mqtt.discovery", "dynevse.settings")
+
+
+def main():
+    gc.collect()
+    start = last = gc.mem_alloc()
+    rows = []
+    for name in RESIDENT:
+        __import__(name)
+        gc.collect()
+        now = gc.mem_alloc()
+        rows.append((name, now - last))
+        last = now
+    resident = last - start
+    for name in BOOT_ONLY:
+        __import__(name)
+    gc.collect()
+    boot = gc.mem_alloc() - last
+    for name, n in rows:
+        print("%-26s %6d" % (name, n))
+    print("resident modules: %d bytes; boot-only modules on top: %d bytes" % (resident, boot))
+
+
+main()

@@ -1,0 +1,99 @@
+"""The host tools from the command line, as a user runs them."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tool(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "host_tools"] + list(args), cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_config_new_validate_show(tmp_path):
+    out = str(tmp_path / "config.json")
+    r = tool("config", "new", "--out", out, "--charger", "cp1", "--charger", "cp2:6:32:3",
+             "--set", "site.breaker_a=32", "--set", "mqtt.host=broker.lan",
+             "--set", "mqtt.username=u", "--set", "mqtt.password=s3cret-pass")
+    assert r.returncode == 0, r.stderr
+    written = json.load(open(out))
+    assert written["chargers"][1] == {"id": "cp2", "min_a": 6, "max_a": 32, "phases": 3}
+    assert tool("config", "validate", out).returncode == 0
+    shown = tool("config", "show", out)
+    assert shown.returncode == 0
+    assert "s3cret-pass" not in shown.stdout and "********" in shown.stdout
+    assert 'site.breaker_a' in shown.stdout and "32" in shown.stdout
+    # a second `new` does not overwrite without --force
+    assert tool("config", "new", "--out", out, "--charger", "x").returncode == 1
+
+
+def test_config_errors_name_the_field(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"site": {"breaker_a": 25}, "chargers": [{"id": "cp1", "min_a": 20, "max_a": 16}]}))
+    r = tool("config", "validate", str(bad))
+    assert r.returncode == 1 and "chargers[0].min_a" in r.stdout and "max_a (16 A)" in r.stdout
+    bad.write_text("{not json")
+    r = tool("config", "validate", str(bad))
+    assert r.returncode == 1 and "not valid JSON" in r.stdout
+    r = tool("config", "new", "--out", str(tmp_path / "n.json"), "--charger", "cp1:-5")
+    assert r.returncode == 1 and "chargers[0].min_a" in r.stderr
+    assert not (tmp_path / "n.json").exists()
+
+
+def test_build_esp32_reports_sizes(tmp_path):
+    out = str(tmp_path / "esp32")
+    r = tool("build", "--board", "esp32-devkitc", "--out", out)
+    assert r.returncode == 0, r.stderr
+    last = r.stdout.strip().splitlines()[-1]
+    assert last.startswith("build/esp32-devkitc:") and "bytes" in last
+    files = set()
+    for d, _dirs, names in os.walk(out):
+        for n in names:
+            files.add(os.path.relpath(os.path.join(d, n), out))
+    # the board runs boot.py/main.py as source, everything else precompiled
+    assert {"boot.py", "main.py", "board.json", "lib/dynevse/app.mpy", "lib/dynevse/core/engine.mpy",
+            "lib/microdot/microdot.mpy"} <= files
+    assert "lib/dynevse/hal/unix.mpy" not in files          # the ESP32 gets its own HAL only
+    assert not [f for f in files if f.startswith("lib/") and f.endswith(".py")]
+    total = sum(os.path.getsize(os.path.join(out, f)) for f in files)
+    assert str(total) in last
+
+
+def test_unknown_board():
+    r = tool("build", "--board", "esp8266-nope")
+    assert r.returncode == 2 and "esp32-devkitc" in r.stderr
+
+
+def test_flash_dry_run_commands(tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text("{}")
+    r = tool("flash", "--port", "/dev/ttyUSB7", "--board", "esp32-s3-devkitc", "--firmware", "fw.bin",
+             "--config", str(cfg), "--dry-run")
+    assert r.returncode == 0, r.stderr
+    lines = [l for l in r.stdout.splitlines() if l.startswith("$ ")]
+    # ESP32-S3 images go at 0x0 (the classic ESP32 at 0x1000), after an erase
+    assert "esptool --chip esp32s3 --port /dev/ttyUSB7 erase-flash" in lines[0]
+    assert "write-flash -z 0x0 fw.bin" in lines[1]
+    assert any(":config.json" in l and str(cfg) in l for l in lines)
+    assert lines[-1].endswith("mpremote connect /dev/ttyUSB7 reset")
+    r = tool("deploy", "--port", "/dev/ttyUSB7", "--dry-run")
+    assert r.returncode == 0 and "esptool" not in r.stdout
+
+
+def test_run_with_a_broken_config_stays_up_and_says_why(tmp_path):
+    # A board with a broken configuration must not crash-loop: it stays up, says why.
+    sys.path.insert(0, ROOT)
+    from host_tools.run import start_firmware
+    fw = start_firmware({"site": {"breaker_a": -3}}, heap_kb=256)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline and not any("safe state" in l for l in list(fw.lines)):
+            time.sleep(0.2)
+        text = "\n".join(fw.lines)
+        assert "safe state" in text and "site.breaker_a" in text, text
+        assert fw.alive()
+    finally:
+        fw.stop()

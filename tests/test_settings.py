@@ -1,0 +1,74 @@
+"""The whole configuration: every field has help, secrets are masked, files are checked."""
+import json
+
+import pytest
+
+from dynevse import settings, settings_help
+from dynevse.core.schema import ConfigError
+
+
+def test_every_field_has_help_text():
+    missing = []
+    for section, fields, _is_list in settings.SECTIONS:
+        for f in fields:
+            if not settings_help.help_for("%s.%s" % (section, f[0])):
+                missing.append("%s.%s" % (section, f[0]))
+    assert missing == []
+    assert settings_help.help_for("mqtt.inputs")
+    assert settings_help.help_for("chargers[3].min_a") == settings_help.help_for("chargers.min_a")
+    assert settings_help.help_for("no.such") is None
+
+
+def test_minimal_config_fills_defaults():
+    cfg = settings.check_config({"chargers": [{"id": "cp1"}]})
+    assert cfg["device"]["id"] == "dynevse" and cfg["web"]["port"] == 80
+    assert cfg["chargers"][0]["min_a"] == 6 and cfg["chargers"][0]["profile_kind"] == "relative"
+    assert cfg["mqtt"]["base_topic"] == "dynevse/dynevse"
+    o = settings.ocpp_settings(cfg)
+    # one value, one place: the OCPP side gets the regulator's fallback and duration
+    assert (o["fallback_a"], o["profile_duration_s"], o["voltage_v"]) == (6, 180, 230)
+
+
+def test_errors_name_the_field():
+    cases = [
+        ({"sitee": {}}, "sitee"),
+        ({"site": {"breaker_a": -1}}, "site.breaker_a"),
+        ({"chargers": [{"id": "cp1", "pasword": "x"}]}, "chargers[0].pasword"),
+        ({"chargers": [{"id": "cp1", "profile_kind": "weird"}]}, "chargers[0].profile_kind"),
+        ({"ocpp": {"fallback_a": 10}}, "ocpp.fallback_a"),
+        ({"mqtt": {"port": 0}}, "mqtt.port"),
+        ({"regulation": {"pause_s": -5}}, "regulation.pause_s"),
+        ({"control": {"grid_source": "psychic"}}, "control.grid_source"),
+        ({"web": []}, "web"),
+    ]
+    for cfg, field in cases:
+        with pytest.raises(ConfigError) as e:
+            settings.check_config(cfg)
+        assert e.value.field == field, (cfg, str(e.value))
+
+
+def test_fallback_must_fit_the_breaker():
+    # 4 three-phase chargers x 6 A = 24 A on each phase; a 20 A breaker can't carry it.
+    cfg = {"site": {"breaker_a": 20}, "chargers": [{"id": "cp%d" % i} for i in range(4)]}
+    with pytest.raises(ConfigError) as e:
+        settings.check_config(cfg)
+    assert e.value.field == "regulation.fallback_a" and "24" in str(e.value)
+    # the same chargers spread as 1-phase over A, B, C, A: 12 A on A fits
+    cfg["chargers"] = [{"id": "cp%d" % i, "phases": 1, "phase_map": "ABCA"[i]} for i in range(4)]
+    settings.check_config(cfg)
+
+
+def test_secrets_are_masked_and_only_those():
+    cfg = settings.check_config({
+        "wifi": {"ssid": "home", "password": "wifisecret"},
+        "web": {"admin_password": "adminsecret"},
+        "mqtt": {"host": "broker", "username": "u", "password": "mqttsecret"},
+        "chargers": [{"id": "cp1", "password": "cpsecret"}, {"id": "cp2"}],
+    })
+    text = json.dumps(settings.masked(cfg))
+    for secret in ("wifisecret", "adminsecret", "mqttsecret", "cpsecret"):
+        assert secret not in text
+    m = settings.masked(cfg)
+    assert m["wifi"]["ssid"] == "home" and m["mqtt"]["username"] == "u"
+    assert m["chargers"][1]["password"] == ""          # unset stays visibly unset
+    assert cfg["wifi"]["password"] == "wifisecret"     # the original is untouched
