@@ -3,6 +3,7 @@
     python -m host_tools config new [--out F] [--ask] [--charger ID[:MIN:MAX:PHASES]] [--set PATH=VALUE] ...
     python -m host_tools config validate F
     python -m host_tools config show F [--help-text]
+    python -m host_tools config reference
 
 Validation is the board's own (``dynevse.settings``): an error names the field and what
 is allowed. Secrets are never printed.
@@ -166,7 +167,11 @@ def add_parser(sub):
     s = cs.add_parser("show", help="a configuration with defaults filled in, secrets masked")
     s.add_argument("file")
     s.add_argument("--help-text", action="store_true", help="add each field's help")
+    cs.add_parser("reference", help="the configuration reference page (docs/configuration.md)")
 
 
 def main(args):
+    if args.config_command == "reference":
+        from host_tools import reference
+        return reference.main(args)
     return {"new": cmd_new, "validate": cmd_validate, "show": cmd_show}[args.config_command](args)

@@ -72,3 +72,12 @@ def test_secrets_are_masked_and_only_those():
     assert m["wifi"]["ssid"] == "home" and m["mqtt"]["username"] == "u"
     assert m["chargers"][1]["password"] == ""          # unset stays visibly unset
     assert cfg["wifi"]["password"] == "wifisecret"     # the original is untouched
+
+
+def test_configuration_reference_is_up_to_date():
+    # docs/configuration.md is generated from the schema; regenerate it with
+    # `python -m host_tools config reference > docs/configuration.md`.
+    import os
+    from host_tools import reference
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "configuration.md")
+    assert open(path).read() == reference.reference()
