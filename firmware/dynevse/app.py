@@ -127,6 +127,7 @@ class App:
             t0 = ticks_ms()
             self.cycle()
             self.board.watchdog_feed()
+            self.board.led(self.cycles & 1)       # blinks while the loop runs
             gc.collect()
             if hasattr(gc, "mem_alloc"):
                 used = gc.mem_alloc()
