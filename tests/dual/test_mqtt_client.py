@@ -12,6 +12,14 @@ from dynevse.mqtt import packet as P
 from dynevse.mqtt.client import Client
 
 WILL = "t/status"
+# packet types (first byte of the fixed header, 2.2.1), written out from the specification
+CONNECT = 0x10
+PUBLISH = 0x30
+PUBACK = 0x40
+SUBSCRIBE = 0x82
+UNSUBSCRIBE = 0xA2
+PINGREQ = 0xC0
+DISCONNECT = 0xE0
 
 
 def run(coro):
@@ -105,16 +113,16 @@ class FakeBroker:
 
     def answer(self, first, body):
         kind = first & 0xF0
-        if kind == P.CONNECT:
+        if kind == CONNECT:
             return b"\x20\x02\x00\x00"
-        if kind == P.SUBSCRIBE:
+        if kind == SUBSCRIBE:
             return bytes((0x90, 3, body[0], body[1], body[-1]))
-        if kind == P.UNSUBSCRIBE:
+        if kind == UNSUBSCRIBE:
             return bytes((0xB0, 2, body[0], body[1]))
-        if kind == P.PUBLISH and (first >> 1) & 3 == 1:
+        if kind == PUBLISH and (first >> 1) & 3 == 1:
             _t, pid, _o, _q, _r = P.parse_publish(first, body)
-            return P.puback(pid)
-        if kind == P.PINGREQ:
+            return bytes((PUBACK, 2, pid >> 8, pid & 0xFF))     # 3.4
+        if kind == PINGREQ:
             return b"\xd0\x00"
         return b""
 
@@ -148,20 +156,20 @@ def test_connect_subscribe_publish_and_receive():
         c, task, got = await start(b, username="u", password="pw")
         c.subscribe("in/+/x", 1)
         await until(c.connected, what="CONNACK")
-        await until(lambda: b.of(P.SUBSCRIBE), what="SUBSCRIBE")
-        connect = b.of(P.CONNECT)[0][2]
+        await until(lambda: b.of(SUBSCRIBE), what="SUBSCRIBE")
+        connect = b.of(CONNECT)[0][2]
         # variable header: protocol name, level 4, flags: user, password, will retain,
         # will QoS 1, will, clean = 0xEE, keepalive 2 s
         assert connect[:10] == b"\x00\x04MQTT\x04\xee\x00\x02"
         assert b"dynevse-dev1" in connect and WILL.encode() in connect and b"offline" in connect
         # first thing after CONNACK: online, retained
-        pubs = b.of(P.PUBLISH)
+        pubs = b.of(PUBLISH)
         assert topic_of(pubs[0]) == WILL and payload_of(pubs[0]) == b"online" and pubs[0][1] & 1
-        assert b.of(P.SUBSCRIBE)[0][2][2:] == b"\x00\x06in/+/x\x01"
+        assert b.of(SUBSCRIBE)[0][2][2:] == b"\x00\x06in/+/x\x01"
         assert c.publish("out/a", "hello", retain=True)
         assert c.publish("out/b", b"\x00\x01", qos=1)
-        await until(lambda: len(b.of(P.PUBLISH)) == 3 and not c.status()["inflight"], what="publishes acked")
-        p1, p2 = b.of(P.PUBLISH)[1:]
+        await until(lambda: len(b.of(PUBLISH)) == 3 and not c.status()["inflight"], what="publishes acked")
+        p1, p2 = b.of(PUBLISH)[1:]
         assert (topic_of(p1), payload_of(p1), p1[1]) == ("out/a", b"hello", 0x31)
         assert (topic_of(p2), payload_of(p2), p2[1]) == ("out/b", b"\x00\x01", 0x32)
         # a topic we never subscribed to is not handed over (a broker mix-up is no command)
@@ -170,19 +178,20 @@ def test_connect_subscribe_publish_and_receive():
         await b.send(P.publish_head("in/7/x", 3, 1, False, False, 300) + b"abc")
         await until(lambda: got, what="delivery")
         assert got == [("in/7/x", b"abc", False)]
-        await until(lambda: [p for p in b.of(P.PUBACK) if p[2] == b"\x01\x2c"], what="PUBACK 300")
+        await until(lambda: [p for p in b.of(PUBACK) if p[2] == b"\x01\x2c"], what="PUBACK 300")
         assert c.status()["unexpected"] == 1
         await c.stop()
         # a clean stop says offline itself and disconnects (so the broker drops the will)
-        await until(lambda: b.of(P.DISCONNECT), 3000, "DISCONNECT")
-        assert payload_of(b.of(P.PUBLISH)[-1]) == b"offline"
+        await until(lambda: b.of(DISCONNECT), 3000, "DISCONNECT")
+        assert payload_of(b.of(PUBLISH)[-1]) == b"offline"
+        assert b.of(DISCONNECT)[0][1:] == (0xE0, b"")        # 3.14: E0 00
         await finish(c, task, b)
     run(main())
 
 
 def test_qos1_is_resent_with_dup_until_acknowledged():
     def script(b, conn, first, body):
-        if first & 0xF0 == P.PUBLISH and (first >> 1) & 3 == 1 and not first & 0x08:
+        if first & 0xF0 == PUBLISH and (first >> 1) & 3 == 1 and not first & 0x08:
             return b""      # swallow the first send without PUBACK
         return None
 
@@ -191,9 +200,9 @@ def test_qos1_is_resent_with_dup_until_acknowledged():
         c, task, got = await start(b)
         await until(c.connected)
         c.publish("q/1", b"x", qos=1)
-        await until(lambda: len([p for p in b.of(P.PUBLISH) if topic_of(p) == "q/1"]) == 2,
+        await until(lambda: len([p for p in b.of(PUBLISH) if topic_of(p) == "q/1"]) == 2,
                     3000, "resend")
-        first, again = [p for p in b.of(P.PUBLISH) if topic_of(p) == "q/1"]
+        first, again = [p for p in b.of(PUBLISH) if topic_of(p) == "q/1"]
         pid = P.parse_publish(first[1], first[2])[1]
         # 3.3.1.1: the resend has DUP set and the same packet id
         assert first[1] == 0x32 and again[1] == 0x3A
@@ -233,7 +242,7 @@ def test_malformed_packets_drop_the_link_and_it_comes_back():
         loop = asyncio.create_task(control_loop())
         for i in range(len(GARBAGE)):
             await until(lambda: c.connected() and b.conns == i + 1, 3000, "connection %d" % (i + 1))
-            await until(lambda: b.of(P.PUBLISH, i + 1), 3000, "online")
+            await until(lambda: b.of(PUBLISH, i + 1), 3000, "online")
             await b.send(GARBAGE[i])
             await until(lambda: c.status()["malformed"] == i + 1, 3000, "drop on garbage %d" % i)
         await until(lambda: c.connected() and b.conns == len(GARBAGE) + 1, 3000, "last reconnect")
@@ -251,7 +260,7 @@ def test_malformed_packets_drop_the_link_and_it_comes_back():
 
 def test_a_silent_broker_is_declared_dead():
     def script(b, conn, first, body):
-        if conn == 1 and first == P.PINGREQ:
+        if conn == 1 and first == PINGREQ:
             return b""          # the first broker never answers a ping
         return None
 
@@ -263,7 +272,8 @@ def test_a_silent_broker_is_declared_dead():
         await until(lambda: b.conns == 2 and c.connected(), 6000, "reconnect after silence")
         waited = ticks_diff(ticks_ms(), t0)
         # ping after 1 s of silence, dead after 2 s without anything received
-        assert b.of(P.PINGREQ, 1), "pinged"
+        assert b.of(PINGREQ, 1), "pinged"
+        assert [p[1:] for p in b.of(PINGREQ, 1)][0] == (0xC0, b"")  # 3.12: C0 00
         assert 1500 <= waited <= 5000, waited
         assert c.status()["dead_broker"] == 1
         await finish(c, task, b)
@@ -275,7 +285,7 @@ def test_oversized_publish_is_skipped_and_acknowledged():
         b = await FakeBroker().start()
         c, task, got = await start(b, max_packet=512)
         c.subscribe("big/#", 1)
-        await until(lambda: b.of(P.SUBSCRIBE))
+        await until(lambda: b.of(SUBSCRIBE))
         await b.send(P.publish_head("big/1", 5000, 1, False, False, 77) + b"x" * 5000)
         await b.send(P.publish_head("big/2", 2, 0) + b"ok")
         await until(lambda: got, what="the small message")
@@ -283,14 +293,29 @@ def test_oversized_publish_is_skipped_and_acknowledged():
         st = c.status()
         assert st["oversized"] == 1 and st["malformed"] == 0 and b.conns == 1
         # QoS 1: acknowledged all the same, or the broker would send it again and again
-        assert [p for p in b.of(P.PUBACK) if p[2] == b"\x00\x4d"]
+        assert [p for p in b.of(PUBACK) if p[2] == b"\x00\x4d"]
+        await finish(c, task, b)
+    run(main())
+
+
+def test_refused_login_with_an_unknown_code():
+    def script(b, conn, first, body):
+        if first == CONNECT:
+            return b"\x20\x02\x00\x09"      # not in 3.2.2.3 table 3.1
+        return None
+
+    async def main():
+        b = await FakeBroker(script).start()
+        c, task, got = await start(b)
+        await until(lambda: c.status()["connect_failures"] >= 1, 5000, "refusal")
+        assert "refused" in c.status()["last_error"] and "return code 9" in c.status()["last_error"]
         await finish(c, task, b)
     run(main())
 
 
 def test_refused_login_backs_off_and_says_why():
     def script(b, conn, first, body):
-        if first == P.CONNECT:
+        if first == CONNECT:
             return b"\x20\x02\x00\x04"      # 3.2.2.3: 4 = bad user name or password
         return None
 
@@ -327,7 +352,7 @@ def test_nothing_listening_is_retried_without_blocking():
 
 def test_reconnect_resubscribes_and_resends_unacknowledged():
     def script(b, conn, first, body):
-        if conn == 1 and first & 0xF0 == P.PUBLISH and (first >> 1) & 3 == 1:
+        if conn == 1 and first & 0xF0 == PUBLISH and (first >> 1) & 3 == 1:
             for w in b.writers:
                 w.close()           # the broker goes away with the message unacknowledged
             return b""
@@ -337,11 +362,11 @@ def test_reconnect_resubscribes_and_resends_unacknowledged():
         b = await FakeBroker(script).start()
         c, task, got = await start(b)
         c.subscribe("cmd/#", 1)
-        await until(lambda: b.of(P.SUBSCRIBE, 1))
+        await until(lambda: b.of(SUBSCRIBE, 1))
         c.publish("q/keep", b"1", qos=1)
-        await until(lambda: b.conns == 2 and b.of(P.SUBSCRIBE, 2), 3000, "resubscribe")
-        await until(lambda: [p for p in b.of(P.PUBLISH, 2) if topic_of(p) == "q/keep"], 3000, "resend")
-        again = [p for p in b.of(P.PUBLISH, 2) if topic_of(p) == "q/keep"][0]
+        await until(lambda: b.conns == 2 and b.of(SUBSCRIBE, 2), 3000, "resubscribe")
+        await until(lambda: [p for p in b.of(PUBLISH, 2) if topic_of(p) == "q/keep"], 3000, "resend")
+        again = [p for p in b.of(PUBLISH, 2) if topic_of(p) == "q/keep"][0]
         assert again[1] & 0x08, "sent again with DUP"
         await until(lambda: not c.status()["inflight"])
         await finish(c, task, b)
@@ -354,7 +379,12 @@ def test_publish_refuses_what_cannot_be_sent_and_queue_drops_oldest():
     assert not c.publish("", b"x")
     assert not c.publish("a", b"x" * 600)
     assert not c.publish("a", b"x", qos=2)
-    assert c.status()["rejected"] == 4
+    # 512 bytes on the wire at most: 1 type + 2 length bytes + 2 + 1 topic (+ 2 packet id)
+    assert not c.publish("a", b"x" * 507)
+    assert not c.publish("a", b"x" * 505, qos=1)
+    assert c.status()["rejected"] == 6
+    assert c.publish("a", b"x" * 504, qos=1) and c.publish("a", b"x" * 506)
+    c = Client(C.check_mqtt(settings(port=1, queue_len=2, max_packet=512), "dev1"), WILL)
     for i in range(3):
         assert c.publish("a", b"%d" % i)
     st = c.status()

@@ -15,6 +15,8 @@ from dynevse.mqtt import config as C
 from dynevse.mqtt import discovery as D
 from dynevse.mqtt import packet as P
 from dynevse.mqtt import state as S
+from dynevse.mqtt.link import Link
+from test_mqtt_link import FakeClient
 
 # device classes and their units, per platform (sensor.markdown / number.markdown)
 SENSOR_UNITS = {
@@ -164,10 +166,18 @@ def announce(phases=3, battery=True, chargers=None):
     site_cfg, chargers_cfg, _ = schema.check_setup(site, live)
     s, cs = S.snapshot(result, site_cfg, chargers_cfg,
                        {"chargers": {"cp1": {"status": "Charging"}, "garage.2": {"status": "Available"}}})
-    states = {t.site_state: json.loads(S.encode(s, S.SITE_KEYS))}
+    states = {site_state(t): json.loads(S.encode(s, S.SITE_KEYS))}
     for c in cs:
-        states[t.charger_state(c["id"])] = json.loads(S.encode(c, S.CHARGER_KEYS))
+        states[charger_state(t, c["id"])] = json.loads(S.encode(c, S.CHARGER_KEYS))
     return t, msgs, states
+
+
+def site_state(t):
+    return t.base + "/site/state"
+
+
+def charger_state(t, cid):
+    return t.base + "/charger/" + cid + "/state"
 
 
 def test_every_message_follows_the_rules():
@@ -196,7 +206,7 @@ def test_entities_of_design_section_9_are_there():
         p = json.loads(payload)
         found.append((topic.split("/")[1], p["name"], p["state_topic"] if "state_topic" in p else None))
     names = [(c, n) for c, n, s in found]
-    hub = [(c, n) for c, n, s in found if s == t.site_state]
+    hub = [(c, n) for c, n, s in found if s == site_state(t)]
     for want in (("select", "Charging mode"), ("select", "Distribution mode"),
                  ("number", "Home battery SOC min"), ("number", "Home battery SOC target"),
                  ("number", "Power buffer"), ("switch", "Allow grid charging"),
@@ -230,21 +240,25 @@ def test_templates_read_real_state():
         elif comp == "switch":
             assert v in (p["payload_on"], p["payload_off"])
     # the charger in solar mode shows "solar"; the other follows the site ("default")
-    assert states[t.charger_state("garage.2")]["mode"] == "solar"
-    assert states[t.charger_state("cp1")]["mode"] == "default"
-    assert states[t.charger_state("cp1")]["mode_active"] == "eco"
+    assert states[charger_state(t, "garage.2")]["mode"] == "solar"
+    assert states[charger_state(t, "cp1")]["mode"] == "default"
+    assert states[charger_state(t, "cp1")]["mode_active"] == "eco"
 
 
 def test_command_topics_are_covered_by_our_subscriptions():
     t, msgs, states = announce()
-    filters = t.command_filters()
+    # what the link really subscribes to, at QoS 1
+    fc = FakeClient()
+    Link({"host": "broker"}, "board-7", client=fc)
+    filters = [f for f, qos in fc.subs if qos == 1]
+    assert len(filters) == 2
     n = 0
     for topic, payload in msgs:
         p = json.loads(payload)
         if "command_topic" in p:
             n += 1
             assert any(P.matches(f, p["command_topic"]) for f in filters), p["command_topic"]
-            assert t.parse_command(p["command_topic"]) is not None
+            assert S.parse_command(t.base, p["command_topic"]) is not None
     # hub: mode, distribution, switch, buffer, 2 SOC numbers; per charger: mode, 3 numbers, button
     assert n == 6 + 2 * 5
 
@@ -298,4 +312,5 @@ def test_payloads_fit_the_default_packet_size():
     t, msgs, states = announce()
     limit = C.check_mqtt({}, "b")["max_packet"]
     for topic, payload in msgs:
-        assert P.publish_size(topic, len(payload), 0) < limit, topic
+        # as sent: retained at QoS 1, so with a packet id
+        assert len(P.publish_head(topic, len(payload), 1, True, False, 1)) + len(payload) < limit, topic

@@ -159,10 +159,10 @@ def test_state_goes_out_on_change_and_at_least_every_period():
 
 def test_discovery_announces_everything_and_sweeps_leftovers():
     link, fc, clock = make()
-    t = link.topics
+    t = D.Topics(link.cfg)
 
     async def main():
-        task = asyncio.create_task(link._discovery())
+        task = asyncio.create_task(link._announce())
         await asyncio.sleep(0.1)
         # what the broker hands over on the sweep subscription: retained configs
         stale = t.config("sensor", t.object_id("old9", "status"))
@@ -188,12 +188,12 @@ def test_discovery_announces_everything_and_sweeps_leftovers():
 
 def test_unregistered_charger_and_battery_are_removed():
     link, fc, clock = make()
-    run(link._discovery())
+    run(link._announce())
     fc.sent = []
     link.register("Panel", 1, False, [{"id": "cp2"}], "http://192.0.2.1/")
-    run(link._discovery())
+    run(link._announce())
     removed = sorted(s[0] for s in fc.sent if not s[1])
-    t = link.topics
+    t = D.Topics(link.cfg)
     want = sorted([t.config(r[1], t.object_id("cp1", r[0])) for r in D.entities(D.CHARGER)]
                   + [t.config("number", "hub_soc_min"), t.config("number", "hub_soc_target"),
                      t.config("sensor", "hub_available_a_l2"), t.config("sensor", "hub_available_a_l3")])
@@ -203,8 +203,10 @@ def test_unregistered_charger_and_battery_are_removed():
 def test_discovery_stops_when_the_link_is_down():
     link, fc, clock = make()
     fc.up = False
-    raises(OSError, run, link._discovery())
-    assert link.status()["discovery"] == "pending" and fc.unsubs == [link.topics.sweep_filter()]
+    run(link._announce())
+    assert "discovery" in fc.last_error and "not connected" in fc.last_error
+    assert link.status()["discovery"] == "pending" and fc.unsubs == [D.Topics(link.cfg).sweep_filter()]
+    assert not [s for s in fc.sent if s[0].endswith("/config")]
 
 
 def test_register_refuses_bad_input():

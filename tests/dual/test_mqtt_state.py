@@ -1,25 +1,35 @@
-"""State JSON out and commands in: validated through the configuration schema.
+"""State JSON out and commands in: validated with the configuration schema's rules.
 
+The command table in ``commands`` is checked against ``core.schema`` itself (kinds, ranges,
+units, options, and the very words of a refusal), so the two can't drift apart.
 Runs under pytest and MicroPython.
 """
 import json
 
 from dualtest import raises
+from dynevse.core import schema
 from dynevse.core.schema import ConfigError
+from dynevse.mqtt import commands as K
 from dynevse.mqtt import config as C
-from dynevse.mqtt import discovery as D
 from dynevse.mqtt import state as S
 
-T = D.Topics(C.check_mqtt({}, "b1"))
+BASE = C.check_mqtt({}, "b1")["base_topic"]
 IDS = ["cp1", "cp.2"]
 
 
 def cmd(topic_tail, payload, retained=False, battery=True):
-    return S.decode_command(T, "dynevse/b1/" + topic_tail, payload, retained, battery, IDS)
+    return K.decode_command(BASE, "dynevse/b1/" + topic_tail, payload, retained, battery, IDS)
+
+
+class Refusal:
+    def __init__(self, r):
+        assert len(r) == 3 and r[0] is None, "expected a refusal, got %r" % (r,)
+        self.field = r[1]
+        self.message = r[2]
 
 
 def refused(topic_tail, payload, retained=False, battery=True):
-    return raises(ConfigError, cmd, topic_tail, payload, retained, battery)
+    return Refusal(cmd(topic_tail, payload, retained, battery))
 
 
 def test_encode_is_sorted_compact_and_complete():
@@ -120,6 +130,78 @@ def test_retained_commands_are_refused():
     # a retained command would be applied again after every reconnect, undoing later changes
     e = refused("site/mode/set", b"eco", retained=True)
     assert e.field == "site.mode" and "retain" in e.message
+
+
+def schema_field(site, key):
+    """(path, field row) of a setting in the configuration schema."""
+    tables = (("site.", schema.SITE_FIELDS), ("site.battery.", schema.BATTERY_FIELDS)) if site \
+        else (("", schema.CHARGER_FIELDS),)
+    for prefix, fields in tables:
+        for f in fields:
+            if f[0] == key:
+                return prefix + key, f
+    raise AssertionError("%s is not in the schema" % key)
+
+
+def test_command_table_is_the_schemas():
+    seen = []
+    for site in (True, False):
+        for r in K.commands(site):
+            where, key, comp = r[:3]
+            seen.append((site, key))
+            if comp == "button":
+                # not a setting: resets the charger's charging profile
+                assert key == "reset" and not site and len(r) == 3
+                continue
+            path, f = schema_field(site, key)
+            assert (where == "b") == path.startswith("site.battery."), (key, where)
+            if comp == "number":
+                kind = schema.NUM if r[3] == "n" else schema.INT
+                unit = r[6] if len(r) > 6 else ""
+                assert (kind, int(r[4]), int(r[5]), unit) == (f[1], f[3], f[4], f[5]), (key, f)
+            elif comp == "select":
+                opts = r[3].split(",")
+                # the charger's "default" is the schema's "" (follow the site)
+                assert sorted("" if o == "default" else o for o in opts) == sorted(f[1]), (key, f)
+            else:
+                assert comp == "switch" and f[1] == schema.BOOL, key
+    assert len(seen) == 11
+    # battery settings only with a battery
+    assert [r[1] for r in K.commands(True, False)] == ["mode", "distribution", "allow_grid_charging",
+                                                         "power_buffer_w"]
+
+
+def test_number_commands_judge_like_the_schema():
+    # every number setting, with values inside, at and beyond its range, fractions and junk:
+    # accepted as the schema accepts them, refused with the schema's words
+    values = ("0", "1", "-1", "1.5", "6", "10", "16.0", "79.9", "80", "81", "100", "100000",
+              "100001", "1e9", "-0", "abc", "nan", "inf", "", "0x10", " 12 ")
+    for site in (True, False):
+        for r in K.commands(site):
+            if r[2] != "number":
+                continue
+            key = r[1]
+            path, f = schema_field(site, key)
+            tail = ("site/%s/set" if site else "charger/cp1/%s/set") % key
+            for text in values:
+                got = cmd(tail, text.encode())
+                try:
+                    v = float(text)
+                except ValueError:
+                    v = text.strip()
+                if schema.is_number(v) and v == int(v):
+                    v = int(v)
+                try:
+                    want = schema.check_value(path, v, f[1], f[3], f[4], f[5])
+                except ConfigError as e:
+                    if not site:
+                        path2 = "chargers[cp1].%s" % key
+                        e = ConfigError(path2, e.message)
+                    r2 = Refusal(got)
+                    assert (r2.field, r2.message) == (e.field, e.message), (key, text, got, str(e))
+                    continue
+                assert got == ("site" if site else "cp1", key, want), (key, text, got, want)
+                assert type(got[2]) is type(want), (key, text)
 
 
 def test_not_a_command_topic():

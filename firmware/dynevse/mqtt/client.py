@@ -4,12 +4,14 @@ Why our own: micropython-lib's ``umqtt.simple`` blocks on connect and on every r
 which would stall the OCPP sessions and the control loop whenever the broker is slow
 or gone; its PyPI packages can't be installed with pip for CPython either.
 
-One supervisor task (``run``) owns the connection: it connects, starts the three
-per-connection tasks (reader, keepalive, sender), waits until any of them reports the
-link lost, cancels them together, closes the socket and reconnects after a backoff
-that doubles up to ``backoff_max_s``. Every socket operation has a timeout; the host
-name is resolved once. Application code never awaits the network: ``publish`` puts the
-message on a bounded queue (the oldest is dropped when it is full) and returns.
+One supervisor task (``run``) owns the connection: it connects, starts the two
+per-connection tasks (reader; sender, which also keeps the connection alive), waits
+until either reports the link lost, cancels both, closes the socket and reconnects after
+a backoff that doubles up to ``backoff_max_s``. Every socket operation has a timeout;
+the host name is resolved once. Application code never awaits the network: ``publish``
+puts the message on a bounded queue (the oldest is dropped when it is full) and returns.
+Only the sender writes to the socket (the reader hands it the acknowledgements to send),
+so writes never interleave.
 
 - Keepalive: a PINGREQ when nothing was received (or sent) for half the keepalive; the
   broker is declared dead when nothing at all was received for a whole keepalive.
@@ -25,87 +27,65 @@ message on a bounded queue (the oldest is dropped when it is full) and returns.
 import asyncio
 import socket
 
-from dynevse.aio import ticks_ms, ticks_diff, sleep_ms, wait_for, BoundedQueue
+from dynevse.aio import ticks_ms, ticks_diff, sleep_ms, wait_for, TimeoutError
 from dynevse.compat import const
 from dynevse.mqtt import packet as P
 
 _INFLIGHT = const(4)
 _TRIES = const(3)
 _CHUNK = const(256)            # discard oversized packets this many bytes at a time
-_READ_TIMEOUT_S = 10           # rest of a packet once its first byte has arrived
+_READ_S = const(10)            # rest of a packet once its first byte has arrived
 _STABLE_MS = const(10000)      # a connection up this long resets the backoff
 
-ONLINE = b"online"
-OFFLINE = b"offline"
-
-
-class NotConnected(OSError):
-    pass
-
-
-class LinkLost(Exception):
-    """The connection is unusable; the supervisor reconnects."""
-
-
-def _is_ipv4(host):
-    parts = host.split(".")
-    if len(parts) != 4:
-        return False
-    for p in parts:
-        if not p.isdigit() or int(p) > 255:
-            return False
-    return True
-
-
-def _ip_of(sockaddr):
-    # CPython and the ESP32 port give (ip, port); the unix port gives a raw sockaddr
-    if isinstance(sockaddr, tuple):
-        return sockaddr[0]
-    b = bytes(sockaddr)
-    return "%d.%d.%d.%d" % (b[4], b[5], b[6], b[7])
+# counters: an index each into Client.n, named in this order by status()
+COUNTERS = "connects connect_failures links_lost malformed dead_broker oversized rejected " \
+    "resent rx tx callback_errors sub_refused unexpected dropped"
+_CONNECTS = const(0)
+_FAILURES = const(1)
+_LOST = const(2)
+_MALFORMED = const(3)
+_DEAD = const(4)
+_OVERSIZED = const(5)
+_REJECTED = const(6)
+_RESENT = const(7)
+_RX = const(8)
+_TX = const(9)
+_CB_ERRORS = const(10)
+_SUB_REFUSED = const(11)
+_UNEXPECTED = const(12)
+_DROPPED = const(13)
 
 
 class Client:
     """An MQTT connection kept up by ``run()``; see the module docstring.
 
-    ``cfg`` is ``config.check_mqtt`` output. ``will_topic`` is the availability topic.
-    ``on_message(topic, payload_bytes, retained)`` and ``on_connect()`` are called from
-    the connection's tasks; exceptions they raise are counted, never propagated.
-    ``open_connection(host, port)`` defaults to ``asyncio.open_connection``.
+    ``cfg`` is ``config.check_mqtt`` output (kept, not copied). ``will_topic`` is the
+    availability topic. ``on_message(topic, payload, retained)`` (payload: bytes or a
+    memoryview, valid during the call), ``on_connect()`` and ``on_tick()`` (about once a
+    second while connected) are called from the connection's tasks; exceptions
+    they raise are counted, never propagated. ``open_connection(host, port)`` defaults
+    to ``asyncio.open_connection``.
     """
 
     def __init__(self, cfg, will_topic, clock=ticks_ms, open_connection=None):
         self._cfg = cfg
         self._will = will_topic
         self._clock = clock
-        self._open = open_connection or asyncio.open_connection
-        self._ka_ms = cfg["keepalive_s"] * 1000
-        self._max = cfg["max_packet"]
+        self._open = open_connection
         self.state = "stopped"
         self.last_error = ""
-        self.counters = {
-            "connects": 0, "connect_failures": 0, "links_lost": 0, "malformed": 0,
-            "dead_broker": 0, "oversized": 0, "rejected": 0, "resent": 0,
-            "rx": 0, "tx": 0, "callback_errors": 0, "sub_refused": 0, "unexpected": 0,
-        }
-        self.on_message = None
-        self.on_connect = None
+        self.n = [0] * 14           # counters, see COUNTERS
+        self.on_message = self.on_connect = self.on_tick = None
         self._subs = []             # [filter, qos, sent on this connection]
-        self._unsubs = []
-        self._queue = BoundedQueue(cfg["queue_len"])
+        self._q = []                # (topic, payload, retain, qos) waiting for the sender
+        self._ctl = []              # packets to write before anything else (acks, unsubscribes)
         self._inflight = []         # [pid, topic, payload, retain, sent_ms or None (due), sends]
         self._pid = 0
-        self._lock = asyncio.Lock()
-        self._r = self._w = None
+        self._r = self._w = self._addr = None
         self._lost = asyncio.Event()
         self._wake = asyncio.Event()
-        self._flushed = asyncio.Event()
-        self._flushed.set()
-        self._addr = None
-        self._stop = False
-        self._ping_out = False
-        self._up_ms = 0
-        self._last_rx = self._last_tx = 0
+        self._stop = self._ping_out = False
+        self._up_ms = self._last_rx = self._last_tx = 0
 
     # ---- what the application calls -------------------------------------------
 
@@ -115,24 +95,27 @@ class Client:
     def publish(self, topic, payload, retain=False, qos=0):
         """Queue a message; never waits. False (and counted as rejected) if it can't be sent."""
         if isinstance(payload, str):
-            payload = payload.encode("utf-8")
+            payload = payload.encode()
         if qos not in (0, 1) or not P.valid_topic(topic) \
-                or P.publish_size(topic, len(payload), qos) > self._max:
-            self.counters["rejected"] += 1
+                or len(P.publish_head(topic, len(payload), qos)) + len(payload) > self._cfg["max_packet"]:
+            self.n[_REJECTED] += 1
             return False
-        self._queue.put((topic, payload, retain, qos))
-        self._flushed.clear()
+        q = self._q
+        if len(q) >= self._cfg["queue_len"]:
+            q.pop(0)
+            self.n[_DROPPED] += 1
+        q.append((topic, payload, retain, qos))
         self._wake.set()
         return True
 
     async def flushed(self):
         """Wait until every queued message has been written to the socket."""
-        while not self._flushed.is_set():
-            await self._flushed.wait()
+        while self._q:
+            await sleep_ms(10)
 
     def subscribe(self, topic_filter, qos=0):
         """Subscribe now and after every reconnect."""
-        if not P.valid_filter(topic_filter) or qos not in (0, 1):
+        if not P.valid_topic(topic_filter, "") or qos not in (0, 1):
             raise ValueError("bad subscription %r qos %r" % (topic_filter, qos))
         for s in self._subs:
             if s[0] == topic_filter:
@@ -145,18 +128,21 @@ class Client:
             if s[0] == topic_filter:
                 self._subs.remove(s)
                 if s[2] and self.connected():
-                    self._unsubs.append(topic_filter)
+                    self._ctl.append(P.subscribe(self._next_pid(), topic_filter))
                     self._wake.set()
                 return
 
     def status(self):
         """Connection state and counters for the status page (a new dict)."""
-        d = dict(self.counters)
+        d = {}
+        names = COUNTERS.split()
+        for i in range(len(names)):
+            d[names[i]] = self.n[i]
+        c = self.n[_CONNECTS]
         d["state"] = self.state
         d["last_error"] = self.last_error
-        d["reconnects"] = self.counters["connects"] - 1 if self.counters["connects"] > 1 else 0
-        d["queued"] = len(self._queue)
-        d["dropped"] = self._queue.dropped
+        d["reconnects"] = c - 1 if c > 1 else 0
+        d["queued"] = len(self._q)
         d["inflight"] = len(self._inflight)
         return d
 
@@ -172,34 +158,30 @@ class Client:
             try:
                 await self._connect()
             except Exception as e:
-                self._close()
-                self.counters["connect_failures"] += 1
+                self.n[_FAILURES] += 1
                 if isinstance(e, P.MalformedPacket):
-                    self.counters["malformed"] += 1
+                    self.n[_MALFORMED] += 1
                 self._note(e)
-                self.state = "waiting"
-                await sleep_ms(delay)
-                delay = min(delay * 2, hi)
-                continue
-            tasks = [asyncio.create_task(self._guard(self._reader())),
-                     asyncio.create_task(self._guard(self._keepalive())),
-                     asyncio.create_task(self._guard(self._sender()))]
-            if self.on_connect is not None:
+            else:
+                tasks = (asyncio.create_task(self._reader()), asyncio.create_task(self._sender()))
+                self._call(self.on_connect)
+                await self._lost.wait()
+                for t in tasks:
+                    t.cancel()
+                if not self._stop:
+                    self.n[_LOST] += 1
+                if ticks_diff(self._clock(), self._up_ms) >= _STABLE_MS:
+                    delay = lo
+            w = self._w
+            self._r = self._w = None
+            if w is not None:
                 try:
-                    self.on_connect()
-                except Exception as e:
-                    self.counters["callback_errors"] += 1
-                    self._note(e)
-            await self._lost.wait()
-            for t in tasks:
-                t.cancel()
-            self._close()
-            self.state = "stopped" if self._stop else "waiting"
+                    w.close()
+                except Exception:
+                    pass
             if self._stop:
                 break
-            self.counters["links_lost"] += 1
-            if ticks_diff(self._clock(), self._up_ms) >= _STABLE_MS:
-                delay = lo
+            self.state = "waiting"
             await sleep_ms(delay)
             delay = min(delay * 2, hi)
         self.state = "stopped"
@@ -209,8 +191,7 @@ class Client:
         self._stop = True
         if self.connected():
             try:
-                await self._write(P.publish_head(self._will, len(OFFLINE), 0, True), OFFLINE,
-                                  P.DISCONNECT_PACKET)
+                await self._write(P.publish_head(self._will, 7, 0, True) + b"offline\xe0\x00")
             except Exception:
                 pass
         self._lost.set()
@@ -218,220 +199,212 @@ class Client:
     # ---- the connection --------------------------------------------------------
 
     def _note(self, e):
-        msg = str(e) or type(e).__name__
-        self.last_error = msg[:120]
+        self.last_error = (str(e) or type(e).__name__)[:120]
+
+    def _call(self, cb, *args):
+        if cb is not None:
+            try:
+                cb(*args)
+            except Exception as e:
+                self.n[_CB_ERRORS] += 1
+                self._note(e)
+
+    def _fail(self, e):
+        # a per-connection task ends: the supervisor reconnects
+        if not self._lost.is_set():
+            if isinstance(e, P.MalformedPacket):
+                self.n[_MALFORMED] += 1
+                e = "malformed packet from broker: %s" % e
+            elif isinstance(e, EOFError):
+                e = "broker closed the connection"
+            self._note(e)
+            self._lost.set()
 
     def _next_pid(self):
         while True:
             self._pid = self._pid % 65535 + 1
-            used = False
             for e in self._inflight:
                 if e[0] == self._pid:
-                    used = True
-            if not used:
-                return self._pid
-
-    def _resolve(self):
-        # Resolve once: getaddrinfo blocks on the board, an IP literal does not.
-        if self._addr is None:
-            host = self._cfg["host"]
-            if not host:
-                raise NotConnected("no broker host configured")
-            if _is_ipv4(host):
-                self._addr = host
+                    break
             else:
-                self._addr = _ip_of(socket.getaddrinfo(host, self._cfg["port"], socket.AF_INET)[0][-1])
-        return self._addr
+                return self._pid
 
     async def _connect(self):
         cfg = self._cfg
         t = cfg["connect_timeout_s"]
-        host = self._resolve()
-        self._r, self._w = await wait_for(self._open(host, cfg["port"]), t)
+        host = self._addr
+        if host is None:
+            # Resolve once: getaddrinfo blocks on the board, an IP literal does not.
+            host = cfg["host"]
+            if not host:
+                raise OSError("no broker host configured")
+            parts = host.split(".")
+            ip = len(parts) == 4
+            for p in parts:
+                ip = ip and p.isdigit() and int(p) < 256
+            if not ip:
+                a = socket.getaddrinfo(host, cfg["port"], socket.AF_INET)[0][-1]
+                # CPython and the ESP32 port give (ip, port); the unix port a raw sockaddr
+                host = a[0] if isinstance(a, tuple) else "%d.%d.%d.%d" % tuple(bytes(a)[4:8])
+            self._addr = host
+        self._r, self._w = await wait_for((self._open or asyncio.open_connection)(host, cfg["port"]), t)
         await self._write(P.connect(cfg["client_id"], cfg["keepalive_s"], cfg["username"],
-                                    cfg["password"], self._will, OFFLINE, True, 1))
+                                    cfg["password"], self._will, b"offline", True, 1))
         head = await wait_for(self._r.readexactly(2), t)
         if head[1] != 2:
-            raise P.MalformedPacket("expected CONNACK, got type 0x%02x length byte %d" % (head[0], head[1]))
-        present, rc = P.parse_connack(head[0], await wait_for(self._r.readexactly(2), t))
+            raise P.MalformedPacket("CONNACK expected, got 0x%02x %d" % (head[0], head[1]))
+        rc = P.parse_ack(head[0], await wait_for(self._r.readexactly(2), t))[1]
         if rc:
-            raise NotConnected("broker refused the connection: " + P.connack_reason(rc))
-        now = self._clock()
-        self._last_rx = self._last_tx = self._up_ms = now
+            r = P.REFUSALS.split("|")
+            raise OSError("broker refused the connection: " + (r[rc] if rc < len(r) else "return code %d" % rc))
+        self._last_rx = self._last_tx = self._up_ms = self._clock()
         self._ping_out = False
-        self._unsubs = []
+        self._ctl = []
         for s in self._subs:
             s[2] = False
         for e in self._inflight:
             e[4] = None
-        await self._write(P.publish_head(self._will, len(ONLINE), 0, True), ONLINE)
-        self.counters["connects"] += 1
+        await self._write(P.publish_head(self._will, 6, 0, True) + b"online")
+        self.n[_CONNECTS] += 1
         self.last_error = ""
         self.state = "connected"
-        self._wake.set()
 
-    def _close(self):
+    async def _write(self, data, payload=None):
         w = self._w
-        self._r = self._w = None
-        if w is not None:
-            try:
-                w.close()
-            except Exception:
-                pass
-
-    async def _write(self, *parts):
-        async with self._lock:
-            w = self._w
-            if w is None:
-                raise NotConnected("not connected")
-            for p in parts:
-                w.write(p)
-            await wait_for(w.drain(), self._cfg["connect_timeout_s"])
-            self._last_tx = self._clock()
-
-    async def _guard(self, coro):
-        try:
-            await coro
-        except Exception as e:
-            if not self._lost.is_set():
-                if isinstance(e, P.MalformedPacket):
-                    self.counters["malformed"] += 1
-                    self._note("malformed packet from broker: %s" % e)
-                elif isinstance(e, EOFError):
-                    self._note("broker closed the connection")
-                else:
-                    self._note(e)
-                self._lost.set()
+        if w is None:
+            raise OSError("not connected")
+        w.write(data)
+        if payload:
+            w.write(payload)
+        await wait_for(w.drain(), self._cfg["connect_timeout_s"])
+        self._last_tx = self._clock()
 
     async def _reader(self):
-        r = self._r
-        while True:
-            first = (await r.readexactly(1))[0]
-            n = 0
-            i = 0
-            done = False
-            while not done:
-                b = (await wait_for(r.readexactly(1), _READ_TIMEOUT_S))[0]
-                n, done = P.add_length_byte(n, i, b)
-                i += 1
-            self._last_rx = self._clock()
-            if n > self._max:
-                await self._discard(first, n)
-                continue
-            body = await wait_for(r.readexactly(n), _READ_TIMEOUT_S) if n else b""
-            self._last_rx = self._clock()
-            await self._dispatch(first, body)
-
-    async def _discard(self, first, n):
-        if first & 0xF0 != P.PUBLISH:
-            raise P.MalformedPacket("a %d byte packet of type %d" % (n, first >> 4))
-        self.counters["oversized"] += 1
-        r = self._r
-        k = min(n, _CHUNK)
-        chunk = await wait_for(r.readexactly(k), _READ_TIMEOUT_S)
-        n -= k
-        pid = 0
-        qos = (first >> 1) & 3
-        if qos == 1 and len(chunk) >= 2:
-            off = 2 + ((chunk[0] << 8) | chunk[1])
-            if off + 2 <= len(chunk):
-                pid = (chunk[off] << 8) | chunk[off + 1]
-        chunk = None
-        while n:
-            k = min(n, _CHUNK)
-            await wait_for(r.readexactly(k), _READ_TIMEOUT_S)
-            n -= k
-        self._last_rx = self._clock()
-        if pid:
-            await self._write(P.puback(pid))
-
-    async def _dispatch(self, first, body):
-        kind = first & 0xF0
-        if kind == P.PUBLISH:
-            topic, pid, off, qos, retain = P.parse_publish(first, body)
-            if qos == 2:
-                raise P.MalformedPacket("QoS 2 PUBLISH on a QoS 0/1 subscription")
-            if qos:
-                await self._write(P.puback(pid))
-            self.counters["rx"] += 1
-            cb = self.on_message
-            for s in self._subs:
-                if P.matches(s[0], topic):
-                    break
-            else:
-                # never asked for: a broker mix-up must not reach the app as a command
-                self.counters["unexpected"] += 1
-                cb = None
-            if cb is not None:
-                try:
-                    cb(topic, body[off:], retain)
-                except Exception as e:
-                    self.counters["callback_errors"] += 1
-                    self._note(e)
-        elif kind == P.PUBACK:
-            pid = P.parse_ack(first, body)
-            for e in self._inflight:
-                if e[0] == pid:
-                    self._inflight.remove(e)
-                    self._wake.set()
-                    break
-        elif kind == P.SUBACK:
-            pid, codes = P.parse_suback(first, body)
-            if 0x80 in codes:
-                self.counters["sub_refused"] += 1
-                self._note("broker refused a subscription")
-        elif kind == P.UNSUBACK:
-            P.parse_ack(first, body)
-        elif first == P.PINGRESP and not body:
-            self._ping_out = False
-        else:
-            raise P.MalformedPacket("unexpected packet type %d from broker" % (first >> 4))
-
-    async def _keepalive(self):
-        ka = self._ka_ms
-        tick = ka // 4 if ka < 4000 else 1000
-        ack_ms = int(self._cfg["ack_timeout_s"] * 1000)
-        while True:
-            await sleep_ms(tick)
-            now = self._clock()
-            quiet = ticks_diff(now, self._last_rx)
-            if quiet >= ka:
-                self.counters["dead_broker"] += 1
-                raise LinkLost("no answer from broker for %d s" % (quiet // 1000))
-            if not self._ping_out and (quiet >= ka // 2 or ticks_diff(now, self._last_tx) >= ka // 2):
-                self._ping_out = True
-                await self._write(P.PINGREQ_PACKET)
-            for e in self._inflight:
-                if e[4] is not None and ticks_diff(now, e[4]) >= ack_ms:
-                    if e[5] >= _TRIES:
-                        raise LinkLost("no PUBACK after %d sends" % e[5])
-                    e[4] = None
-                    self.counters["resent"] += 1
-                    self._wake.set()
+        try:
+            r = self._r
+            n = self.n
+            while True:
+                first = (await r.readexactly(1))[0]
+                size = i = 0
+                done = False
+                while not done:
+                    size, done = P.add_length_byte(size, i, (await wait_for(r.readexactly(1), _READ_S))[0])
+                    i += 1
+                self._last_rx = self._clock()
+                kind = first & 0xF0
+                if size > self._cfg["max_packet"]:
+                    # too big to hold: skip it in small pieces (only a PUBLISH may be big)
+                    if kind != 0x30:
+                        raise P.MalformedPacket("%d bytes of type %d" % (size, first >> 4))
+                    n[_OVERSIZED] += 1
+                    k = min(size, _CHUNK)
+                    chunk = await wait_for(r.readexactly(k), _READ_S)
+                    size -= k
+                    pid = 0
+                    if first & 6 == 2:      # QoS 1: its packet id follows the topic
+                        off = 2 + ((chunk[0] << 8) | chunk[1])
+                        if off + 2 <= k:
+                            pid = (chunk[off] << 8) | chunk[off + 1]
+                    chunk = None
+                    while size:
+                        k = min(size, _CHUNK)
+                        await wait_for(r.readexactly(k), _READ_S)
+                        size -= k
+                    self._last_rx = self._clock()
+                    if pid:                 # QoS 1: acknowledged all the same
+                        self._ctl.append(bytes((0x40, 2, pid >> 8, pid & 0xFF)))
+                        self._wake.set()
+                    continue
+                body = await wait_for(r.readexactly(size), _READ_S) if size else b""
+                self._last_rx = self._clock()
+                if kind == 0x30:
+                    topic, pid, off, qos, retain = P.parse_publish(first, body)
+                    if qos == 2:
+                        raise P.MalformedPacket("QoS 2 PUBLISH on a QoS 0/1 subscription")
+                    if qos:                 # PUBACK (3.4), written by the sender
+                        self._ctl.append(bytes((0x40, 2, pid >> 8, pid & 0xFF)))
+                        self._wake.set()
+                    n[_RX] += 1
+                    for s in self._subs:
+                        if P.matches(s[0], topic):
+                            self._call(self.on_message, topic, memoryview(body)[off:], retain)
+                            break
+                    else:
+                        # never asked for: a broker mix-up must not reach the app as a command
+                        n[_UNEXPECTED] += 1
+                elif first == 0xD0 and not body:
+                    self._ping_out = False
+                elif kind == 0x40:
+                    pid = P.parse_ack(first, body)
+                    for e in self._inflight:
+                        if e[0] == pid:
+                            self._inflight.remove(e)
+                            self._wake.set()
+                            break
+                elif kind == 0x90:
+                    if 0x80 in P.parse_ack(first, body)[1]:
+                        n[_SUB_REFUSED] += 1
+                        self._note("broker refused a subscription")
+                elif kind == 0xB0:
+                    P.parse_ack(first, body)
+                else:
+                    raise P.MalformedPacket("type %d" % (first >> 4))
+        except Exception as e:
+            self._fail(e)
 
     async def _sender(self):
-        while True:
-            for s in list(self._subs):
-                if not s[2]:
-                    s[2] = True
-                    await self._write(P.subscribe(self._next_pid(), s[0], s[1]))
-            while self._unsubs:
-                await self._write(P.unsubscribe(self._next_pid(), self._unsubs.pop(0)))
-            for e in list(self._inflight):
-                if e[4] is None:
-                    e[5] += 1
-                    e[4] = self._clock()
-                    await self._write(P.publish_head(e[1], len(e[2]), 1, e[3], e[5] > 1, e[0]), e[2])
-            if len(self._queue) and len(self._inflight) < _INFLIGHT:
-                topic, payload, retain, qos = await self._queue.get()
-                pid = 0
-                if qos:
-                    pid = self._next_pid()
-                    self._inflight.append([pid, topic, payload, retain, self._clock(), 1])
-                await self._write(P.publish_head(topic, len(payload), qos, retain, False, pid), payload)
-                self.counters["tx"] += 1
-                continue
-            if not len(self._queue):
-                self._flushed.set()
-            self._wake.clear()
-            await self._wake.wait()
+        # The only writer once connected; also the keepalive and the QoS 1 resend timer.
+        try:
+            ka = self._cfg["keepalive_s"] * 1000
+            tick = ka // 4 if ka < 4000 else 1000
+            ack_ms = int(self._cfg["ack_timeout_s"] * 1000)
+            n = self.n
+            q = self._q
+            ticked = self._clock()
+            while True:
+                now = self._clock()
+                if ticks_diff(now, ticked) >= 1000:
+                    ticked = now
+                    self._call(self.on_tick)
+                quiet = ticks_diff(now, self._last_rx)
+                if quiet >= ka:
+                    n[_DEAD] += 1
+                    raise OSError("no answer from broker for %d s" % (quiet // 1000))
+                if not self._ping_out and (quiet >= ka // 2 or ticks_diff(now, self._last_tx) >= ka // 2):
+                    self._ping_out = True
+                    await self._write(b"\xc0\x00")
+                while self._ctl:
+                    await self._write(self._ctl.pop(0))
+                for s in list(self._subs):
+                    if not s[2]:
+                        s[2] = True
+                        await self._write(P.subscribe(self._next_pid(), s[0], s[1]))
+                for e in list(self._inflight):
+                    if e[4] is not None and ticks_diff(now, e[4]) >= ack_ms:
+                        if e[5] >= _TRIES:
+                            raise OSError("no PUBACK after %d sends" % e[5])
+                        e[4] = None
+                        n[_RESENT] += 1
+                    if e[4] is None:
+                        e[5] += 1
+                        e[4] = self._clock()
+                        await self._write(P.publish_head(e[1], len(e[2]), 1, e[3], e[5] > 1, e[0]), e[2])
+                if q and len(self._inflight) < _INFLIGHT:
+                    m = q[0]
+                    topic, payload, retain, qos = m
+                    pid = 0
+                    if qos:
+                        pid = self._next_pid()
+                        self._inflight.append([pid, topic, payload, retain, self._clock(), 1])
+                    await self._write(P.publish_head(topic, len(payload), qos, retain, False, pid), payload)
+                    if q and q[0] is m:
+                        q.pop(0)
+                    n[_TX] += 1
+                    continue
+                self._wake.clear()
+                try:
+                    await wait_for(self._wake.wait(), tick / 1000)
+                except TimeoutError:
+                    pass
+        except Exception as e:
+            self._fail(e)

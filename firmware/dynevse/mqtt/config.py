@@ -13,11 +13,15 @@ Site-data inputs (``inputs``) map a quantity to where its value is found::
 
 ``field`` is a dotted path into a JSON payload (numbers index lists); empty means the
 payload is a plain number. ``unit`` is one of the quantity's units (the first is the
-default). ``invert`` flips the sign, for meters whose sign convention is the opposite
-of ours (grid: + import; battery: + charging).
+default, ``inputs.QUANTITIES``). ``invert`` flips the sign, for meters whose sign
+convention is the opposite of ours (grid: + import; battery: + charging).
+
+Boot-only: the running link never imports this module (nor ``core.schema``). ``Link``
+loads it just for a call (unchecked settings, ``register``) and drops it again.
 """
 from dynevse.core import schema
 from dynevse.core.schema import ConfigError, NUM, INT, BOOL, TEXT, REQUIRED
+from dynevse.mqtt.inputs import QUANTITIES, quantities  # noqa: F401  (part of this API)
 
 TOPIC = "topic"
 HOST = "host"
@@ -43,25 +47,6 @@ MQTT_FIELDS = (
     ("max_packet", INT, 4096, 512, 65536, "bytes"),
     ("queue_len", INT, 8, 1, 64, ""),
 )
-
-# One quantity per line: name, its units (the first is the default), the reading it
-# feeds (grid: grid_a or grid_w by unit), the phase index (-1: not per phase).
-QUANTITIES = """grid_l1 A,W,kW grid 0
-grid_l2 A,W,kW grid 1
-grid_l3 A,W,kW grid 2
-grid_total W,kW grid_total_w -1
-solar W,kW solar_w -1
-battery_soc % battery_soc -1
-battery_power W,kW battery_w -1
-voltage V voltage -1"""
-
-
-def quantities():
-    """Yield (name, units, reading, phase) for every quantity, one at a time."""
-    for line in QUANTITIES.split("\n"):
-        q = line.split(" ")
-        yield q[0], tuple(q[1].split(",")), q[2], int(q[3])
-
 
 def valid_host(s):
     """A DNS name or IPv4 address: letters, digits, '-', '.', at most 253 characters."""
@@ -187,3 +172,45 @@ def check_mqtt(data, device_id):
 def defaults():
     """Every MQTT setting at its default (MQTT off until a host is set)."""
     return schema.defaults(MQTT_FIELDS)
+
+
+def register(link, name, phases, battery, chargers, url):
+    """Validate what ``Link.register`` was given and store it in ``link``; remember what
+    the previous registration announced that this one lacks (removed after the next
+    connect). Raises ConfigError and leaves ``link`` as it was on bad input."""
+    name = schema.check_value("hub.name", name, TEXT, None, None, "")
+    phases = schema.check_value("site.phases", phases, (1, 3), None, None, "")
+    if type(battery) is not bool:
+        raise ConfigError("site.battery", "must be true or false, got %r" % (battery,))
+    if url and not (url.startswith("http://") or url.startswith("https://")):
+        raise ConfigError("hub.url", "must start with http:// or https://, got %r" % (url,))
+    if not isinstance(chargers, (list, tuple)) or len(chargers) > 16:
+        raise ConfigError("chargers", "must be a list of at most 16 chargers")
+    ids = []
+    chs = []
+    for i in range(len(chargers)):
+        c = chargers[i]
+        if not isinstance(c, dict):
+            c = {"id": c}
+        cid = schema.check_value("chargers[%d].id" % i, c.get("id"), schema.ID, None, None, "")
+        if cid in ids:
+            raise ConfigError("chargers[%d].id" % i, "must be unique, %r is used twice" % cid)
+        ids.append(cid)
+        ch = {"id": cid}
+        for k in ("name", "vendor", "model", "firmware"):
+            v = c.get(k)
+            if v:
+                ch[k] = schema.check_value("chargers[%d].%s" % (i, k), v, TEXT, None, None, "")
+        chs.append(ch)
+    hub = link._hub
+    if hub is not None:
+        old = (hub["phases"], hub["battery"])
+        if old != (phases, battery) and old not in link._old:
+            link._old.append(old)
+    gone = link._gone
+    for c in link._chargers:
+        if c["id"] not in ids and c["id"] not in gone and len(gone) < 16:
+            gone.append(c["id"])
+    link._gone = [g for g in gone if g not in ids]
+    link._hub = {"name": name, "url": url, "phases": phases, "battery": battery}
+    link._chargers = chs

@@ -1,4 +1,4 @@
-"""Home Assistant MQTT discovery: our topics, the entity table, one config message at a time.
+"""Home Assistant MQTT discovery: the entity table, one config message at a time.
 
 Topics under the base topic (``dynevse/<device_id>`` unless configured)::
 
@@ -13,22 +13,19 @@ Topics under the base topic (``dynevse/<device_id>`` unless configured)::
 One device for the hub, one per charger (``via_device`` the hub). Each entity reads
 its field of the state JSON with a value_template. The payloads are built one at a
 time by ``config_message`` so that only one is ever in memory.
+
+Needed only after a (re)connect: ``Link`` imports this module for ``announce`` and
+drops it afterwards, so none of it stays in memory. Select options and number ranges
+come from ``commands.COMMANDS`` (the schema's).
 """
 import json
 from binascii import crc32
 
 from dynevse import VERSION
-from dynevse.core import schema
+from dynevse.aio import sleep_ms, wait_for
+from dynevse.mqtt.commands import commands
 
-SENSOR = "sensor"
-NUMBER = "number"
-SELECT = "select"
-SWITCH = "switch"
-BUTTON = "button"
-COMMANDS = (NUMBER, SELECT, SWITCH, BUTTON)
 MANUFACTURER = "Dynamic OCPP EVSE"
-DEFAULT_OPTION = "default"      # the charger mode select's name for "follow the site's mode"
-PRESS = "PRESS"
 
 # One entity per line: key|component|name|device_class|unit|state_class (sensor) or
 # step (number)|entity_category|needs. ``needs``: empty (always), "battery" (with a home
@@ -58,6 +55,10 @@ max_a|number|Max current|current|A|1|config|
 priority|number|Priority|||1|config|
 reset|button|Reset charging profile||||config|"""
 
+_SEND_TIMEOUT_S = 10        # one discovery message must be written within this
+_SWEEP_SETTLE_MS = 1000     # retained configs arrive right after SUBSCRIBE; allow this long
+_SWEEP_MAX = 32             # leftovers remembered per connect; more are caught next time
+
 
 def entities(table, phases=3, battery=True):
     """Yield the rows of ``table`` (HUB or CHARGER) that a site like this has, one at a
@@ -71,92 +72,24 @@ def entities(table, phases=3, battery=True):
         yield row
 
 
-def row_of(table, key):
-    """The row of ``key`` in ``table`` regardless of what it needs, or None."""
-    for row in entities(table):
-        if row[0] == key:
-            return row
-    return None
-
-
-def setting(site, key):
-    """(config path, schema field row) of a hub (``site``) or charger setting, or None.
-
-    A charger's path is just the key; the caller puts ``chargers[<id>].`` in front.
-    """
-    if site:
-        for f in schema.SITE_FIELDS:
-            if f[0] == key:
-                return "site." + key, f
-        for f in schema.BATTERY_FIELDS:
-            if f[0] == key:
-                return "site.battery." + key, f
-        return None
-    for f in schema.CHARGER_FIELDS:
-        if f[0] == key:
-            return key, f
-    return None
-
-
-def options(site, key):
-    """The options of a select entity."""
-    if key == "distribution":
-        return schema.DISTRIBUTIONS
-    if site:
-        return schema.MODES
-    return (DEFAULT_OPTION,) + schema.MODES
-
-
 def safe_id(s):
     """``s`` as a discovery object/node id ([a-zA-Z0-9_-]); a changed id gets a checksum
     suffix so that two different ids can't end up the same."""
     out = ""
-    changed = False
     for ch in s:
-        if ord(ch) < 128 and (ch.isalpha() or ch.isdigit()) or ch in "_-":
-            out += ch
-        else:
-            out += "_"
-            changed = True
-    if changed:
-        out += "_%08x" % (crc32(s.encode("utf-8")) & 0xFFFFFFFF)
+        out += ch if ord(ch) < 128 and (ch.isalpha() or ch.isdigit()) or ch in "_-" else "_"
+    if out != s:
+        out += "_%08x" % (crc32(s.encode()) & 0xFFFFFFFF)
     return out
 
 
 class Topics:
-    """Every topic of one board, derived from its settings."""
+    """The discovery topics of one board, derived from its settings."""
 
     def __init__(self, cfg):
         self.base = cfg["base_topic"]
         self.prefix = cfg["discovery_prefix"]
         self.node = "dynevse_" + safe_id(cfg["device_id"])
-        self.status = self.base + "/status"
-        self.site_state = self.base + "/site/state"
-        self.diagnostics = self.base + "/diagnostics"
-
-    def charger_state(self, cid):
-        return self.base + "/charger/" + cid + "/state"
-
-    def command(self, cid, key):
-        """Command topic of ``key`` on the hub (cid None) or a charger."""
-        if cid is None:
-            return self.base + "/site/" + key + "/set"
-        return self.base + "/charger/" + cid + "/" + key + "/set"
-
-    def command_filters(self):
-        return (self.base + "/site/+/set", self.base + "/charger/+/+/set")
-
-    def parse_command(self, topic):
-        """(cid or None, key) of a command topic, or None if it is not one."""
-        head = self.base + "/"
-        if not topic.startswith(head):
-            return None
-        parts = topic[len(head):].split("/")
-        if len(parts) == 3 and parts[0] == "site" and parts[2] == "set":
-            return None, parts[1]
-        if len(parts) == 4 and parts[0] == "charger" and parts[3] == "set":
-            return parts[1], parts[2]
-        return None
 
     def object_id(self, cid, key):
         return ("hub_" if cid is None else "ch_" + safe_id(cid) + "_") + key
@@ -179,29 +112,11 @@ class Topics:
 
 def _template(row):
     key = row[0]
-    if row[1] == SWITCH:
+    if row[1] == "switch":
         return "{{ 'ON' if value_json.%s else 'OFF' }}" % key
     if key[-3:-1] == "_l":   # per-phase sensor: one element of the phase list
         return "{{ value_json.%s[%d] }}" % (key[:-3], int(key[-1]) - 1)
     return "{{ value_json.%s }}" % key
-
-
-def device_block(topics, hub, charger=None):
-    """The ``device`` map: the hub, or a charger that reaches HA through the hub."""
-    hub_ident = topics.node
-    if charger is None:
-        d = {"identifiers": [hub_ident], "name": hub["name"], "manufacturer": MANUFACTURER,
-             "model": "Panel controller", "sw_version": VERSION}
-    else:
-        d = {"identifiers": [hub_ident + "_ch_" + safe_id(charger["id"])],
-             "name": charger.get("name") or charger["id"],
-             "manufacturer": charger.get("vendor") or MANUFACTURER,
-             "model": charger.get("model") or "OCPP 1.6J charger",
-             "sw_version": charger.get("firmware") or VERSION,
-             "via_device": hub_ident}
-    if hub.get("url"):
-        d["configuration_url"] = hub["url"]
-    return d
 
 
 def config_message(topics, hub, row, charger=None):
@@ -211,11 +126,25 @@ def config_message(topics, hub, row, charger=None):
     key, comp, name, dev_cla, unit, extra, cat = row[:7]
     cid = None if charger is None else charger["id"]
     oid = topics.object_id(cid, key)
+    base = topics.base
+    hub_ident = topics.node
+    if charger is None:
+        d = {"identifiers": [hub_ident], "name": hub["name"], "manufacturer": MANUFACTURER,
+             "model": "Panel controller", "sw_version": VERSION}
+    else:
+        d = {"identifiers": [hub_ident + "_ch_" + safe_id(cid)],
+             "name": charger.get("name") or cid,
+             "manufacturer": charger.get("vendor") or MANUFACTURER,
+             "model": charger.get("model") or "OCPP 1.6J charger",
+             "sw_version": charger.get("firmware") or VERSION,
+             "via_device": hub_ident}
+    if hub.get("url"):
+        d["configuration_url"] = hub["url"]
     p = {
         "name": name,
-        "unique_id": topics.node + "_" + oid,
-        "availability_topic": topics.status,
-        "device": device_block(topics, hub, charger),
+        "unique_id": hub_ident + "_" + oid,
+        "availability_topic": base + "/status",
+        "device": d,
         "origin": {"name": MANUFACTURER, "sw_version": VERSION},
     }
     if cat:
@@ -224,26 +153,28 @@ def config_message(topics, hub, row, charger=None):
         p["device_class"] = dev_cla
     if unit:
         p["unit_of_measurement"] = unit
-    if comp != BUTTON:
-        p["state_topic"] = topics.site_state if cid is None else topics.charger_state(cid)
+    if comp != "button":
+        p["state_topic"] = base + ("/site/state" if cid is None else "/charger/" + cid + "/state")
         p["value_template"] = _template(row)
-    if comp in COMMANDS:
-        p["command_topic"] = topics.command(cid, key)
-    if comp == SENSOR and extra:
+    if comp != "sensor":
+        p["command_topic"] = base + ("/site/" if cid is None else "/charger/" + cid + "/") + key + "/set"
+        for r in commands(cid is None):
+            if r[1] == key:
+                break
+        if comp == "number":
+            p["min"] = int(r[4])
+            p["max"] = int(r[5])
+            p["step"] = int(extra)
+            p["mode"] = "box"
+        elif comp == "select":
+            p["options"] = r[3].split(",")
+        elif comp == "switch":
+            p["payload_on"] = "ON"
+            p["payload_off"] = "OFF"
+        else:
+            p["payload_press"] = "PRESS"
+    elif extra:
         p["state_class"] = extra
-    elif comp == NUMBER:
-        f = setting(cid is None, key)[1]
-        p["min"] = f[3]
-        p["max"] = f[4]
-        p["step"] = int(extra)
-        p["mode"] = "box"
-    elif comp == SELECT:
-        p["options"] = list(options(cid is None, key))
-    elif comp == SWITCH:
-        p["payload_on"] = "ON"
-        p["payload_off"] = "OFF"
-    elif comp == BUTTON:
-        p["payload_press"] = PRESS
     return topics.config(comp, oid), json.dumps(p, separators=(",", ":"))
 
 
@@ -257,3 +188,60 @@ def is_expected(topics, phases, battery, chargers, component, object_id):
             if r[1] == component and topics.object_id(c["id"], r[0]) == object_id:
                 return True
     return False
+
+
+async def announce(link):
+    """Announce every entity of ``link``'s registration, one retained QoS 1 message at a
+    time; then remove what is ours but no longer registered: the entities the previous
+    registrations had (``link._old`` hub shapes, ``link._gone`` charger ids) and any
+    leftover retained config of our node the broker hands over (the sweep)."""
+    cl = link.client
+    t = Topics(link.cfg)
+    hub = link._hub
+    swept = []
+
+    def sweep(topic):
+        p = t.parse_config(topic)
+        if p is not None and len(swept) < _SWEEP_MAX and p not in swept \
+                and not is_expected(t, hub["phases"], hub["battery"], link._chargers, p[0], p[1]):
+            swept.append(p)
+
+    async def send(topic, payload, n):
+        # Retained, QoS 1 (the broker confirms it has it), and one at a time: wait until
+        # it is on the wire before building the next, so only one is ever in memory.
+        if not cl.connected():
+            raise OSError("not connected")
+        cl.publish(topic, payload, True, 1)
+        await wait_for(cl.flushed(), _SEND_TIMEOUT_S)
+        link.n[n] += 1
+
+    f = t.sweep_filter()
+    link._sweep = sweep
+    cl.subscribe(f, 0)
+    try:
+        for row in entities(HUB, hub["phases"], hub["battery"]):
+            await send(*config_message(t, hub, row), 2)
+        for ch in link._chargers:
+            for row in entities(CHARGER):
+                await send(*config_message(t, hub, row, ch), 2)
+        await sleep_ms(_SWEEP_SETTLE_MS)
+        # an empty retained config removes the entity from HA (and clears the retained one)
+        now = [r[1] + r[0] for r in entities(HUB, hub["phases"], hub["battery"])]
+        done = []
+        for shape in link._old:
+            for r in entities(HUB, shape[0], shape[1]):
+                if r[1] + r[0] not in now and r[1] + r[0] not in done:
+                    done.append(r[1] + r[0])
+                    await send(t.config(r[1], t.object_id(None, r[0])), b"", 3)
+        for cid in link._gone:
+            for r in entities(CHARGER):
+                await send(t.config(r[1], t.object_id(cid, r[0])), b"", 3)
+        while swept:
+            await send(t.config(*swept[0]), b"", 3)
+            swept.pop(0)
+        link._old = []
+        link._gone = []
+    finally:
+        if link._sweep is sweep:
+            link._sweep = None
+        cl.unsubscribe(f)

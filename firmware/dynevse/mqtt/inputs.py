@@ -1,11 +1,11 @@
 """Site data in: grid, solar, battery and voltage readings from any MQTT topic.
 
-Each configured quantity (``config.QUANTITIES``) names a topic, an optional JSON field
-path, a unit and a sign inversion. A message becomes a number in our units (A, W, %, V;
-grid + import, battery + charging) stamped with the arrival time from the clock passed
-in, so the control loop can apply its staleness rules. A payload that is not a number
-(or lacks the field) is counted and ignored: the previous value and its old timestamp
-stay, and age out as they should.
+Each configured quantity (``QUANTITIES``) names a topic, an optional JSON field path, a
+unit and a sign inversion. A message becomes a number in our units (A, W, %, V; grid +
+import, battery + charging) stamped with the arrival time from the clock passed in, so
+the control loop can apply its staleness rules. A payload that is not a number (or
+lacks the field) is counted and ignored: the previous value and its old timestamp stay,
+and age out as they should.
 
 Retained messages are ignored: the broker hands them over on (re)subscription, and a
 meter value of unknown age must not look fresh to the breaker protection.
@@ -13,49 +13,49 @@ meter value of unknown age must not look fresh to the breaker protection.
 import json
 
 from dynevse.aio import ticks_diff
-from dynevse.core.schema import is_number
-from dynevse.mqtt.config import quantities
+from dynevse.compat import is_number
 
-_SCALE = {"A": 1, "W": 1, "kW": 1000, "%": 1, "V": 1}
+# One quantity per line: name, its units (the first is the default), the reading it
+# feeds (grid: grid_a or grid_w by unit), the phase index (-1: not per phase).
+QUANTITIES = """grid_l1 A,W,kW grid 0
+grid_l2 A,W,kW grid 1
+grid_l3 A,W,kW grid 2
+grid_total W,kW grid_total_w -1
+solar W,kW solar_w -1
+battery_soc % battery_soc -1
+battery_power W,kW battery_w -1
+voltage V voltage -1"""
+
+
+def quantities():
+    """Yield (name, units, reading, phase) for every quantity, one at a time."""
+    for line in QUANTITIES.split("\n"):
+        q = line.split(" ")
+        yield q[0], tuple(q[1].split(",")), q[2], int(q[3])
 
 
 def parse_number(payload, path=""):
     """The finite number in ``payload`` (bytes), optionally at a JSON field path; else None."""
     try:
-        text = bytes(payload).decode("utf-8")
-    except Exception:
-        return None
-    if path == "":
-        try:
-            v = float(text)
-        except Exception:
-            # a JSON-quoted number ("12.5") is a common way to send a plain value
+        v = bytes(payload).decode()
+        if path == "":
             try:
-                v = json.loads(text)
-            except Exception:
-                return None
-            if isinstance(v, str):
-                try:
-                    v = float(v)
-                except Exception:
+                v = float(v)
+            except ValueError:
+                v = json.loads(v)   # a JSON-quoted number ("12.5") is a common plain value
+        else:
+            v = json.loads(v)
+            for part in path.split("."):
+                if isinstance(v, dict):
+                    v = v.get(part)
+                elif isinstance(v, list) and part.isdigit() and int(part) < len(v):
+                    v = v[int(part)]
+                else:
                     return None
-        return v if is_number(v) else None
-    try:
-        v = json.loads(text)
+        if isinstance(v, str):
+            v = float(v)
     except Exception:
         return None
-    for part in path.split("."):
-        if isinstance(v, dict):
-            v = v.get(part)
-        elif isinstance(v, list) and part.isdigit() and int(part) < len(v):
-            v = v[int(part)]
-        else:
-            return None
-    if isinstance(v, str):
-        try:
-            v = float(v)
-        except Exception:
-            return None
     return v if is_number(v) else None
 
 
@@ -67,21 +67,17 @@ class Inputs:
 
     def __init__(self, mappings, clock):
         self._clock = clock
-        # rows: [quantity, topic, field, scale, sign, reading, phase, value, at_ms, bad]
+        # rows: [quantity, topic, field, factor (scale and sign), reading, phase, value, at_ms, bad]
         self._rows = []
-        for q in quantities():
-            m = mappings.get(q[0])
-            if m is None:
-                continue
-            unit = m["unit"]
-            reading = q[2]
-            if reading == "grid":
-                reading = "grid_a" if unit == "A" else "grid_w"
-            self._rows.append([q[0], m["topic"], m["field"], _SCALE[unit],
-                               -1 if m["invert"] else 1, reading, q[3], None, None, 0])
-        self.ok = 0
-        self.bad = 0
-        self.retained_ignored = 0
+        for q, _units, reading, phase in quantities():
+            m = mappings.get(q)
+            if m is not None:
+                unit = m["unit"]
+                if reading == "grid":
+                    reading = "grid_a" if unit == "A" else "grid_w"
+                self._rows.append([q, m["topic"], m["field"], (1000 if unit == "kW" else 1) * (-1 if m["invert"] else 1),
+                                   reading, phase, None, None, 0])
+        self.ok = self.bad = self.retained_ignored = 0
 
     def topics(self):
         """The distinct topics to subscribe to, sorted."""
@@ -96,20 +92,19 @@ class Inputs:
         """Take a message; returns True if the topic is one of ours (used or counted)."""
         mine = False
         for r in self._rows:
-            if r[1] != topic:
-                continue
-            mine = True
-            if retained:
-                self.retained_ignored += 1
-                continue
-            v = parse_number(payload, r[2])
-            if v is None:
-                self.bad += 1
-                r[9] += 1
-                continue
-            r[7] = v * r[3] * r[4]
-            r[8] = self._clock()
-            self.ok += 1
+            if r[1] == topic:
+                mine = True
+                if retained:
+                    self.retained_ignored += 1
+                    continue
+                v = parse_number(payload, r[2])
+                if v is None:
+                    self.bad += 1
+                    r[8] += 1
+                else:
+                    r[6] = v * r[3]
+                    r[7] = self._clock()
+                    self.ok += 1
         return mine
 
     def readings(self, now_ms=None):
@@ -125,24 +120,18 @@ class Inputs:
         at = {}
         age = {}
         for r in self._rows:
-            key = r[5]
-            a = None if r[8] is None else ticks_diff(now_ms, r[8])
-            if r[6] >= 0:
-                if key not in out:
-                    out[key] = []
-                    at[key] = []
-                    age[key] = []
-                while len(out[key]) <= r[6]:
-                    out[key].append(None)
-                    at[key].append(None)
-                    age[key].append(None)
-                out[key][r[6]] = r[7]
-                at[key][r[6]] = r[8]
-                age[key][r[6]] = a
-            else:
-                out[key] = r[7]
-                at[key] = r[8]
-                age[key] = a
+            key = r[4]
+            i = r[5]
+            for d, v in ((out, r[6]), (at, r[7]), (age, None if r[7] is None else ticks_diff(now_ms, r[7]))):
+                if i < 0:
+                    d[key] = v
+                else:
+                    x = d.get(key)
+                    if x is None:
+                        x = d[key] = []
+                    while len(x) <= i:
+                        x.append(None)
+                    x[i] = v
         out["at_ms"] = at
         out["age_ms"] = age
         return out
@@ -151,7 +140,7 @@ class Inputs:
         """Counts for the status page: accepted, bad (not a number) and retained-ignored messages."""
         bad = {}
         for r in self._rows:
-            if r[9]:
-                bad[r[0]] = r[9]
+            if r[8]:
+                bad[r[0]] = r[8]
         return {"input_ok": self.ok, "input_bad": self.bad,
                 "input_retained_ignored": self.retained_ignored, "input_bad_by_quantity": bad}

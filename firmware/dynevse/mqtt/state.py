@@ -15,37 +15,36 @@ Charger state (``<base>/charger/<id>/state``)::
 ``mode`` is the charger's setting (``default`` follows the site), ``mode_active`` the
 mode the engine used. Keys are written in sorted order so equal states give equal
 bytes (compared by CRC to publish only on change).
+
+Commands coming back are recognised here (``parse_command``) and handled by the
+``commands`` module, which is loaded only for that.
 """
 import json
 
-from dynevse.core import schema
-from dynevse.core.schema import ConfigError
-from dynevse.mqtt import discovery as D
+from dynevse.compat import is_number
 
 SITE_KEYS = ("allow_grid_charging", "available_a", "distribution", "export_w", "mode",
              "net_w", "power_buffer_w", "soc_min", "soc_target", "solar_w", "status",
              "surplus_w", "warnings")
 CHARGER_KEYS = ("active", "allocated_a", "available_a", "max_a", "min_a", "mode",
                 "mode_active", "phases_in_use", "priority", "reason", "status", "target_a")
-_TEXT_MAX = 100
-_LIST_MAX = 16
-_COMMAND_MAX = 64
-
 
 def _value(v):
-    if v is None or type(v) is bool or schema.is_number(v):
+    if v is None or type(v) is bool or is_number(v):
         return v
     if isinstance(v, (list, tuple)):
-        return [_value(x) for x in v[:_LIST_MAX]]
-    return str(v)[:_TEXT_MAX]
+        return [_value(x) for x in v[:16]]
+    return str(v)[:100]
 
 
 def encode(d, keys):
     """Compact JSON of ``d`` restricted to ``keys`` (sorted), missing keys as null."""
-    parts = []
+    out = "{"
     for k in keys:
-        parts.append('"%s":%s' % (k, json.dumps(_value(d.get(k)), separators=(",", ":"))))
-    return "{" + ",".join(parts) + "}"
+        if len(out) > 1:
+            out += ","
+        out += '"%s":%s' % (k, json.dumps(_value(d.get(k)), separators=(",", ":")))
+    return out + "}"
 
 
 def snapshot(result, site_cfg, chargers_cfg, live=None):
@@ -76,17 +75,19 @@ def snapshot(result, site_cfg, chargers_cfg, live=None):
     if bat:
         site["soc_min"] = bat.get("soc_min")
         site["soc_target"] = bat.get("soc_target")
-    by_id = {}
-    for r in result.get("chargers") or []:
-        by_id[r.get("id")] = r
     lc = live.get("chargers") or {}
     chargers = []
     for c in chargers_cfg:
-        r = by_id.get(c["id"]) or {}
-        l = lc.get(c["id"]) or {}
+        cid = c["id"]
+        r = {}
+        for x in result.get("chargers") or ():
+            if x.get("id") == cid:
+                r = x
+                break
+        l = lc.get(cid) or {}
         chargers.append({
-            "id": c["id"],
-            "mode": c.get("mode") or D.DEFAULT_OPTION,
+            "id": cid,
+            "mode": c.get("mode") or "default",
             "mode_active": r.get("mode"),
             "min_a": c.get("min_a"),
             "max_a": c.get("max_a"),
@@ -102,61 +103,13 @@ def snapshot(result, site_cfg, chargers_cfg, live=None):
     return site, chargers
 
 
-def decode_command(topics, topic, payload, retained, battery, charger_ids):
-    """A command message -> (target, key, value), target "site" or a charger id.
-
-    Validated like any other input, through the configuration schema; anything else
-    raises ConfigError naming the setting, what is allowed and what was given.
-    """
-    parsed = topics.parse_command(topic)
-    if parsed is None:
-        raise ConfigError("mqtt.command", "%r is not a command topic" % topic)
-    cid, key = parsed
-    if cid is None:
-        table = D.HUB
-        path = "site." + key
-    else:
-        table = D.CHARGER
-        path = "chargers[%s].%s" % (cid, key)
-        if cid not in charger_ids:
-            raise ConfigError("chargers[%s]" % cid, "no charger with this id is configured")
-    row = D.row_of(table, key)
-    if row is None or row[1] not in D.COMMANDS or (row[7] == "battery" and not battery):
-        names = [r[0] for r in D.entities(table, 3, battery) if r[1] in D.COMMANDS]
-        raise ConfigError(path, "is not a setting that can be changed over MQTT; one of " + ", ".join(names))
-    if retained:
-        raise ConfigError(path, "retained commands are ignored: publish without the retain flag")
-    text = None
-    if len(payload) <= _COMMAND_MAX:
-        try:
-            text = bytes(payload).decode("utf-8").strip()
-        except Exception:
-            text = None
-    if text is None:
-        raise ConfigError(path, "must be text of at most %d bytes" % _COMMAND_MAX)
-    comp = row[1]
-    if comp == D.BUTTON:
-        if text != D.PRESS:
-            raise ConfigError(path, "must be %s, got %r" % (D.PRESS, text))
-        return (cid or "site"), key, None
-    if comp == D.SWITCH:
-        if text not in ("ON", "OFF"):
-            raise ConfigError(path, "must be ON or OFF, got %r" % text)
-        value = text == "ON"
-    elif comp == D.SELECT:
-        opts = D.options(cid is None, key)
-        if text not in opts:
-            raise ConfigError(path, "must be one of %s, got %r" % (", ".join(opts), text))
-        value = "" if text == D.DEFAULT_OPTION else text
-    else:
-        try:
-            value = float(text)
-        except Exception:
-            value = text        # check_value below says what a number must look like
-        if schema.is_number(value) and value == int(value):
-            value = int(value)  # so that "16" is shown back as 16, not 16.0
-    spath, f = D.setting(cid is None, key)
-    if cid is None:
-        path = spath
-    value = schema.check_value(path, value, f[1], f[3], f[4], f[5])
-    return (cid or "site"), key, value
+def parse_command(base, topic):
+    """(charger id or None for the site, key) of a command topic under ``base``, or None."""
+    head = base + "/"
+    if topic.startswith(head):
+        p = topic[len(head):].split("/")
+        if len(p) == 3 and p[0] == "site" and p[2] == "set":
+            return None, p[1]
+        if len(p) == 4 and p[0] == "charger" and p[3] == "set":
+            return p[1], p[2]
+    return None
