@@ -6,10 +6,12 @@ Runs under pytest and on the MicroPython unix port (tests/dual/run.py).
 import asyncio
 import binascii
 
-from dynevse.ocpp.central import CentralSystem, basic_auth_ok
+from dynevse.ocpp import accept
+from dynevse.ocpp.accept import basic_auth_ok
+from dynevse.ocpp.central import CentralSystem
 from dynevse.ocpp.ws import WebSocket
 from test_ocpp_session import FakeClock
-from test_ocpp_ws import Streams, server_frames, close_code, text
+from test_ocpp_ws import Streams, server_frames, close_code, text, frame
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 
@@ -32,51 +34,51 @@ def central(clock=None):
 
 def test_a_known_charger_may_upgrade():
     cs = central()
-    assert cs.refusal("CP1", headers()) is None
+    assert accept.refusal(cs, "CP1", headers()) is None
     # header names in any case
     lower = {}
     h = headers()
     for k in h:
         lower[k.lower()] = h[k]
-    assert cs.refusal("CP1", lower) is None
+    assert accept.refusal(cs, "CP1", lower) is None
 
 
 def test_not_a_websocket_upgrade():
     cs = central()
-    assert cs.refusal("CP1", {})[1] == 400
-    assert cs.refusal("CP1", headers(Upgrade="h2c"))[1] == 400
-    r = cs.refusal("CP1", headers(Sec_WebSocket_Version="8"))
+    assert accept.refusal(cs, "CP1", {})[1] == 400
+    assert accept.refusal(cs, "CP1", headers(Upgrade="h2c"))[1] == 400
+    r = accept.refusal(cs, "CP1", headers(Sec_WebSocket_Version="8"))
     assert r[1] == 426 and r[2] == {"Sec-WebSocket-Version": "13"}
 
 
 def test_unknown_ids_are_refused_and_remembered_bounded():
     clock = FakeClock(ms=1000)
     cs = central(clock)
-    assert cs.refusal("Stranger", headers())[1] == 404
+    assert accept.refusal(cs, "Stranger", headers())[1] == 404
     clock.ms = 3000
-    cs.refusal("Stranger", headers())
+    accept.refusal(cs, "Stranger", headers())
     assert cs.unknown == [["Stranger", 2, 3000]]
     for i in range(10):
-        cs.refusal("X%d" % i, headers())
+        accept.refusal(cs, "X%d" % i, headers())
     # eight remembered, the least recently seen dropped first
     assert len(cs.unknown) == 8 and cs.unknown[0][0] == "X2" and cs.unknown[-1][0] == "X9"
-    cs.refusal("X2", headers())
+    accept.refusal(cs, "X2", headers())
     assert cs.unknown[-1][:2] == ["X2", 2]
-    cs.refusal("L" * 300, headers())
+    accept.refusal(cs, "L" * 300, headers())
     assert cs.unknown[-1][0] == "L" * 48
     assert cs.counters["refused_unknown"] == 14
 
 
 def test_basic_auth():
     cs = central()
-    assert cs.refusal("CP2", headers())[1] == 401
-    r = cs.refusal("CP2", headers(Authorization=basic("CP2", "wrong")))
+    assert accept.refusal(cs, "CP2", headers())[1] == 401
+    r = accept.refusal(cs, "CP2", headers(Authorization=basic("CP2", "wrong")))
     assert r[1] == 401 and r[2]["WWW-Authenticate"].startswith("Basic")
-    assert cs.refusal("CP2", headers(Authorization=basic("CP1", "s3cret:pw")))[1] == 401   # user is the id
-    assert cs.refusal("CP2", headers(Authorization=basic("CP2", "s3cret:pw"))) is None
+    assert accept.refusal(cs, "CP2", headers(Authorization=basic("CP1", "s3cret:pw")))[1] == 401   # user is the id
+    assert accept.refusal(cs, "CP2", headers(Authorization=basic("CP2", "s3cret:pw"))) is None
     assert cs.counters["refused_auth"] == 3
     # a charger without a password ignores what it is sent
-    assert cs.refusal("CP1", headers(Authorization=basic("CP1", "whatever"))) is None
+    assert accept.refusal(cs, "CP1", headers(Authorization=basic("CP1", "whatever"))) is None
     for bad in ("", "Bearer abc", "Basic", "Basic !!!notbase64", "Basic " + "QUJD"):
         assert not basic_auth_ok(bad, "CP2", "s3cret:pw"), bad
     assert basic_auth_ok("basic " + basic("CP2", "s3cret:pw")[6:], "CP2", "s3cret:pw")
@@ -141,3 +143,34 @@ def test_a_connection_dropped_while_a_message_arrives_is_still_closed():
         asyncio.run(scenario())
         frames = server_frames(streams.out)
         assert frames and frames[-1][0] == 8 and close_code(frames[-1][1]) == 1001, (yields, frames)
+
+
+def test_a_silent_charger_is_pinged_then_disconnected():
+    # ws_ping_interval_s: pinged when silent this long, disconnected (1001) when silent
+    # three times as long. Pre-validated settings are taken as given: 0.2 s for the test.
+    from dynevse.ocpp.config import check_ocpp, check_chargers_ocpp
+    cfg = check_ocpp({"boot_wait_s": 60})
+    cfg["ws_ping_interval_s"] = 0.2
+    cs = CentralSystem(cfg, check_chargers_ocpp([{"id": "Q"}]), FakeClock(), checked=True)
+    s = cs.charger("Q")
+    streams = Streams(hold=True)
+    ws = WebSocket(streams, streams, 1024, 1)
+
+    async def scenario():
+        handler = asyncio.create_task(s.run_connection(ws))
+        await asyncio.sleep(0.3)
+        assert [f[0] for f in server_frames(streams.out)] == [9]      # one ping so far
+        streams.feed(frame(10, b""))        # the pong: not silent any more
+        await asyncio.sleep(0.4)
+        assert s.connected                  # 0.4 s since the pong: under three intervals
+        await asyncio.wait_for(handler, 5)
+        await asyncio.sleep(0.3)
+        return cs._watching
+
+    watching = asyncio.run(scenario())
+    frames = server_frames(streams.out)
+    assert frames[-1][0] == 8 and close_code(frames[-1][1]) == 1001, frames
+    assert [f[0] for f in frames].count(9) >= 2     # pinged again while silent
+    assert not s.connected and any("silent for" in line for line in s.log), s.log
+    assert "disconnected (1001)" in s.log[-1]
+    assert not watching                 # the watch ends with the last connection

@@ -3,7 +3,7 @@
 Runs under pytest and on the MicroPython unix port (tests/dual/run.py).
 """
 from dualtest import raises
-from dynevse.ocpp import rpc, messages
+from dynevse.ocpp import rpc
 from dynevse.ocpp.rpc import RpcError
 
 
@@ -12,7 +12,7 @@ def fault(text):
 
 
 def payload_fault(payload, action):
-    return raises(RpcError, messages.check, payload, action)
+    return raises(RpcError, rpc.check, payload, action)
 
 
 def test_decode_the_three_message_types():
@@ -71,13 +71,14 @@ def test_bad_results_are_dropped_never_answered():
     assert rpc.decode('[4, "r2"]') == (4, "r2", "GenericError", "")
 
 
-def test_encode_round_trip():
+def test_encode_callerror():
+    # CALL and CALLRESULT texts are checked where the session sends them (test_ocpp_session)
     import json
-    assert json.loads(rpc.call_text("7", "Reset", {"type": "Soft"})) == [2, "7", "Reset", {"type": "Soft"}]
-    assert json.loads(rpc.result_text("7", {})) == [3, "7", {}]
     e = json.loads(rpc.error_text("7", "NotImplemented", "x" * 500))
     assert e[:3] == [4, "7", "NotImplemented"] and e[4] == {}
     assert len(e[3]) <= 120     # descriptions are bounded
+    e = json.loads(rpc.error_text('a"b\\', "ProtocolError", "d"))
+    assert e[1] == 'a"b\\'      # any id goes back as it came
 
 
 def status(**kw):
@@ -87,13 +88,22 @@ def status(**kw):
 
 
 def test_valid_payloads_pass():
-    messages.check({"chargePointVendor": "V" * 20, "chargePointModel": "M"}, "BootNotification")
-    messages.check({}, "Heartbeat")
-    messages.check(status(timestamp="2024-05-01T12:00:00.123+02:00"), "StatusNotification")
-    messages.check({"connectorId": 1, "meterValue": [{"timestamp": "2024-05-01T12:00:00Z",
-                                                      "sampledValue": [{"value": "1"}]}]}, "MeterValues")
+    rpc.check({"chargePointVendor": "V" * 20, "chargePointModel": "M"}, "BootNotification")
+    rpc.check({}, "Heartbeat")
+    rpc.check(status(timestamp="2024-05-01T12:00:00.123+02:00"), "StatusNotification")
+    rpc.check(status(timestamp="2024-05-01 12:00:00"), "StatusNotification")
+    rpc.check({"connectorId": 1, "meterValue": [{"timestamp": "2024-05-01T12:00:00Z",
+                                                 "sampledValue": [{"value": "1"}]}]}, "MeterValues")
     # unknown properties and null optional fields are tolerated
-    messages.check(status(vendorExtra={"a": 1}, info=None), "StatusNotification")
+    rpc.check(status(vendorExtra={"a": 1}, info=None), "StatusNotification")
+    # the answer to our GetConfiguration
+    rpc.check({"configurationKey": [{"key": "K", "readonly": False, "value": "v"}], "unknownKey": ["X"]},
+              "config")
+    for bad, code in (({"configurationKey": [{"key": "K"}]}, "ProtocolError"),
+                      ({"configurationKey": [{"key": "K", "readonly": "yes"}]}, "TypeConstraintViolation"),
+                      ({"unknownKey": ["x" * 51]}, "TypeConstraintViolation"),
+                      ({"unknownKey": "X"}, "TypeConstraintViolation")):
+        assert payload_fault(bad, "config").code == code, bad
 
 
 def test_missing_required_field_is_a_protocol_error():
@@ -149,13 +159,33 @@ def test_empty_lists_are_occurence_constraint_violations():
                                                          "sampledValue": []}]}, "MeterValues")
     assert e.code == "OccurenceConstraintViolation"
     # StopTransaction's transactionData may be empty
-    messages.check({"meterStop": 5, "timestamp": "2024-05-01T12:00:00Z", "transactionId": 1,
-                    "transactionData": []}, "StopTransaction")
+    rpc.check({"meterStop": 5, "timestamp": "2024-05-01T12:00:00Z", "transactionId": 1,
+               "transactionData": []}, "StopTransaction")
 
 
 def test_word_lists():
-    assert messages.is_word("Charging", " Available Charging ")
-    assert not messages.is_word("Charg", " Available Charging ")
-    assert not messages.is_word("Available Charging", " Available Charging ")
-    assert not messages.is_word("", " Available Charging ")
-    assert not messages.is_word(None, " Available Charging ")
+    assert rpc.one_of("Charging", "STATUS") and rpc.one_of("Available", "STATUS") and rpc.one_of("Faulted", "STATUS")
+    assert not rpc.one_of("Charg", "STATUS")
+    assert not rpc.one_of("Available Charging", "STATUS")
+    assert not rpc.one_of("", "STATUS")
+    assert not rpc.one_of(None, "STATUS")
+    assert not rpc.one_of("STATUS", "STATUS")             # a list's name is not one of its words
+    assert not rpc.one_of("Heartbeat", "STATUS")          # nor a word of another list
+    assert not rpc.one_of("L1", "NOSUCHLIST")
+    assert not rpc.one_of("Faulted |ERR", "STATUS") and not rpc.one_of("Faulted|ERR", "STATUS")
+    assert rpc.one_of("L3-L1", "PHASE") and rpc.one_of("SoC", "MEAS") and rpc.one_of("Unknown", "ClearChargingProfile")
+    assert not rpc.one_of("Rejected", "ClearChargingProfile")
+    assert rpc.words("TRIG").split() == ["BootNotification", "DiagnosticsStatusNotification",
+                                         "FirmwareStatusNotification", "Heartbeat", "MeterValues",
+                                         "StatusNotification"]
+
+
+def test_actions_taken_and_refused():
+    rpc.check_call("Heartbeat", {})
+    for action, code in (("SetChargingProfile", "NotSupported"), ("GetConfiguration", "NotSupported"),
+                         ("FlyToTheMoon", "NotImplemented"), ("heartbeat", "NotImplemented"),
+                         ("mv", "NotImplemented"), ("config", "NotImplemented"),      # schema parts
+                         ("Heartbeat:", "NotImplemented"), ("Authorize:idTag s20!|Heartbeat", "NotImplemented"),
+                         ("Heart beat", "NotImplemented"), ("x" * 100, "NotImplemented")):
+        e = raises(RpcError, rpc.check_call, action, {})
+        assert e.code == code and len(e.description) < 100, (action, e.code)

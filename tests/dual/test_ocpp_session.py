@@ -9,6 +9,7 @@ import asyncio
 import json
 
 from dualtest import raises
+from dynevse.ocpp import occasional
 from dynevse.ocpp.central import CentralSystem
 
 T0 = 1714564800          # 2024-05-01T12:00:00Z
@@ -251,6 +252,23 @@ def test_a_rejected_unit_is_retried_once_in_the_other_and_remembered():
     assert len(link.calls) == 3               # straight to W now
 
 
+def test_a_call_queued_behind_another_sees_what_that_one_learnt():
+    # the fallback learns W (A rejected, W accepted) while a limit waits behind it: the
+    # limit goes out in W at once
+    def only_watts(action, payload):
+        unit = payload["csChargingProfiles"]["chargingSchedule"]["chargingRateUnit"]
+        return {"status": "Accepted" if unit == "W" else "Rejected"}
+
+    s, link = make(answer=only_watts)
+
+    async def both():
+        return await asyncio.gather(occasional.install_fallback(s), s.set_limit(10, 3))
+
+    assert run(both()) == ["Accepted", "Accepted"]
+    units = [p["csChargingProfiles"]["chargingSchedule"]["chargingRateUnit"] for a, p in link.calls]
+    assert units == ["A", "W", "W"] and s.rate_unit == "W"
+
+
 def test_rejected_in_both_units():
     s, link = make(answer=lambda a, p: {"status": "Rejected"})
     assert run(s.set_limit(10, 3)) == "Rejected" and len(link.calls) == 2
@@ -363,7 +381,7 @@ def test_setup_after_boot_reads_capabilities_sets_sampling_and_installs_the_fall
                    answer=configuration_answer({"ChargingScheduleAllowedChargingRateUnit": "Power",
                                                 "ChargeProfileMaxStackLevel": "2", "NumberOfConnectors": "1"}),
                    phases=1)
-    run(s._configure())
+    run(occasional.configure(s))
     actions = [a for a, p in link.calls]
     assert actions == ["GetConfiguration", "ChangeConfiguration", "ChangeConfiguration", "SetChargingProfile"]
     assert sorted(link.calls[0][1]["key"]) == ["ChargeProfileMaxStackLevel",
@@ -383,7 +401,7 @@ def test_setup_after_boot_reads_capabilities_sets_sampling_and_installs_the_fall
 def test_setup_with_a_charger_that_allows_stack_level_0_only():
     s, link = make(answer=configuration_answer({"ChargeProfileMaxStackLevel": "0"}),
                    ocpp={"meter_sample_interval_s": 0, "meter_measurands": []})
-    run(s._configure())
+    run(occasional.configure(s))
     # nothing below level 0: no fallback, and no sampling changes were asked for
     assert [a for a, p in link.calls] == ["GetConfiguration"]
     assert s.stack_level() == 0
@@ -395,7 +413,7 @@ def test_setup_survives_odd_configuration_answers():
     for ans in ({"configurationKey": "x"}, {"configurationKey": [{"key": 5}]},
                 {"configurationKey": [{"key": "ChargeProfileMaxStackLevel", "readonly": True, "value": "lots"}]}):
         s, link = make(answer=lambda a, p, ans=ans: ans if a == "GetConfiguration" else {"status": "Accepted"})
-        run(s._configure())
+        run(occasional.configure(s))
         assert s.max_stack_level is None and s.rate_unit == "A"
         assert link.calls[-1][0] == "SetChargingProfile"
 

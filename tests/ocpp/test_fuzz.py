@@ -7,6 +7,7 @@ import json
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from dynevse.ocpp import occasional
 from dynevse.ocpp.central import CentralSystem
 from dynevse.ocpp.ws import WebSocket, WebSocketClosed
 from test_ocpp_session import FakeClock, FakeLink
@@ -148,7 +149,7 @@ def test_answers_to_our_calls(answer):
     s._attach(FakeLink(s, lambda a, p: answer))
 
     async def go():
-        await s._configure()
+        await occasional.configure(s)
         return [await s.set_limit(10, 3), await s.clear_profiles(), await s.reset("Soft"),
                 await s.trigger("Heartbeat"), await s.remote_start("T")]
 

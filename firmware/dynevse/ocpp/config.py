@@ -4,12 +4,15 @@ Two tables in the form of ``dynevse.core.schema``: ``OCPP_FIELDS`` for the centr
 (section ``ocpp``) and ``CHARGER_OCPP_FIELDS`` for what each charger adds to its entry in
 ``chargers``. ``check_ocpp`` and ``check_charger_ocpp`` return the settings with defaults
 filled in or raise ``ConfigError`` naming the field and what is allowed.
+
+Used at boot only (``dynevse.settings.check_config``, or ``CentralSystem`` when it is not
+given checked settings): the app forgets this module and ``core.schema`` afterwards.
 """
 from dynevse.core.schema import (ConfigError, check_section, NUM, INT, BOOL, TEXT, ID, IDS,
                                  REQUIRED)
-from dynevse.ocpp.messages import MEASURANDS, is_word
+from dynevse.ocpp.rpc import one_of
 
-# What MeterValuesSampledData asks for by default: everything meter.py reads.
+# What MeterValuesSampledData asks for by default: everything session.read_meter_values reads.
 DEFAULT_MEASURANDS = ("Current.Import", "Current.Offered", "Power.Active.Import",
                       "Energy.Active.Import.Register", "SoC")
 
@@ -72,7 +75,7 @@ def check_ocpp(data, strict=False):
     """Validate the ``ocpp`` section; returns a new dict with defaults filled in."""
     cfg = check_section("ocpp", data if data is not None else {}, OCPP_FIELDS, strict)
     for m in cfg["meter_measurands"]:
-        if not is_word(m, MEASURANDS):
+        if not one_of(m, "MEAS"):
             raise ConfigError("ocpp.meter_measurands", "must name OCPP 1.6 measurands such as "
                               "Current.Import or SoC, got %r" % (m,))
     for t in cfg["id_tags"]:

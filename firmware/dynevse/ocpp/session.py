@@ -1,37 +1,87 @@
 """One known charger: its connection, what it reported, and the CALLs the controller makes.
 
 A ``ChargePointSession`` lives as long as the central system; connections come and go
-(``run_connection``), each with its own small ``_Link`` state, so an idle charger costs
-little heap. ``handle_text`` answers one incoming message synchronously: a malformed
-frame costs one CALLERROR (or a drop) and nothing else. CALLs to the charger go one at a
-time with a timeout; after every (re)connection a setup task reads the charger's
-capabilities, sets its meter sampling and installs the fallback profile.
+(``run_connection``), each with its own small link state (a list, see ``_attach``), so an
+idle charger costs little heap. ``handle_text`` answers one incoming message
+synchronously: a malformed frame costs one CALLERROR (or a drop) and nothing else. CALLs
+to the charger go one at a time with a timeout.
+
+What is rare lives in ``occasional.py``, imported when needed and forgotten after
+(``_lazy``/``_forget``): the setup after every (re)connection (capabilities, meter
+sampling, fallback profile), the controller's occasional commands and the summaries for
+pages. Also here: MeterValues into readings, and time as text.
 """
 import asyncio
+import json
+import sys
 
 from dynevse import aio
-from dynevse.compat import const
-from dynevse.core.schema import is_number
-from dynevse.ocpp import rpc, messages
-from dynevse.ocpp.clock import iso8601, hhmmss
-from dynevse.ocpp.meter import read_meter_values
-from dynevse.ocpp.ws import WebSocketClosed, WebSocketIdle, CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR
-
-ACCEPTED = "Accepted"
-REJECTED = "Rejected"
-TIMEOUT = "Timeout"
-NOT_CONNECTED = "NotConnected"
-BUSY = "Busy"
-_RESULT = "result"
-_ERROR = "error"
+from dynevse.compat import const, is_number
+from dynevse.ocpp import rpc
+from dynevse.ocpp.ws import WebSocketClosed
 
 _MAX_WAITING = const(4)       # calls to one charger in flight or queued behind the outstanding one
 _MAX_CONNECTORS = const(8)    # statuses kept per charger (connector 0..8)
 _ABSOLUTE_LEAD_S = const(60)  # an Absolute profile starts this far in the past (clock drift)
-_LIMIT_MARK = "@limit@"       # stands for the limit in the JSON until it is spliced in
-_RATE_KEY = "ChargingScheduleAllowedChargingRateUnit"
-_STACK_KEY = "ChargeProfileMaxStackLevel"
-_CONNECTORS_KEY = "NumberOfConnectors"
+_DAY_S = const(86400)
+_GOING_AWAY = const(1001)
+
+# The link state of a connection: a list indexed by these.
+_WS = const(0)        # the websocket (or what stands for it in tests)
+_TASK = const(1)      # the task serving it (run_connection), None in tests
+_SETUP = const(2)     # the setup task; None: none on this link, True: done
+_PENDING = const(3)   # the outstanding CALL: [unique id, Event set on its answer, the answer,
+                      # Event set when it is over (made by the first call waiting)], else None
+_WAITING = const(4)   # calls outstanding or queued
+_BOOTED = const(5)    # a BootNotification came on this connection
+
+# What the controller reads from MeterValues: (measurand, its unit, reading)
+_MEASURANDS = ("Current.Import", "Current.Offered", "Power.Active.Import", "Energy.Active.Import.Register", "SoC")
+_UNITS = ("A", "A", "W", "Wh", "Percent")
+_READINGS = ("current_a", "offered_a", "power_w", "energy_wh", "soc_pct")
+_PHASES = ("L1", "L2", "L3", "L1-N", "L2-N", "L3-N")
+_MAX_ENTRIES = const(4)      # meterValue entries read (the latest)
+_MAX_SAMPLES = const(48)     # sampledValue entries read per entry: 3 phases x 16 measurands
+
+# SetChargingProfile, a TxDefaultProfile; the limit goes out with exactly one decimal
+_PROFILE = ('{"connectorId": %d, "csChargingProfiles": {"chargingProfileId": %d, "stackLevel": %d, '
+            '"chargingProfilePurpose": "TxDefaultProfile", "chargingProfileKind": "%s", "chargingSchedule": '
+            '{"chargingRateUnit": "%s"%s, "chargingSchedulePeriod": [{"startPeriod": 0, "limit": %d.%d, '
+            '"numberPhases": %d}]}}}')
+
+
+def _lazy(name):
+    """A rarely used module of this package, imported now; ``_forget`` drops it again."""
+    return __import__("dynevse.ocpp." + name, None, None, (name,))
+
+
+def _forget(name):
+    """Forget a module ``_lazy`` imported, so its code leaves the heap once nothing runs it."""
+    sys.modules.pop("dynevse.ocpp." + name, None)
+    pkg = sys.modules.get("dynevse.ocpp")
+    if getattr(pkg, name, None) is not None:
+        delattr(pkg, name)
+
+
+def iso8601(utc_s):
+    """``2024-05-01T12:00:00Z`` for a Unix time in seconds (fractions dropped)."""
+    days, secs = divmod(int(utc_s), _DAY_S)
+    # the civil date of a day count since 1970-01-01 (proleptic Gregorian)
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    month = mp + 3 if mp < 10 else mp - 9
+    return "%04d-%02d-%02dT%s" % (yoe + era * 400 + (1 if month <= 2 else 0), month, doy - (153 * mp + 2) // 5 + 1,
+                                  hhmmss(secs)) + "Z"
+
+
+def hhmmss(utc_s):
+    """``12:00:00`` (UTC) for log lines."""
+    secs = int(utc_s) % _DAY_S
+    return "%02d:%02d:%02d" % (secs // 3600, secs // 60 % 60, secs % 60)
 
 
 def _tenths(x):
@@ -40,29 +90,88 @@ def _tenths(x):
     return int(x * 10 + 0.001)
 
 
-def _unit_from_config(value):
-    """A or W from ChargingScheduleAllowedChargingRateUnit ("Current", "Power", both)."""
-    tokens = [t.strip().lower() for t in value.split(",")]
-    if "current" in tokens or "a" in tokens:
-        return "A"
-    if "power" in tokens or "w" in tokens:
-        return "W"
-    return None
+def read_meter_values(meter_values, phases):
+    """Readings in the (checked) ``meterValue`` list of a MeterValues.req, for a charger
+    wired with ``phases`` (1 or 3). Returns ``(readings, ignored)``:
 
+    - ``readings``: the keys the message carries of ``current_a`` ([L1, L2, L3] in A from
+      Current.Import with phase L1 or L1-N...; a value without a phase is the current of
+      each of the charger's phases; None where not reported), ``offered_a``
+      (Current.Offered in A, without a phase, else the highest phase), ``power_w``
+      (Power.Active.Import in W or kW; without a phase, else the sum of phases),
+      ``energy_wh`` (Energy.Active.Import.Register in Wh or kWh, the measurand a sampled
+      value without one has), ``soc_pct`` (SoC in %)
+    - ``ignored``: sampled values that could not be used (unit, not a number...)
 
-class _Link:
-    """One connection: the websocket, its tasks, and the one CALL outstanding on it."""
-
-    def __init__(self, ws):
-        self.ws = ws
-        self.reader = None      # task reading the websocket
-        self.setup = None       # task configuring the charger after (re)boot
-        self.lock = asyncio.Lock()
-        self.answered = asyncio.Event()
-        self.booted = asyncio.Event()
-        self.pending = None     # unique id of our outstanding CALL
-        self.answer = None      # (message type, payload or code, description)
-        self.waiting = 0
+    Only the last few entries and the first samples of each are read, so a huge message
+    costs bounded work.
+    """
+    out = {}
+    ignored = 0
+    start = len(meter_values) - _MAX_ENTRIES
+    for entry in meter_values[start if start > 0 else 0:]:
+        # one entry is one instant: its phase values are summed or combined together
+        phase_a = [None, None, None]
+        acc = [None] * 15     # per measurand k: [3k] unphased, [3k+1] sum of phases, [3k+2] highest phase
+        samples = entry["sampledValue"]
+        if len(samples) > _MAX_SAMPLES:
+            ignored += len(samples) - _MAX_SAMPLES
+            samples = samples[:_MAX_SAMPLES]
+        for sv in samples:
+            if sv.get("format") == "SignedData":
+                ignored += 1
+                continue
+            m = sv.get("measurand") or _MEASURANDS[3]
+            if m not in _MEASURANDS:
+                continue   # a measurand the controller does not use
+            k = _MEASURANDS.index(m)
+            unit = sv.get("unit")
+            try:
+                v = float(sv["value"])
+            except (ValueError, TypeError):
+                v = None
+            if v is not None and v - v != 0:
+                v = None        # nan and inf are not readings
+            if unit is not None and unit != _UNITS[k]:
+                if unit != "k" + _UNITS[k]:
+                    v = None    # a unit the measurand is not measured in
+                elif v is not None:
+                    v *= 1000   # kW, kWh
+            if v is None:
+                ignored += 1
+                continue
+            phase = sv.get("phase")
+            if phase is None:
+                idx = -1
+            elif phase in _PHASES:
+                idx = _PHASES.index(phase) % 3
+            else:
+                continue    # N or line-to-line: not a phase current or power
+            if k == 0 and idx >= 0:
+                phase_a[idx] = v
+                continue
+            j = 3 * k
+            if idx < 0:
+                acc[j] = v
+            else:
+                acc[j + 1] = v if acc[j + 1] is None else acc[j + 1] + v
+                if acc[j + 2] is None or v > acc[j + 2]:
+                    acc[j + 2] = v
+        if phase_a != [None, None, None]:
+            out["current_a"] = phase_a
+        elif acc[0] is not None:
+            out["current_a"] = [acc[0], acc[0] if phases == 3 else None, acc[0] if phases == 3 else None]
+        for k in range(1, 5):
+            v = acc[3 * k]
+            if v is None:     # power and energy: the sum of the phases, else the highest phase
+                v = acc[3 * k + (1 if k == 2 or k == 3 else 2)]
+            if v is None:
+                continue
+            if k == 4 and not 0 <= v <= 100:
+                ignored += 1
+            else:
+                out[_READINGS[k]] = v
+    return out, ignored
 
 
 class ChargePointSession:
@@ -74,24 +183,28 @@ class ChargePointSession:
     ``transaction_id``, ``meter_start_wh``, ``rate_unit``, ``connectors``, ``counters``, ``log``.
     """
 
+    # until a charger reports them (class attributes: an idle charger stores nothing)
+    _link = None
+    vendor = None
+    model = None
+    firmware = None
+    transaction_id = None
+    meter_start_wh = None
+    rate_unit = "A"
+    max_stack_level = None
+    connectors = None
+    last_limit = None         # [A, phases, unit, answer] of the last set_limit
+    _log_text = ""            # the log: lines, each ending in a newline
+
     def __init__(self, central, opts):
         self.id = opts["id"]
         self.opts = opts
         self._cs = central
-        self._link = None
-        self.vendor = None
-        self.model = None
-        self.firmware = None
+        if opts["rate_unit"] != "auto":
+            self.rate_unit = opts["rate_unit"]
         self.statuses = {}
         self.meter = {}
-        self.transaction_id = None
-        self.meter_start_wh = None
-        self.rate_unit = "A" if opts["rate_unit"] == "auto" else opts["rate_unit"]
-        self.max_stack_level = None
-        self.connectors = None
-        self.last_limit = None        # [A, phases, unit, answer] of the last set_limit
         self.counters = {"dropped": 0, "callerrors": 0, "timeouts": 0}
-        self.log = []
 
     # ---- reading -------------------------------------------------------------------
 
@@ -117,71 +230,64 @@ class ChargePointSession:
 
     def snapshot(self, now_ms):
         """A JSON-ready summary (ages in s instead of tick stamps) for pages and the API."""
-        meter = {}
-        for k in self.meter:
-            v, at = self.meter[k]
-            meter[k] = {"value": v, "age_s": aio.ticks_diff(now_ms, at) // 1000}
-        conns = {}
-        for c in self.statuses:
-            conns[str(c)] = self.statuses[c]
-        return {"id": self.id, "connected": self.connected, "vendor": self.vendor,
-                "model": self.model, "firmware": self.firmware, "status": self.status(),
-                "connectors": conns, "transaction_id": self.transaction_id, "meter": meter,
-                "rate_unit": self.rate_unit, "stack_level": self.stack_level(),
-                "last_limit": self.last_limit, "counters": self.counters, "log": self.log}
+        try:
+            return _lazy("occasional").snapshot(self, now_ms)
+        finally:
+            _forget("occasional")
+
+    @property
+    def log(self):
+        """The last log_lines event lines, oldest first."""
+        return self._log_text.split("\n")[:-1]
 
     def _log(self, text):
-        line = "%s %s" % (hhmmss(self._cs.clock.utc_s()), text)
-        self.log.append(line)
-        if len(self.log) > self._cs.config["log_lines"]:
-            self.log.pop(0)
-        sink = self._cs.log_sink
-        if sink is not None:
-            sink(self.id, line)
+        # one string per charger: a list of lines costs twice the heap
+        cs = self._cs
+        line = hhmmss(cs.clock.utc_s()) + " " + text.replace("\n", " ")
+        t = self._log_text + line + "\n"
+        while t.count("\n") > cs.config["log_lines"]:
+            t = t[t.find("\n") + 1:]
+        self._log_text = t
+        if cs.log_sink is not None:
+            cs.log_sink(self.id, line)
 
     # ---- incoming messages ---------------------------------------------------------
 
     def handle_text(self, text):
         """Handle one websocket text message; returns the text to send back, or None."""
+        action = None
         try:
             kind, uid, a, b = rpc.decode(text)
+            if kind == 2:
+                action = a
+                try:
+                    rpc.check_call(a, b)
+                    return json.dumps([3, uid, self._answer(a, b)])
+                except rpc.RpcError as e:
+                    e.unique_id = uid
+                    raise
+                except Exception as e:   # a fault of ours must cost one message, not the connection
+                    self._log("internal error on %s: %r" % (a, e))
+                    raise rpc.RpcError("InternalError", "internal error", uid)
+            link = self._link
+            p = link[_PENDING] if link is not None else None
+            if p is None or uid != p[0] or p[2] is not None:   # a second answer is dropped too
+                self.counters["dropped"] += 1
+                self._log("dropped an answer to no outstanding CALL (id %s)" % uid[:40])
+                return None
+            p[2] = (kind, a, b)
+            p[1].set()
+            return None
         except rpc.RpcError as e:
-            return self._refuse(e)
-        if kind == rpc.CALL:
-            try:
-                if not messages.is_word(a, messages.REQUESTS):
-                    code = rpc.NOT_SUPPORTED if messages.is_word(a, messages.NOT_SUPPORTED) \
-                        else rpc.NOT_IMPLEMENTED
-                    raise rpc.RpcError(code, "%s is not taken by this central system" % a[:40])
-                messages.check(b, a)
-                reply = self._answer_call(a, b)
-            except rpc.RpcError as e:
-                e.unique_id = uid
-                return self._refuse(e, a)
-            except Exception as e:   # a fault of ours must cost one message, not the connection
-                self._log("internal error on %s: %r" % (a, e))
-                return self._refuse(rpc.RpcError(rpc.INTERNAL_ERROR, "internal error", uid), a)
-            return rpc.result_text(uid, reply)
-        link = self._link
-        if link is None or link.pending is None or uid != link.pending:
-            self.counters["dropped"] += 1
-            self._log("dropped an answer to no outstanding CALL (id %s)" % uid[:40])
-            return None
-        link.pending = None    # a second answer with this id is dropped
-        link.answer = (kind, a, b)
-        link.answered.set()
-        return None
+            if e.unique_id is None:
+                self.counters["dropped"] += 1
+                self._log("dropped a message: " + e.description)
+                return None
+            self.counters["callerrors"] += 1
+            self._log("CALLERROR %s to %s: %s" % (e.code, action[:40] if action else "message", e.description))
+            return rpc.error_text(e.unique_id, e.code, e.description)
 
-    def _refuse(self, err, action=None):
-        if err.unique_id is None:
-            self.counters["dropped"] += 1
-            self._log("dropped a message: %s" % err.description)
-            return None
-        self.counters["callerrors"] += 1
-        self._log("CALLERROR %s to %s: %s" % (err.code, action or "message", err.description))
-        return rpc.error_text(err.unique_id, err.code, err.description)
-
-    def _answer_call(self, action, p):
+    def _answer(self, action, p):
         """The CALLRESULT payload for a checked CALL from the charger."""
         cs = self._cs
         if action == "MeterValues":
@@ -216,19 +322,26 @@ class ChargePointSession:
             self._log("BootNotification %s %s firmware %s" % (self.vendor, self.model, self.firmware))
             link = self._link
             if link is not None:
-                link.booted.set()
-                if link.setup is not None and link.setup.done():
+                link[_BOOTED] = True
+                if link[_SETUP] is True:
                     # booted again on the same connection: it has lost its profiles
-                    link.setup = asyncio.create_task(self._setup(link))
-            return {"status": ACCEPTED, "currentTime": iso8601(cs.clock.utc_s()),
+                    link[_SETUP] = asyncio.create_task(self._setup(link))
+            return {"status": "Accepted", "currentTime": iso8601(cs.clock.utc_s()),
                     "interval": cs.config["heartbeat_interval_s"]}
-        if action == "Authorize":
-            return {"idTagInfo": {"status": cs.id_tag_status(p["idTag"])}}
-        if action == "StartTransaction":
+        if action == "Authorize" or action == "StartTransaction":
             tag = p["idTag"]
-            st = cs.id_tag_status(tag)
-            tx = cs.new_transaction_id()
-            if st == ACCEPTED:
+            st = "Accepted"
+            if not cs.config["free_charging"]:
+                # IdTokens are case-insensitive strings (CiString20)
+                st = "Invalid"
+                for t in cs.config["id_tags"]:
+                    if t.lower() == tag.lower():
+                        st = "Accepted"
+            if action == "Authorize":
+                return {"idTagInfo": {"status": st}}
+            cs._tx += 1
+            tx = cs._tx
+            if st == "Accepted":
                 self.transaction_id = tx
                 self.meter_start_wh = p["meterStart"]
             self._log("StartTransaction connector %d idTag %s: %s, transaction %d"
@@ -240,7 +353,7 @@ class ChargePointSession:
                 self.transaction_id = None
             self._log("StopTransaction %d at %d Wh (%s)" % (tx, p["meterStop"], p.get("reason") or "Local"))
             tag = p.get("idTag")
-            return {} if tag is None else {"idTagInfo": {"status": cs.id_tag_status(tag)}}
+            return {} if tag is None else self._answer("Authorize", p)
         if action == "DataTransfer":
             return {"status": "UnknownVendorId"}
         if action != "DiagnosticsStatusNotification":
@@ -252,104 +365,103 @@ class ChargePointSession:
 
     async def _call(self, action, payload):
         """Send one CALL and wait for its answer: (``"result"``, payload), (``"error"``, code),
-        or (TIMEOUT | NOT_CONNECTED | BUSY, None). ``payload`` may be a function returning
-        (payload, limit in tenths): it runs when the CALL goes out, after the calls before it."""
+        or ("Timeout" | "NotConnected" | "Busy", None). ``payload`` is a dict, or the
+        arguments of a profile (``_profile``) built when the CALL goes out, after the calls
+        before it."""
         link = self._link
         if link is None:
-            return NOT_CONNECTED, None
-        if link.waiting >= _MAX_WAITING:
-            return BUSY, None
-        link.waiting += 1
+            return "NotConnected", None
+        if link[_WAITING] >= _MAX_WAITING:
+            return "Busy", None
+        link[_WAITING] += 1
         try:
-            async with link.lock:   # at most one outstanding CALL to this charger
+            # at most one outstanding CALL to this charger: the others wait for its end
+            while True:
                 if self._link is not link:
-                    return NOT_CONNECTED, None
-                limit_tenths = None
-                if callable(payload):
-                    payload, limit_tenths = payload()
-                uid = self._cs.next_unique_id()
-                text = rpc.call_text(uid, action, payload)
-                if limit_tenths is not None:
-                    # the limit goes out with exactly one decimal, whatever float repr does
-                    text = text.replace('"%s"' % _LIMIT_MARK,
-                                        "%d.%d" % (limit_tenths // 10, limit_tenths % 10))
-                link.answer = None
-                link.answered.clear()
-                link.pending = uid
-                try:
-                    await link.ws.send_text(text)
-                    await aio.wait_for(link.answered.wait(), self._cs.config["call_timeout_s"])
-                except aio.TimeoutError:
-                    self.counters["timeouts"] += 1
-                    self._log("%s: no answer in %s s" % (action, self._cs.config["call_timeout_s"]))
-                    return TIMEOUT, None
-                except WebSocketClosed:
-                    return NOT_CONNECTED, None
-                finally:
-                    link.pending = None
-                ans = link.answer
-                if ans is None:
-                    return NOT_CONNECTED, None   # woken by the connection ending
-                if ans[0] == rpc.CALLERROR:
-                    self._log("%s: CALLERROR %s %s" % (action, ans[1][:40], ans[2][:60]))
-                    return _ERROR, ans[1]
-                return _RESULT, ans[1]
+                    return "NotConnected", None
+                p = link[_PENDING]
+                if p is None:
+                    break
+                if p[3] is None:
+                    p[3] = asyncio.Event()
+                await p[3].wait()
+            cs = self._cs
+            cs._uid += 1
+            uid = str(cs._uid)
+            p = link[_PENDING] = [uid, asyncio.Event(), None, None]
+            timeout_s = cs.config["call_timeout_s"]
+            try:
+                await link[_WS].send_text('[2, "%s", "%s", %s]' % (
+                    uid, action, self._profile(payload) if type(payload) is list else json.dumps(payload)))
+                await aio.wait_for(p[1].wait(), timeout_s)
+            except aio.TimeoutError:
+                self.counters["timeouts"] += 1
+                self._log("%s: no answer in %s s" % (action, timeout_s))
+                return "Timeout", None
+            except WebSocketClosed:
+                return "NotConnected", None
+            finally:
+                # over: the next call may go (it runs once this one has been dealt with)
+                link[_PENDING] = None
+                if p[3] is not None:
+                    p[3].set()
+            ans = p[2]
+            if ans is None:
+                return "NotConnected", None   # woken by the connection ending
+            if ans[0] == 4:
+                self._log("%s: CALLERROR %s %s" % (action, ans[1][:40], ans[2][:60]))
+                return "error", ans[1]
+            return "result", ans[1]
         finally:
-            link.waiting -= 1
+            link[_WAITING] -= 1
 
     async def _call_status(self, action, payload):
         """The charger's status answer to a CALL; a CALLERROR or a malformed answer is Rejected."""
         kind, ans = await self._call(action, payload)
-        if kind == _RESULT:
+        if kind == "result":
             result = ans.get("status")
-            if not messages.is_word(result, messages.ANSWERS[action]):
+            if not rpc.one_of(result, action):
                 self._log("%s: answer without a valid status" % action)
-                result = REJECTED
+                result = "Rejected"
         else:
-            result = REJECTED if kind == _ERROR else kind
+            result = "Rejected" if kind == "error" else kind
         self._log("%s -> %s" % (action, result))
         return result
 
-    def _profile(self, profile_id, stack_level, unit, phases, duration_s):
-        sched = {"chargingRateUnit": unit,
-                 "chargingSchedulePeriod": [{"startPeriod": 0, "limit": _LIMIT_MARK,
-                                             "numberPhases": phases}]}
+    def _profile(self, args):
+        """The SetChargingProfile payload (JSON text) for ``args``: [profile id, levels below
+        the dynamic stack level, A, phases, duration in s (0: none), unit]. A unit of None
+        is the charger's; the unit used is written back. Unit and stack level are read as
+        the CALL goes out: a call before it may just have learnt them."""
+        profile_id, below, amps, phases, duration_s, unit = args
+        unit = args[5] = unit or self.rate_unit
+        tenths = _tenths(amps)
+        if unit == "W":
+            # W = A x V x phases, from the limit already floored to 0.1 A
+            tenths = tenths * _tenths(self._cs.config["voltage_v"]) * phases // 10
         kind = "Relative"
+        extra = ""
         if self.opts["profile_kind"] == "absolute":
             kind = "Absolute"
-            sched["startSchedule"] = iso8601(self._cs.clock.utc_s() - _ABSOLUTE_LEAD_S)
+            extra = ', "startSchedule": "%s"' % iso8601(self._cs.clock.utc_s() - _ABSOLUTE_LEAD_S)
             if duration_s:
                 duration_s += _ABSOLUTE_LEAD_S
         if duration_s:
-            sched["duration"] = duration_s
-        return {"connectorId": self.opts["connector_id"],
-                "csChargingProfiles": {"chargingProfileId": profile_id, "stackLevel": stack_level,
-                                       "chargingProfilePurpose": "TxDefaultProfile",
-                                       "chargingProfileKind": kind, "chargingSchedule": sched}}
+            extra += ', "duration": %d' % duration_s
+        return _PROFILE % (self.opts["connector_id"], profile_id, self.stack_level() - below, kind, unit, extra,
+                           tenths // 10, tenths % 10, phases)
 
     async def _send_profile(self, profile_id, below, amps, phases, duration_s):
         """A TxDefaultProfile ``below`` levels under the dynamic stack level, in the charger's
         unit; with rate unit auto a rejection is retried once in the other unit."""
-        used = []
-
-        def build(unit=None):
-            # unit and stack level are read as the CALL goes out: a call before it may
-            # just have learnt them
-            unit = unit or self.rate_unit
-            used.append(unit)
-            tenths = _tenths(amps)
-            if unit == "W":
-                # W = A x V x phases, from the limit already floored to 0.1 A
-                tenths = tenths * _tenths(self._cs.config["voltage_v"]) * phases // 10
-            return self._profile(profile_id, self.stack_level() - below, unit, phases, duration_s), tenths
-
-        st = await self._call_status("SetChargingProfile", build)
-        if st in (REJECTED, "NotSupported") and used and self.opts["rate_unit"] == "auto":
-            other = "W" if used[0] == "A" else "A"
-            st = await self._call_status("SetChargingProfile", lambda: build(other))
-            if st == ACCEPTED:
+        args = [profile_id, below, amps, phases, duration_s, None]
+        st = await self._call_status("SetChargingProfile", args)
+        if (st == "Rejected" or st == "NotSupported") and args[5] and self.opts["rate_unit"] == "auto":
+            other = args[5] = "W" if args[5] == "A" else "A"
+            st = await self._call_status("SetChargingProfile", args)
+            if st == "Accepted":
                 self.rate_unit = other
-                self._log("charger takes limits in %s" % other)
+                self._log("charger takes limits in " + other)
         return st
 
     async def set_limit(self, amps, phases_in_use):
@@ -362,180 +474,148 @@ class ChargePointSession:
             raise ValueError("amps must be a number from 0 to 1000, got %r" % (amps,))
         if phases_in_use not in (1, 2, 3) or type(phases_in_use) is bool:
             raise ValueError("phases_in_use must be 1, 2 or 3, got %r" % (phases_in_use,))
+        cfg = self._cs.config
         if amps < 0.1 and self.opts["stop_method"] == "remote_stop" and self.transaction_id is not None:
             st = await self.remote_stop()
         else:
-            st = await self._send_profile(self._cs.config["profile_id"], 0, amps, phases_in_use,
-                                          self._cs.config["profile_duration_s"])
+            st = await self._send_profile(cfg["profile_id"], 0, amps, phases_in_use, cfg["profile_duration_s"])
         if st == "NotSupported":
-            st = REJECTED
+            st = "Rejected"
         self.last_limit = [_tenths(amps) / 10, phases_in_use, self.rate_unit, st]
         return st
 
-    async def _install_fallback(self):
-        if self.stack_level() < 1:
-            self._log("no stack level below 0: fallback profile not installed")
-            return None
-        return await self._send_profile(self._cs.config["fallback_profile_id"], 1,
-                                        self._cs.config["fallback_a"], self.opts["phases"], 0)
+    # The controller's occasional commands (occasional.py has them).
 
-    async def clear_profiles(self):
+    async def _rare(self, name, *args):
+        try:
+            return await getattr(_lazy("occasional"), name)(self, *args)
+        finally:
+            _forget("occasional")
+
+    def clear_profiles(self):
         """Clear the charger's TxDefaultProfiles (ours and any that would compete with them),
         then install the fallback profile again. Returns the answer to the clear."""
-        st = await self._call_status("ClearChargingProfile",
-                                     {"chargingProfilePurpose": "TxDefaultProfile"})
-        if st in (ACCEPTED, "Unknown"):
-            await self._install_fallback()
-        return st
+        return self._rare("clear_profiles")
 
-    async def remote_start(self, id_tag):
+    def remote_start(self, id_tag):
         """RemoteStartTransaction on connector 1."""
-        if not isinstance(id_tag, str) or not 0 < len(id_tag) <= 20:
-            raise ValueError("id_tag must be 1 to 20 characters, got %r" % (id_tag,))
-        return await self._call_status("RemoteStartTransaction", {"connectorId": 1, "idTag": id_tag})
+        return self._rare("remote_start", id_tag)
 
-    async def remote_stop(self):
+    def remote_stop(self):
         """RemoteStopTransaction of the running transaction (Rejected when there is none)."""
-        if self.transaction_id is None:
-            self._log("RemoteStopTransaction: no transaction running")
-            return REJECTED
-        return await self._call_status("RemoteStopTransaction", {"transactionId": self.transaction_id})
+        return self._rare("remote_stop")
 
-    async def reset(self, kind):
+    def reset(self, kind):
         """Reset ``Soft`` or ``Hard``."""
-        if kind not in ("Soft", "Hard"):
-            raise ValueError("reset kind must be Soft or Hard, got %r" % (kind,))
-        return await self._call_status("Reset", {"type": kind})
+        return self._rare("reset", kind)
 
-    async def trigger(self, message, connector_id=None):
+    def trigger(self, message, connector_id=None):
         """TriggerMessage: ask the charger to send ``message`` (e.g. StatusNotification) now."""
-        if not messages.is_word(message, messages.TRIGGER_MESSAGES):
-            raise ValueError("message must be one of%sgot %r" % (messages.TRIGGER_MESSAGES, message))
-        payload = {"requestedMessage": message}
-        if connector_id is not None:
-            payload["connectorId"] = connector_id
-        return await self._call_status("TriggerMessage", payload)
-
-    # ---- after connecting ----------------------------------------------------------
-
-    async def _configure(self):
-        """Read the capabilities, set meter sampling, install the fallback profile."""
-        cfg = self._cs.config
-        kind, ans = await self._call("GetConfiguration", {"key": [_RATE_KEY, _STACK_KEY, _CONNECTORS_KEY]})
-        if kind == NOT_CONNECTED:
-            return
-        if kind == _RESULT:
-            try:
-                messages.check(ans, "GetConfiguration")
-                for item in ans.get("configurationKey") or ():
-                    key = item["key"]
-                    value = (item.get("value") or "").strip()
-                    if key == _RATE_KEY and self.opts["rate_unit"] == "auto":
-                        self.rate_unit = _unit_from_config(value) or self.rate_unit
-                    elif key == _STACK_KEY and value.isdigit():
-                        self.max_stack_level = int(value)
-                    elif key == _CONNECTORS_KEY and value.isdigit():
-                        self.connectors = int(value)
-                self._log("capabilities: unit %s, max stack level %s, connectors %s"
-                          % (self.rate_unit, self.max_stack_level, self.connectors))
-            except rpc.RpcError as e:
-                self._log("GetConfiguration: invalid answer: %s" % e.description)
-        if cfg["meter_sample_interval_s"]:
-            await self._call_status("ChangeConfiguration", {"key": "MeterValueSampleInterval",
-                                                            "value": str(cfg["meter_sample_interval_s"])})
-        if cfg["meter_measurands"]:
-            await self._call_status("ChangeConfiguration", {"key": "MeterValuesSampledData",
-                                                            "value": ",".join(cfg["meter_measurands"])})
-        await self._install_fallback()
-
-    async def _setup(self, link):
-        """Configure the charger once it has booted (after boot_wait_s, it is asked to)."""
-        if not link.booted.is_set():
-            wait_s = self._cs.config["boot_wait_s"]
-            try:
-                await aio.wait_for(link.booted.wait(), wait_s)
-            except aio.TimeoutError:
-                self._log("no BootNotification after connecting: triggering one")
-                await self.trigger("BootNotification")
-                try:
-                    await aio.wait_for(link.booted.wait(), wait_s)
-                except aio.TimeoutError:
-                    pass     # configured anyway: a charger may stay silent and still charge
-        await self._configure()
+        return self._rare("trigger", message, connector_id)
 
     # ---- connection ----------------------------------------------------------------
 
+    async def _setup(self, link):
+        """Configure the charger once it has booted (occasional.setup)."""
+        try:
+            await self._rare("setup", link)
+        finally:
+            if link[_SETUP] is not None:
+                link[_SETUP] = True
+
     def _attach(self, ws):
-        """Make ``ws`` the charger's connection; returns its link."""
-        self._link = link = _Link(ws)
+        """Make ``ws`` the charger's connection; returns its link state."""
+        self._link = link = [ws, None, None, None, 0, False]
         self._log("connected")
         return link
-
-    async def _read_loop(self, ws, done):
-        code = None
-        interval_s = self._cs.config["ws_ping_interval_s"]
-        try:
-            # _drop cancels this task, but CPython 3.11's wait_for can swallow a cancel that
-            # meets arriving data: close_request is the word that always gets through
-            while ws.close_request is None:
-                try:
-                    text = await ws.receive(interval_s)
-                except WebSocketIdle:
-                    # silent for interval_s: ping it; silent three times that long: gone
-                    silent_ms = aio.ticks_diff(aio.ticks_ms(), ws.last_rx_ms)
-                    if silent_ms >= 3000 * interval_s:
-                        self._log("silent for %d s: closing the connection" % (silent_ms // 1000))
-                        ws.close_request = (CLOSE_GOING_AWAY, "no traffic")
-                        code = CLOSE_GOING_AWAY
-                        return
-                    await ws.ping()
-                    continue
-                if ws.close_request is not None:
-                    break     # this connection was ended while the message came in
-                reply = self.handle_text(text)
-                if reply is not None:
-                    await ws.send_text(reply)
-        except WebSocketClosed as e:
-            code = e.code
-        except Exception as e:   # not CancelledError: that is how _drop ends this loop
-            self._log("connection error: %r" % (e,))
-        finally:
-            if self._link is not None and self._link.ws is ws:
-                self._detach(code)
-            done.set()
 
     def _detach(self, code):
         """The current connection is over: wake a waiting CALL, stop the connection's tasks."""
         link = self._link
         self._link = None
-        link.answer = None
-        link.answered.set()
-        me = asyncio.current_task()
-        for t in (link.reader, link.setup):
-            if t is not None and t is not me:
+        p = link[_PENDING]
+        if p is not None:
+            p[1].set()      # no answer: NotConnected
+        for t in (link[_TASK], link[_SETUP]):
+            if t is not None and t is not True and t is not asyncio.current_task():
                 t.cancel()
-        self._log("disconnected%s" % ("" if code is None else " (%d)" % code))
+        self._log("disconnected" + ("" if code is None else " (%d)" % code))
 
     def _drop(self, ws, code, reason):
-        """End a connection from outside its reader: the connection's handler closes it."""
+        """End a connection from outside the task serving it: that task closes it."""
         ws.close_request = (code, reason)
-        if self._link is not None and self._link.ws is ws:
+        if self._link is not None and self._link[_WS] is ws:
             self._detach(code)
 
     async def run_connection(self, ws):
         """Serve an open websocket until it ends (replacing an older connection of this charger)."""
         if self._link is not None:
             self._log("a new connection replaces the old one")
-            self._drop(self._link.ws, CLOSE_GOING_AWAY, "replaced by a new connection")
+            self._drop(self._link[_WS], _GOING_AWAY, "replaced by a new connection")
         link = self._attach(ws)
-        done = asyncio.Event()
-        link.reader = asyncio.create_task(self._read_loop(ws, done))
-        link.setup = asyncio.create_task(self._setup(link))
+        link[_TASK] = asyncio.current_task()
+        link[_SETUP] = asyncio.create_task(self._setup(link))
+        cs = self._cs
+        if not cs._watching and cs.config["ws_ping_interval_s"]:
+            cs._watching = True
+            asyncio.create_task(_watch(cs))
+        code = None
         try:
-            await done.wait()
-            if not ws.closed:
-                code, reason = ws.close_request or (CLOSE_INTERNAL_ERROR, "internal error")
-                await ws.close(code, reason)
-        finally:
-            link.reader.cancel()
-            link.setup.cancel()
+            # _drop cancels this task, but CPython 3.11's wait_for can swallow a cancel that
+            # meets arriving data: close_request is the word that always gets through
+            while ws.close_request is None:
+                text = await ws.receive()
+                if ws.close_request is not None:
+                    break     # this connection was ended while the message came in
+                reply = self.handle_text(text)
+                text = None
+                if reply is not None:
+                    await ws.send_text(reply)
+        except WebSocketClosed as e:
+            code = e.code
+        except asyncio.CancelledError:
+            if self._link is link:
+                self._detach(None)
+                raise     # cancelled from outside, not by _drop
+            t = asyncio.current_task()
+            if hasattr(t, "uncancel"):
+                t.uncancel()  # CPython: the cancel from _drop is taken care of
+        except Exception as e:
+            self._log("connection error: %r" % (e,))
+        if self._link is link:
+            self._detach(code)
+        if not ws.closed:
+            code, reason = ws.close_request or (1011, "internal error")
+            await ws.close(code, reason)
+
+
+async def _watch(cs):
+    """Ping the chargers silent for ws_ping_interval_s; end the connection of one silent
+    three times as long (1001). One task for all connections, while there are any."""
+    interval_ms = int(cs.config["ws_ping_interval_s"] * 1000)
+    try:
+        while True:
+            await aio.sleep_ms(min(interval_ms, 10000))
+            alive = False
+            for cp_id in cs.ids:
+                s = cs.chargers[cp_id]
+                link = s._link
+                if link is None:
+                    continue
+                alive = True
+                ws = link[_WS]
+                now = aio.ticks_ms()
+                silent_ms = aio.ticks_diff(now, ws.last_rx_ms)
+                if silent_ms >= 3 * interval_ms:
+                    s._log("silent for %d s: closing the connection" % (silent_ms // 1000))
+                    s._drop(ws, _GOING_AWAY, "no traffic")
+                elif silent_ms >= interval_ms and aio.ticks_diff(now, ws.ping_ms) >= interval_ms:
+                    ws.ping_ms = now
+                    try:
+                        await ws.ping()
+                    except Exception:   # the connection's own task sees it end
+                        pass
+            if not alive:
+                return
+    finally:
+        cs._watching = False
