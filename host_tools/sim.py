@@ -484,7 +484,8 @@ def _parser():
                                             "and a private MQTT broker, all on this PC.")
     p.add_argument("--duration", type=float, default=None, metavar="S",
                    help="run S seconds without the live table, then print one summary line")
-    p.add_argument("--heap-kb", type=int, default=None, help="MicroPython heap for the firmware (KB)")
+    p.add_argument("--heap-kb", type=int, default=None,
+                   help="MicroPython heap for the firmware in KB (default: the unix port's own)")
     p.add_argument("--cycle-s", type=float, default=5, help="the firmware's control cycle (s, 1-60)")
     return p
 
@@ -497,7 +498,15 @@ def main(argv):
     if not 1 <= args.cycle_s <= 60:
         print("sim: --cycle-s must be from 1 to 60", file=sys.stderr)
         return EXIT_USAGE
-    report, fw_lines = run(args.duration, args.heap_kb, args.cycle_s)
+    from host_tools.build import BuildError
+    try:
+        report, _fw_lines = run(args.duration, args.heap_kb, args.cycle_s)
+    except BuildError as e:
+        print("sim: building the firmware failed: %s" % e, file=sys.stderr)
+        return EXIT_FIRMWARE
+    except KeyboardInterrupt:      # during the build or the firmware's start; all stopped
+        print("sim: interrupted before the run started", file=sys.stderr)
+        return 130
     for line in report.details():
         print(line, file=sys.stderr)
     print(report.summary(), flush=True)
