@@ -5,7 +5,7 @@ Runs under pytest and on the MicroPython unix port (tests/dual/run.py).
 from dualtest import raises
 from dynevse.core.schema import ConfigError
 from dynevse.ocpp.config import check_ocpp, check_chargers_ocpp
-from dynevse.ocpp.session import iso8601, hhmmss
+from dynevse.ocpp.central import iso8601, hhmmss
 
 
 def test_defaults():

@@ -3,7 +3,7 @@
 Runs under pytest and on the MicroPython unix port (tests/dual/run.py).
 """
 from dualtest import close
-from dynevse.ocpp.session import read_meter_values
+from dynevse.ocpp.central import read_meter_values
 
 TS = "2024-05-01T12:00:00Z"
 

@@ -176,7 +176,8 @@ class Charger:
         self.responder = asyncio.create_task(self.respond())
         await self.call("BootNotification", {"chargePointVendor": "TestVendor", "chargePointModel": "TestModel",
                                              "firmwareVersion": "9.9"})
-        while not self.profiles:            # the setup ends with the fallback profile
+        session = self.cs.charger(self.id)
+        while session._link[2] is not True:     # until the setup is over (central._SETUP)
             await asyncio.sleep_ms(1)
         await self.call("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Charging"})
         tx = (await self.call("StartTransaction", {"connectorId": 1, "idTag": "T", "meterStart": 0,

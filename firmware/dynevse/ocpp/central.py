@@ -1,16 +1,626 @@
-"""The OCPP central system: the settings, one session per known charger, and who connects.
+"""The OCPP central system and a session per known charger.
 
 ``CentralSystem`` holds the settings, the clock, a ``ChargePointSession`` per configured
 charger, the short list of unknown ids that tried to connect, and the ids it hands out
 (unique ids of CALLs, transaction ids). It knows nothing of HTTP frameworks: ``serve``
-runs an upgrade request on a stream pair (``server.py`` mounts it on microdot). What is
-needed only when a charger connects (checking the request, the handshake) is in
-``accept.py``, imported for that and forgotten after.
+runs an upgrade request on a stream pair (``server.py`` mounts it on microdot).
+
+A ``ChargePointSession`` lives as long as the central system; connections come and go
+(``run_connection``), each with its own small link state (a list, see ``_attach``), so an
+idle charger costs little heap. ``handle_text`` answers one incoming message
+synchronously: a malformed frame costs one CALLERROR (or a drop) and nothing else. CALLs
+to the charger go one at a time with a timeout. One task (``_watch``) pings silent
+chargers and ends the connections of those silent too long.
+
+What is rare lives in modules imported for one use and forgotten at once (``_use``), so
+their code leaves the heap when that use ends: ``accept.py`` (checking an upgrade
+request, the handshake), ``occasional.py`` (the setup after every (re)connection: the
+charger's capabilities, meter sampling, the fallback profile; the controller's
+occasional commands; the summaries for pages), ``config.py`` (validation, at boot).
+Also here: MeterValues into readings, and time as text.
 """
-from dynevse.compat import const
-from dynevse.ocpp.session import ChargePointSession, _lazy, _forget
+import asyncio
+import json
+import sys
+
+from dynevse import aio
+from dynevse.compat import const, is_number
+from dynevse.ocpp import rpc
+from dynevse.ocpp.ws import WebSocketClosed
 
 _TX_EPOCH_S = const(1577836800)   # 2020-01-01T00:00:00Z
+_MAX_WAITING = const(4)       # calls to one charger in flight or queued behind the outstanding one
+_MAX_CONNECTORS = const(8)    # statuses kept per charger (connector 0..8)
+_ABSOLUTE_LEAD_S = const(60)  # an Absolute profile starts this far in the past (clock drift)
+_DAY_S = const(86400)
+_GOING_AWAY = const(1001)
+
+# The link state of a connection: a list indexed by these.
+_WS = const(0)        # the websocket (or what stands for it in tests)
+_TASK = const(1)      # the task serving it (run_connection), None in tests
+_SETUP = const(2)     # the setup task; None: none on this link, True: done
+_PENDING = const(3)   # the outstanding CALL: [unique id, Event set on its answer, the answer,
+                      # Event set when it is over (made by the first call waiting)], else None
+_WAITING = const(4)   # calls outstanding or queued
+_BOOTED = const(5)    # a BootNotification came on this connection
+
+# What the controller reads from MeterValues: (measurand, its unit, reading)
+_MEASURANDS = ("Current.Import", "Current.Offered", "Power.Active.Import", "Energy.Active.Import.Register", "SoC")
+_UNITS = ("A", "A", "W", "Wh", "Percent")
+_READINGS = ("current_a", "offered_a", "power_w", "energy_wh", "soc_pct")
+_PHASES = ("L1", "L2", "L3", "L1-N", "L2-N", "L3-N")
+_MAX_ENTRIES = const(4)      # meterValue entries read (the latest)
+_MAX_SAMPLES = const(48)     # sampledValue entries read per entry: 3 phases x 16 measurands
+
+# SetChargingProfile, a TxDefaultProfile; the limit goes out with exactly one decimal
+_PROFILE = ('{"connectorId": %d, "csChargingProfiles": {"chargingProfileId": %d, "stackLevel": %d, '
+            '"chargingProfilePurpose": "TxDefaultProfile", "chargingProfileKind": "%s", "chargingSchedule": '
+            '{"chargingRateUnit": "%s"%s, "chargingSchedulePeriod": [{"startPeriod": 0, "limit": %d.%d, '
+            '"numberPhases": %d}]}}}')
+
+
+def _use(name):
+    """A rarely used module of this package, imported for one use: it is forgotten at
+    once, so its code leaves the heap when what was called in it ends."""
+    mod = __import__("dynevse.ocpp." + name, None, None, (name,))
+    sys.modules.pop("dynevse.ocpp." + name, None)
+    pkg = sys.modules["dynevse.ocpp"]
+    if getattr(pkg, name, None) is not None:
+        delattr(pkg, name)
+    return mod
+
+
+def _start_setup(s, link):
+    # Not in a coroutine, and the task runs one of this module: a stale slot in a
+    # coroutine's state (or in the scheduler's), even of one that has ended, would keep
+    # the setup's coroutine and with it all of occasional.py in the heap (the garbage
+    # collector takes every word it sees for a reference).
+    link[_SETUP] = asyncio.create_task(_setup(s, link))
+
+
+async def _setup(s, link):
+    await _use("occasional").setup(s, link)
+
+
+def iso8601(utc_s):
+    """``2024-05-01T12:00:00Z`` for a Unix time in seconds (fractions dropped)."""
+    days, secs = divmod(int(utc_s), _DAY_S)
+    # the civil date of a day count since 1970-01-01 (proleptic Gregorian)
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    month = mp + 3 if mp < 10 else mp - 9
+    return "%04d-%02d-%02dT%s" % (yoe + era * 400 + (1 if month <= 2 else 0), month, doy - (153 * mp + 2) // 5 + 1,
+                                  hhmmss(secs)) + "Z"
+
+
+def hhmmss(utc_s):
+    """``12:00:00`` (UTC) for log lines."""
+    secs = int(utc_s) % _DAY_S
+    return "%02d:%02d:%02d" % (secs // 3600, secs // 60 % 60, secs % 60)
+
+
+def _tenths(x):
+    """x floored to a whole number of tenths; the small lead absorbs float error (2.3*10 is
+    22.999999999999996; on the board floats are 32-bit)."""
+    return int(x * 10 + 0.001)
+
+
+def read_meter_values(meter_values, phases):
+    """Readings in the (checked) ``meterValue`` list of a MeterValues.req, for a charger
+    wired with ``phases`` (1 or 3). Returns ``(readings, ignored)``:
+
+    - ``readings``: the keys the message carries of ``current_a`` ([L1, L2, L3] in A from
+      Current.Import with phase L1 or L1-N...; a value without a phase is the current of
+      each of the charger's phases; None where not reported), ``offered_a``
+      (Current.Offered in A, without a phase, else the highest phase), ``power_w``
+      (Power.Active.Import in W or kW; without a phase, else the sum of phases),
+      ``energy_wh`` (Energy.Active.Import.Register in Wh or kWh, the measurand a sampled
+      value without one has), ``soc_pct`` (SoC in %)
+    - ``ignored``: sampled values that could not be used (unit, not a number...)
+
+    Only the last few entries and the first samples of each are read, so a huge message
+    costs bounded work.
+    """
+    out = {}
+    ignored = 0
+    start = len(meter_values) - _MAX_ENTRIES
+    for entry in meter_values[start if start > 0 else 0:]:
+        # one entry is one instant: its phase values are summed or combined together
+        phase_a = [None, None, None]
+        acc = [None] * 15     # per measurand k: [3k] unphased, [3k+1] sum of phases, [3k+2] highest phase
+        samples = entry["sampledValue"]
+        if len(samples) > _MAX_SAMPLES:
+            ignored += len(samples) - _MAX_SAMPLES
+            samples = samples[:_MAX_SAMPLES]
+        for sv in samples:
+            if sv.get("format") == "SignedData":
+                ignored += 1
+                continue
+            m = sv.get("measurand") or _MEASURANDS[3]
+            if m not in _MEASURANDS:
+                continue   # a measurand the controller does not use
+            k = _MEASURANDS.index(m)
+            unit = sv.get("unit")
+            try:
+                v = float(sv["value"])
+            except (ValueError, TypeError):
+                v = None
+            if v is not None and v - v != 0:
+                v = None        # nan and inf are not readings
+            if unit is not None and unit != _UNITS[k]:
+                if unit != "k" + _UNITS[k]:
+                    v = None    # a unit the measurand is not measured in
+                elif v is not None:
+                    v *= 1000   # kW, kWh
+            if v is None:
+                ignored += 1
+                continue
+            phase = sv.get("phase")
+            if phase is None:
+                idx = -1
+            elif phase in _PHASES:
+                idx = _PHASES.index(phase) % 3
+            else:
+                continue    # N or line-to-line: not a phase current or power
+            if k == 0 and idx >= 0:
+                phase_a[idx] = v
+                continue
+            j = 3 * k
+            if idx < 0:
+                acc[j] = v
+            else:
+                acc[j + 1] = v if acc[j + 1] is None else acc[j + 1] + v
+                if acc[j + 2] is None or v > acc[j + 2]:
+                    acc[j + 2] = v
+        if phase_a != [None, None, None]:
+            out["current_a"] = phase_a
+        elif acc[0] is not None:
+            out["current_a"] = [acc[0], acc[0] if phases == 3 else None, acc[0] if phases == 3 else None]
+        for k in range(1, 5):
+            v = acc[3 * k]
+            if v is None:     # power and energy: the sum of the phases, else the highest phase
+                v = acc[3 * k + (1 if k == 2 or k == 3 else 2)]
+            if v is None:
+                continue
+            if k == 4 and not 0 <= v <= 100:
+                ignored += 1
+            else:
+                out[_READINGS[k]] = v
+    return out, ignored
+
+
+class ChargePointSession:
+    """A known charger. Read by the controller each cycle:
+
+    ``connected``, ``vendor``/``model``/``firmware`` (None until a BootNotification),
+    ``status()`` (status of connector 1, else 0), ``statuses`` {connector: status},
+    ``meter`` {"current_a"|"offered_a"|"power_w"|"energy_wh"|"soc_pct": (value, arrived_ms)},
+    ``transaction_id``, ``meter_start_wh``, ``rate_unit``, ``connectors``, ``counters``, ``log``.
+    """
+
+    # until a charger reports them (class attributes: an idle charger stores nothing)
+    _link = None
+    vendor = None
+    model = None
+    firmware = None
+    transaction_id = None
+    meter_start_wh = None
+    rate_unit = "A"
+    max_stack_level = None
+    connectors = None
+    last_limit = None         # [A, phases, unit, answer] of the last set_limit
+    _log_text = ""            # the log: lines, each ending in a newline
+
+    def __init__(self, central, opts):
+        self.id = opts["id"]
+        self.opts = opts
+        self._cs = central
+        if opts["rate_unit"] != "auto":
+            self.rate_unit = opts["rate_unit"]
+        self.statuses = {}
+        self.meter = {}
+        self.counters = {"dropped": 0, "callerrors": 0, "timeouts": 0}
+
+    # ---- reading -------------------------------------------------------------------
+
+    @property
+    def connected(self):
+        return self._link is not None
+
+    def status(self):
+        """OCPP status of connector 1 (the main connector), else of connector 0, else None."""
+        s = self.statuses.get(1)
+        return s if s is not None else self.statuses.get(0)
+
+    def stack_level(self):
+        """Stack level of the dynamic profile: the charger's option, else the site's
+        lowered to what the charger reports as its maximum."""
+        lvl = self.opts["stack_level"]
+        if lvl >= 0:
+            return lvl
+        lvl = self._cs.config["stack_level"]
+        if self.max_stack_level is not None and self.max_stack_level < lvl:
+            lvl = self.max_stack_level
+        return lvl
+
+    def snapshot(self, now_ms):
+        """A JSON-ready summary (ages in s instead of tick stamps) for pages and the API."""
+        return _use("occasional").snapshot(self, now_ms)
+
+    @property
+    def log(self):
+        """The last log_lines event lines, oldest first."""
+        return self._log_text.split("\n")[:-1]
+
+    def _log(self, text):
+        # one string per charger: a list of lines costs twice the heap
+        cs = self._cs
+        line = hhmmss(cs.clock.utc_s()) + " " + text.replace("\n", " ")
+        t = self._log_text + line + "\n"
+        while t.count("\n") > cs.config["log_lines"]:
+            t = t[t.find("\n") + 1:]
+        self._log_text = t
+        if cs.log_sink is not None:
+            cs.log_sink(self.id, line)
+
+    # ---- incoming messages ---------------------------------------------------------
+
+    def handle_text(self, text):
+        """Handle one websocket text message; returns the text to send back, or None."""
+        action = None
+        try:
+            kind, uid, a, b = rpc.decode(text)
+            if kind == 2:
+                action = a
+                try:
+                    rpc.check_call(a, b)
+                    return json.dumps([3, uid, self._answer(a, b)])
+                except rpc.RpcError as e:
+                    e.unique_id = uid
+                    raise
+                except Exception as e:   # a fault of ours must cost one message, not the connection
+                    self._log("internal error on %s: %r" % (a, e))
+                    raise rpc.RpcError("InternalError", "internal error", uid)
+            link = self._link
+            p = link[_PENDING] if link is not None else None
+            if p is None or uid != p[0] or p[2] is not None:   # a second answer is dropped too
+                self.counters["dropped"] += 1
+                self._log("dropped an answer to no outstanding CALL (id %s)" % uid[:40])
+                return None
+            p[2] = (kind, a, b)
+            p[1].set()
+            return None
+        except rpc.RpcError as e:
+            if e.unique_id is None:
+                self.counters["dropped"] += 1
+                self._log("dropped a message: " + e.description)
+                return None
+            self.counters["callerrors"] += 1
+            self._log("CALLERROR %s to %s: %s" % (e.code, action[:40] if action else "message", e.description))
+            return rpc.error_text(e.unique_id, e.code, e.description)
+
+    def _answer(self, action, p):
+        """The CALLRESULT payload for a checked CALL from the charger."""
+        cs = self._cs
+        if action == "MeterValues":
+            if p["connectorId"] > 1:
+                return {}   # the controller models one connector: 0 (whole charger) and 1
+            tx = p.get("transactionId")
+            if tx is not None and self.transaction_id is None:
+                # running since before the board (re)started: adopted, so it can be stopped
+                self.transaction_id = tx
+                self._log("adopted running transaction %d" % tx)
+            readings, ignored = read_meter_values(p["meterValue"], self.opts["phases"])
+            now = cs.clock.monotonic_ms()
+            for k in readings:
+                self.meter[k] = (readings[k], now)
+            if ignored:
+                self._log("MeterValues: %d sampled values not usable" % ignored)
+            return {}
+        if action == "Heartbeat":
+            return {"currentTime": iso8601(cs.clock.utc_s())}
+        if action == "StatusNotification":
+            c = p["connectorId"]
+            st = p["status"]
+            if c <= _MAX_CONNECTORS and self.statuses.get(c) != st:
+                err = p["errorCode"]
+                self._log("connector %d: %s%s" % (c, st, "" if err == "NoError" else " (%s)" % err))
+                self.statuses[c] = st
+            return {}
+        if action == "BootNotification":
+            self.vendor = p["chargePointVendor"]
+            self.model = p["chargePointModel"]
+            self.firmware = p.get("firmwareVersion")
+            self._log("BootNotification %s %s firmware %s" % (self.vendor, self.model, self.firmware))
+            link = self._link
+            if link is not None:
+                link[_BOOTED] = True
+                if link[_SETUP] is True:
+                    # booted again on the same connection: it has lost its profiles
+                    _start_setup(self, link)
+            return {"status": "Accepted", "currentTime": iso8601(cs.clock.utc_s()),
+                    "interval": cs.config["heartbeat_interval_s"]}
+        if action == "Authorize" or action == "StartTransaction":
+            tag = p["idTag"]
+            st = "Accepted"
+            if not cs.config["free_charging"]:
+                # IdTokens are case-insensitive strings (CiString20)
+                st = "Invalid"
+                for t in cs.config["id_tags"]:
+                    if t.lower() == tag.lower():
+                        st = "Accepted"
+            if action == "Authorize":
+                return {"idTagInfo": {"status": st}}
+            cs._tx += 1
+            tx = cs._tx
+            if st == "Accepted":
+                self.transaction_id = tx
+                self.meter_start_wh = p["meterStart"]
+            self._log("StartTransaction connector %d idTag %s: %s, transaction %d"
+                      % (p["connectorId"], tag, st, tx))
+            return {"idTagInfo": {"status": st}, "transactionId": tx}
+        if action == "StopTransaction":
+            tx = p["transactionId"]
+            if tx == self.transaction_id:
+                self.transaction_id = None
+            self._log("StopTransaction %d at %d Wh (%s)" % (tx, p["meterStop"], p.get("reason") or "Local"))
+            tag = p.get("idTag")
+            return {} if tag is None else self._answer("Authorize", p)
+        if action == "DataTransfer":
+            return {"status": "UnknownVendorId"}
+        if action != "DiagnosticsStatusNotification":
+            # FirmwareStatusNotification, SecurityEventNotification
+            self._log("%s %s" % (action, p.get("status") or p.get("type")))
+        return {}
+
+    # ---- calls to the charger ------------------------------------------------------
+
+    async def _call(self, action, payload):
+        """Send one CALL and wait for its answer: (``"result"``, payload), (``"error"``, code),
+        or ("Timeout" | "NotConnected" | "Busy", None). ``payload`` is a dict, or the
+        arguments of a profile (``_profile``) built when the CALL goes out, after the calls
+        before it."""
+        link = self._link
+        if link is None:
+            return "NotConnected", None
+        if link[_WAITING] >= _MAX_WAITING:
+            return "Busy", None
+        link[_WAITING] += 1
+        try:
+            # at most one outstanding CALL to this charger: the others wait for its end
+            while True:
+                if self._link is not link:
+                    return "NotConnected", None
+                p = link[_PENDING]
+                if p is None:
+                    break
+                if p[3] is None:
+                    p[3] = asyncio.Event()
+                await p[3].wait()
+            cs = self._cs
+            cs._uid += 1
+            uid = str(cs._uid)
+            p = link[_PENDING] = [uid, asyncio.Event(), None, None]
+            timeout_s = cs.config["call_timeout_s"]
+            try:
+                await link[_WS].send_text('[2, "%s", "%s", %s]' % (
+                    uid, action, self._profile(payload) if type(payload) is list else json.dumps(payload)))
+                await aio.wait_for(p[1].wait(), timeout_s)
+            except aio.TimeoutError:
+                self.counters["timeouts"] += 1
+                self._log("%s: no answer in %s s" % (action, timeout_s))
+                return "Timeout", None
+            except WebSocketClosed:
+                return "NotConnected", None
+            finally:
+                # over: the next call may go (it runs once this one has been dealt with)
+                link[_PENDING] = None
+                if p[3] is not None:
+                    p[3].set()
+            ans = p[2]
+            if ans is None:
+                return "NotConnected", None   # woken by the connection ending
+            if ans[0] == 4:
+                self._log("%s: CALLERROR %s %s" % (action, ans[1][:40], ans[2][:60]))
+                return "error", ans[1]
+            return "result", ans[1]
+        finally:
+            link[_WAITING] -= 1
+
+    async def _call_status(self, action, payload):
+        """The charger's status answer to a CALL; a CALLERROR or a malformed answer is Rejected."""
+        kind, ans = await self._call(action, payload)
+        if kind == "result":
+            result = ans.get("status")
+            if not rpc.one_of(result, action):
+                self._log("%s: answer without a valid status" % action)
+                result = "Rejected"
+        else:
+            result = "Rejected" if kind == "error" else kind
+        self._log("%s -> %s" % (action, result))
+        return result
+
+    def _profile(self, args):
+        """The SetChargingProfile payload (JSON text) for ``args``: [profile id, levels below
+        the dynamic stack level, A, phases, duration in s (0: none), unit]. A unit of None
+        is the charger's; the unit used is written back. Unit and stack level are read as
+        the CALL goes out: a call before it may just have learnt them."""
+        profile_id, below, amps, phases, duration_s, unit = args
+        unit = args[5] = unit or self.rate_unit
+        tenths = _tenths(amps)
+        if unit == "W":
+            # W = A x V x phases, from the limit already floored to 0.1 A
+            tenths = tenths * _tenths(self._cs.config["voltage_v"]) * phases // 10
+        kind = "Relative"
+        extra = ""
+        if self.opts["profile_kind"] == "absolute":
+            kind = "Absolute"
+            extra = ', "startSchedule": "%s"' % iso8601(self._cs.clock.utc_s() - _ABSOLUTE_LEAD_S)
+            if duration_s:
+                duration_s += _ABSOLUTE_LEAD_S
+        if duration_s:
+            extra += ', "duration": %d' % duration_s
+        return _PROFILE % (self.opts["connector_id"], profile_id, self.stack_level() - below, kind, unit, extra,
+                           tenths // 10, tenths % 10, phases)
+
+    async def _send_profile(self, profile_id, below, amps, phases, duration_s):
+        """A TxDefaultProfile ``below`` levels under the dynamic stack level, in the charger's
+        unit; with rate unit auto a rejection is retried once in the other unit."""
+        args = [profile_id, below, amps, phases, duration_s, None]
+        st = await self._call_status("SetChargingProfile", args)
+        if (st == "Rejected" or st == "NotSupported") and args[5] and self.opts["rate_unit"] == "auto":
+            other = args[5] = "W" if args[5] == "A" else "A"
+            st = await self._call_status("SetChargingProfile", args)
+            if st == "Accepted":
+                self.rate_unit = other
+                self._log("charger takes limits in " + other)
+        return st
+
+    async def set_limit(self, amps, phases_in_use):
+        """Limit the charger to ``amps`` per phase on ``phases_in_use`` phases (a TxDefault
+        profile at the dynamic stack level, valid for profile_duration_s).
+
+        Returns Accepted, Rejected, Timeout, NotConnected or Busy.
+        """
+        if not is_number(amps) or not 0 <= amps <= 1000:
+            raise ValueError("amps must be a number from 0 to 1000, got %r" % (amps,))
+        if phases_in_use not in (1, 2, 3) or type(phases_in_use) is bool:
+            raise ValueError("phases_in_use must be 1, 2 or 3, got %r" % (phases_in_use,))
+        cfg = self._cs.config
+        if amps < 0.1 and self.opts["stop_method"] == "remote_stop" and self.transaction_id is not None:
+            st = await self.remote_stop()
+        else:
+            st = await self._send_profile(cfg["profile_id"], 0, amps, phases_in_use, cfg["profile_duration_s"])
+        if st == "NotSupported":
+            st = "Rejected"
+        self.last_limit = [_tenths(amps) / 10, phases_in_use, self.rate_unit, st]
+        return st
+
+    # The controller's occasional commands (coroutines, in occasional.py).
+
+    def clear_profiles(self):
+        """Clear the charger's TxDefaultProfiles (ours and any that would compete with them),
+        then install the fallback profile again. Returns the answer to the clear."""
+        return _use("occasional").clear_profiles(self)
+
+    def remote_start(self, id_tag):
+        """RemoteStartTransaction on connector 1."""
+        return _use("occasional").remote_start(self, id_tag)
+
+    def remote_stop(self):
+        """RemoteStopTransaction of the running transaction (Rejected when there is none)."""
+        return _use("occasional").remote_stop(self)
+
+    def reset(self, kind):
+        """Reset ``Soft`` or ``Hard``."""
+        return _use("occasional").reset(self, kind)
+
+    def trigger(self, message, connector_id=None):
+        """TriggerMessage: ask the charger to send ``message`` (e.g. StatusNotification) now."""
+        return _use("occasional").trigger(self, message, connector_id)
+
+    # ---- connection ----------------------------------------------------------------
+
+    def _attach(self, ws):
+        """Make ``ws`` the charger's connection; returns its link state."""
+        self._link = link = [ws, None, None, None, 0, False]
+        self._log("connected")
+        return link
+
+    def _detach(self, code):
+        """The current connection is over: wake a waiting CALL, stop the connection's tasks."""
+        link = self._link
+        self._link = None
+        p = link[_PENDING]
+        if p is not None:
+            p[1].set()      # no answer: NotConnected
+        for t in (link[_TASK], link[_SETUP]):
+            if t is not None and t is not True and t is not asyncio.current_task():
+                t.cancel()
+        self._log("disconnected" + ("" if code is None else " (%d)" % code))
+
+    def _drop(self, ws, code, reason):
+        """End a connection from outside the task serving it: that task closes it."""
+        ws.close_request = (code, reason)
+        if self._link is not None and self._link[_WS] is ws:
+            self._detach(code)
+
+    async def run_connection(self, ws):
+        """Serve an open websocket until it ends (replacing an older connection of this charger)."""
+        if self._link is not None:
+            self._log("a new connection replaces the old one")
+            self._drop(self._link[_WS], _GOING_AWAY, "replaced by a new connection")
+        link = self._attach(ws)
+        link[_TASK] = asyncio.current_task()
+        _start_setup(self, link)
+        cs = self._cs
+        if not cs._watching and cs.config["ws_ping_interval_s"]:
+            cs._watching = True
+            asyncio.create_task(_watch(cs))
+        code = None
+        try:
+            # _drop cancels this task, but CPython 3.11's wait_for can swallow a cancel that
+            # meets arriving data: close_request is the word that always gets through
+            while ws.close_request is None:
+                text = await ws.receive()
+                if ws.close_request is not None:
+                    break     # this connection was ended while the message came in
+                reply = self.handle_text(text)
+                text = None
+                if reply is not None:
+                    await ws.send_text(reply)
+        except WebSocketClosed as e:
+            code = e.code
+        except asyncio.CancelledError:
+            if self._link is link:
+                self._detach(None)
+                raise     # cancelled from outside, not by _drop
+            t = asyncio.current_task()
+            if hasattr(t, "uncancel"):
+                t.uncancel()  # CPython: the cancel from _drop is taken care of
+        except Exception as e:
+            self._log("connection error: %r" % (e,))
+        if self._link is link:
+            self._detach(code)
+        if not ws.closed:
+            code, reason = ws.close_request or (1011, "internal error")
+            await ws.close(code, reason)
+
+
+async def _watch(cs):
+    """Ping the chargers silent for ws_ping_interval_s; end the connection of one silent
+    three times as long (1001). One task for all connections, while there are any."""
+    interval_ms = int(cs.config["ws_ping_interval_s"] * 1000)
+    try:
+        while True:
+            await aio.sleep_ms(min(interval_ms, 10000))
+            alive = False
+            for cp_id in cs.ids:
+                s = cs.chargers[cp_id]
+                link = s._link
+                if link is None:
+                    continue
+                alive = True
+                ws = link[_WS]
+                now = aio.ticks_ms()
+                silent_ms = aio.ticks_diff(now, ws.last_rx_ms)
+                if silent_ms >= 3 * interval_ms:
+                    s._log("silent for %d s: closing the connection" % (silent_ms // 1000))
+                    s._drop(ws, _GOING_AWAY, "no traffic")
+                elif silent_ms >= interval_ms and aio.ticks_diff(now, ws.ping_ms) >= interval_ms:
+                    ws.ping_ms = now
+                    try:
+                        await ws.ping()
+                    except Exception:   # the connection's own task sees it end
+                        pass
+            if not alive:
+                return
+    finally:
+        cs._watching = False
 
 
 class CentralSystem:
@@ -21,7 +631,7 @@ class CentralSystem:
     here (``config.py``, which is then imported).
     """
 
-    _watching = False    # the watch over silent connections runs (session._watch)
+    _watching = False    # the watch over silent connections runs (_watch)
 
     def __init__(self, config=None, chargers=(), clock=None, log_sink=None, checked=False):
         if not checked:
@@ -56,25 +666,16 @@ class CentralSystem:
         subprotocol offer the handshake completes without one and the connection is closed
         at once (1002), as OCPP-J 1.6 asks of a central system.
         """
-        try:
-            ws = await _lazy("accept").accept(self, cp_id, headers, reader, writer)
-        finally:
-            _forget("accept")
+        ws = await _use("accept").accept(self, cp_id, headers, reader, writer)
         if ws is not None:
             await self.chargers[cp_id].run_connection(ws)
 
     def totals(self):
         """Counters summed over the chargers, with the connection refusals."""
-        try:
-            return _lazy("occasional").totals(self)
-        finally:
-            _forget("occasional")
+        return _use("occasional").totals(self)
 
     def status(self):
         """A summary for a status page or the JSON API: each charger's id, connection and
         status, the unknown ids (ages in seconds) and the counters. Details per charger:
         ``charger(id).snapshot(now_ms)``."""
-        try:
-            return _lazy("occasional").status(self)
-        finally:
-            _forget("occasional")
+        return _use("occasional").status(self)

@@ -3,7 +3,7 @@
 A clock is any object with ``monotonic_ms()`` (ticks that only go forward; compare them
 with ``dynevse.aio.ticks_diff``) and ``utc_s()`` (seconds since 1970-01-01 UTC). The app
 and the tests pass their own; ``SystemClock`` is the runtime's. Time as text
-(``iso8601``, ``hhmmss``) is in ``session.py``.
+(``iso8601``, ``hhmmss``) is in ``central.py``.
 """
 import time
 

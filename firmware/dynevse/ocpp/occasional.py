@@ -1,5 +1,5 @@
 """The rarely used parts of a charger's session, imported when needed and forgotten after
-(``session._lazy``/``_forget``), so they cost no heap while chargers just charge:
+(``central._use``), so they cost no heap while chargers just charge:
 
 - ``setup``: after every (re)connection, wait for the BootNotification (after
   ``boot_wait_s`` ask for one), then ``configure``: read the charger's capabilities, set
@@ -16,7 +16,8 @@ from dynevse import aio
 from dynevse.compat import const
 from dynevse.ocpp import rpc
 
-_BOOTED = const(5)     # session._BOOTED
+_SETUP = const(2)      # central._SETUP
+_BOOTED = const(5)     # central._BOOTED
 _RATE_KEY = "ChargingScheduleAllowedChargingRateUnit"
 _STACK_KEY = "ChargeProfileMaxStackLevel"
 _CONNECTORS_KEY = "NumberOfConnectors"
@@ -32,12 +33,16 @@ async def _booted(s, link):
 
 
 async def setup(s, link):
-    """Configure the charger once it has booted (after boot_wait_s, it is asked to)."""
-    if not await _booted(s, link):
-        s._log("no BootNotification after connecting: triggering one")
-        await trigger(s, "BootNotification")
-        await _booted(s, link)     # configured anyway: a charger may stay silent and still charge
-    await configure(s)
+    """Configure the charger once it has booted (after boot_wait_s, it is asked to); the
+    link then says the setup is done (a new BootNotification starts another)."""
+    try:
+        if not await _booted(s, link):
+            s._log("no BootNotification after connecting: triggering one")
+            await trigger(s, "BootNotification")
+            await _booted(s, link)     # configured anyway: a charger may stay silent and still charge
+        await configure(s)
+    finally:
+        link[_SETUP] = True
 
 
 def _unit_from_config(value):

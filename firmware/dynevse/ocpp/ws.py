@@ -145,7 +145,21 @@ class WebSocket:
                 if opcode == _OP_PING:
                     await self._send(_OP_PONG, payload)
                 elif opcode == _OP_CLOSE:
-                    await self._answer_close(payload)
+                    # answered with the charger's code (1000 when it gave none)
+                    code = _NORMAL
+                    if len(payload) == 1:
+                        raise WebSocketClosed(_PROTOCOL_ERROR, "close frame of one byte")
+                    if payload:
+                        code = payload[0] << 8 | payload[1]
+                        # the codes a peer may send (RFC 6455 7.4)
+                        if not (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999):
+                            raise WebSocketClosed(_PROTOCOL_ERROR, "invalid close code %d" % code)
+                        try:
+                            str(payload[2:], "utf-8")
+                        except UnicodeError:
+                            raise WebSocketClosed(_INVALID_DATA, "close reason is not UTF-8")
+                    await self._send_close(code, "")
+                    raise WebSocketClosed(code, "closed by the charger")
         except WebSocketClosed as e:
             if not self.closed:
                 # a fault of the charger's: close with its code, then read and drop what
@@ -163,22 +177,6 @@ class WebSocket:
         for _ in range(_LINGER_READS):
             if not await self._reader.read(512):
                 return
-
-    async def _answer_close(self, payload):
-        code = _NORMAL
-        if len(payload) == 1:
-            raise WebSocketClosed(_PROTOCOL_ERROR, "close frame of one byte")
-        if len(payload) >= 2:
-            code = payload[0] << 8 | payload[1]
-            # the codes a peer may send (RFC 6455 7.4)
-            if not (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999):
-                raise WebSocketClosed(_PROTOCOL_ERROR, "invalid close code %d" % code)
-            try:
-                str(payload[2:], "utf-8")
-            except UnicodeError:
-                raise WebSocketClosed(_INVALID_DATA, "close reason is not UTF-8")
-        await self._send_close(code, "")
-        raise WebSocketClosed(code, "closed by the charger")
 
     async def _send(self, opcode, payload):
         # one frame at a time: on MicroPython a second write during a drain that waits
