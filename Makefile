@@ -68,6 +68,10 @@ config-validate: $(STAMP)
 config-show: $(STAMP)
 	$(BIN)/python -m host_tools config show --help-text $(CONFIG)
 
+## make sim [DURATION=60] [HEAP_KB=256]: the whole product on this PC
+sim: $(STAMP)
+	$(BIN)/python -m host_tools sim $(if $(DURATION),--duration $(DURATION)) $(if $(HEAP_KB),--heap-kb $(HEAP_KB))
+
 ## make mem: what each firmware module costs in heap (MicroPython unix port)
 mem: $(STAMP)
 	$(BIN)/python tests/bench/mem_report.py

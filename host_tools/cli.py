@@ -24,10 +24,15 @@ def _parser():
             f.add_argument("--firmware", required=True, help="the MicroPython .bin for the board")
     from host_tools import config_tool
     config_tool.add_parser(sub)
+    sub.add_parser("sim", add_help=False,
+                   help="the whole product on this PC: firmware, broker, two simulated chargers, a house")
     return p
 
 
 def main(argv):
+    if argv[:1] == ["sim"]:
+        from host_tools import sim    # parses its own options
+        return sim.main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "build":
         from host_tools import build

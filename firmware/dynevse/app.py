@@ -317,11 +317,11 @@ class App:
         from dynevse.ocpp.central import CentralSystem
         self.regulator = Regulator(cfg["regulation"], checked=True)
         self.central = CentralSystem(self.ocpp_cfg, cfg["chargers"], BoardClock(board),
-                                     lambda cp, line: log.info("ocpp %s: %s", cp, line))
+                                     lambda cp, line: log.info("ocpp %s: %s", cp, line), checked=True)
         tasks = [asyncio.create_task(self.supervise("ocpp server", self.serve_ocpp))]
         if cfg["mqtt"]["host"]:
             from dynevse.mqtt.link import Link
-            self.link = Link(cfg["mqtt"], cfg["device"]["id"], on_command=self.on_command)
+            self.link = Link(cfg["mqtt"], cfg["device"]["id"], on_command=self.on_command, checked=True)
             self.link.register(cfg["device"]["name"], cfg["site"]["phases"], cfg["site"]["battery"] is not None,
                                [{"id": c["id"], "name": c["name"] or c["id"]} for c in cfg["chargers"]])
             tasks.append(asyncio.create_task(self.supervise("mqtt", self.link.run)))

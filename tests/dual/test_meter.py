@@ -24,3 +24,10 @@ def test_no_source():
     # a list with only unknowns is no reading at all
     r, ages = site_readings("mqtt", None, None, {"grid_a": [None, None, None]})
     assert r == {} and ages == {}
+
+
+def test_per_phase_ages_count_the_oldest_phase():
+    # The MQTT inputs give a grid age per phase; the reading is as stale as its oldest phase.
+    mqtt = {"grid_a": [5.0, 6.0, 7.0], "age_ms": {"grid_a": [1000, 16000, None]}}
+    r, ages = site_readings("mqtt", None, None, mqtt)
+    assert ages == {"grid_a": 16.0}

@@ -30,6 +30,10 @@ def site_readings(source, ct_a, ct_age_s, mqtt):
             continue
         readings[k] = v
         a = age_ms.get(k)
+        if isinstance(a, list):
+            # per phase: the reading is as old as its oldest phase
+            known = [x for x in a if x is not None]
+            a = max(known) if known else None
         if a is not None:
             ages[k] = a / 1000
     if source == "ct" and ct_a is not None:
