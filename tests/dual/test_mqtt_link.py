@@ -132,7 +132,8 @@ def test_the_app_may_refuse_too():
     assert diag[0]["field"] == "chargers[0].min_a" and "max_a" in diag[0]["error"]
     assert "flash full" in diag[1]["error"]
     # refused: the state keeps the old value
-    assert link._charger_states[0]["min_a"] == 6
+    link._publish_states()
+    assert json.loads(fc.to("dynevse/b1/charger/cp1/state")[-1][1])["min_a"] == 6
 
 
 def test_state_goes_out_on_change_and_at_least_every_period():

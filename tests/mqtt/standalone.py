@@ -12,9 +12,19 @@ engine (or, with ``"engine": false``, a fixed result, to measure the MQTT part's
 alone) and hands the state to the link, as the app will. It writes one JSON object per
 line to stdout: ``{"ev": "cycle", ...}`` every ``report_ms`` (cycle count, the longest
 gap between two cycle starts, the link's status, the readings, heap in use on
-MicroPython), ``{"ev": "command", ...}`` for each applied command and ``{"ev":
-"refused", ...}`` when the app (here: the schema check of the whole setup) refuses one.
-Commands change the in-memory setup only; nothing is persisted.
+MicroPython, the MQTT and schema modules loaded), ``{"ev": "command", ...}`` for each
+applied command and ``{"ev": "refused", ...}`` when the app (here: the cross-field rules
+of ``app.on_command``) refuses one. Commands change the in-memory setup only; nothing is
+persisted.
+
+It boots like the app: the settings are validated once (``core.schema``,
+``mqtt.config``), those modules are dropped, and the link gets the validated settings
+(``checked=True``); the schema is loaded again only to refuse a command, and dropped.
+Heap: ``before_mqtt``, ``mqtt_code`` (the resident MQTT modules imported), ``boot``
+(after validation and the drop: what validation leaves behind), ``app`` (the app's own
+data, and asyncio's Event and streams, which the firmware's web server loads anyway),
+``mqtt_objects`` (the link created and registered); each cycle's ``heap`` is taken right
+after the state was handed to the link, before the report is built.
 """
 import asyncio
 import gc
@@ -22,12 +32,28 @@ import json
 import sys
 
 from dynevse.aio import ticks_ms, ticks_diff, sleep_ms, wait_for, TimeoutError
-from dynevse.core import schema
+
+BOOT_ONLY = ("dynevse.mqtt.config", "dynevse.core.schema")
 
 
 def heap_used():
     gc.collect()
     return gc.mem_alloc() if hasattr(gc, "mem_alloc") else None
+
+
+def drop(names):
+    """Forget modules only needed at boot, as the app does."""
+    for name in names:
+        mod = sys.modules.pop(name, None)
+        parent, _, child = name.rpartition(".")
+        pkg = sys.modules.get(parent)
+        if mod is not None and getattr(pkg, child, None) is mod:
+            delattr(pkg, child)
+
+
+def loaded():
+    """The MQTT and schema modules in memory now."""
+    return sorted(n for n in sys.modules if n.startswith("dynevse.mqtt.") or n == "dynevse.core.schema")
 
 
 # what the MQTT package costs: heap in use before it is imported, then after
@@ -44,37 +70,50 @@ def out(d):
 
 
 class App:
-    def __init__(self, setup):
+    def __init__(self, setup, settings):
         self.setup = setup
         self.site = setup["site"]
         self.chargers = setup["chargers"]
+        self.settings = settings    # schema.check_setup(site, chargers): (site, chargers, groups)
         self.state = None
 
     def on_command(self, target, key, value):
-        """Apply a command to a copy of the setup, check the whole setup, then keep it."""
-        site = dict(self.site)
-        chargers = [dict(c) for c in self.chargers]
+        """Apply a command as the app does: its cross-field rules on the validated
+        settings, then the change in place (the schema is loaded only to refuse)."""
         if key == "reset":
             out({"ev": "command", "target": target, "key": key, "value": None})
             return
+        site_cfg, chargers_cfg, _groups = self.settings
         if target == "site":
             if key in ("soc_min", "soc_target"):
-                site["battery"] = dict(site.get("battery") or {})
-                site["battery"][key] = value
+                bat = site_cfg["battery"]
+                lo, hi = (value, bat["soc_target"]) if key == "soc_min" else (bat["soc_min"], value)
+                if lo > hi:
+                    self.refuse(target, key, "site.battery." + key,
+                                "must keep soc_min (%s) <= soc_target (%s)" % (lo, hi))
+                bat[key] = self.site["battery"][key] = value
             else:
-                site[key] = value
+                site_cfg[key] = self.site[key] = value
         else:
-            for c in chargers:
-                if c["id"] == target:
-                    c[key] = value
-        try:
-            schema.check_setup(site, chargers, strict=True)
-        except schema.ConfigError as e:
-            out({"ev": "refused", "target": target, "key": key, "error": str(e)})
-            raise
-        self.site = site
-        self.chargers = chargers
+            i = [c["id"] for c in chargers_cfg].index(target)
+            c = chargers_cfg[i]
+            if key == "min_a" and value > c["max_a"]:
+                self.refuse(target, key, "chargers[%d].min_a" % i,
+                            "must not be above max_a (%s A), got %s" % (c["max_a"], value))
+            if key == "max_a" and value < c["min_a"]:
+                self.refuse(target, key, "chargers[%d].max_a" % i,
+                            "must not be below min_a (%s A), got %s" % (c["min_a"], value))
+            c[key] = self.chargers[i][key] = value
         out({"ev": "command", "target": target, "key": key, "value": value})
+
+    def refuse(self, target, key, field, message):
+        out({"ev": "refused", "target": target, "key": key, "error": "%s: %s" % (field, message)})
+        new = [n for n in BOOT_ONLY if n not in sys.modules]
+        try:
+            from dynevse.core.schema import ConfigError
+            raise ConfigError(field, message)
+        finally:
+            drop(new)
 
     def cycle(self, data):
         site = dict(self.site)
@@ -88,7 +127,7 @@ class App:
             live.append(d)
         if self.setup.get("engine", True):
             from dynevse.core import engine
-            result = engine.allocate(site, live, self.state)
+            result = engine.allocate(site, live, self.state, self.settings)
         else:
             result = {"chargers": [{"id": c["id"], "allocated_a": 6.0, "target_a": 6.0,
                                     "available_a": 6.0, "mode": "standard", "active": True,
@@ -97,7 +136,7 @@ class App:
                                "solar_w": site.get("solar_w"), "export_w": 0, "warnings": []},
                       "state": {}}
         self.state = result["state"]
-        site_cfg, chargers_cfg, _groups = schema.check_setup(self.site, self.chargers)
+        site_cfg, chargers_cfg, _groups = self.settings
         return snapshot(result, site_cfg, chargers_cfg,
                         {"chargers": {c["id"]: {"status": "Charging"} for c in self.chargers}})
 
@@ -118,8 +157,8 @@ async def control_loop(link, app, setup):
             max_gap = gap
         n += 1
         data = link.readings(now)
-        site, chargers = app.cycle(data)
-        link.publish_state(site, chargers)
+        link.publish_state(*app.cycle(data))    # as the app does: nothing else keeps the dicts
+        heap = heap_used()
         if ticks_diff(now, last_report) >= report:
             last_report = now
             readings = {}
@@ -127,24 +166,35 @@ async def control_loop(link, app, setup):
                 if k not in ("at_ms", "age_ms"):
                     readings[k] = data[k]
             out({"ev": "cycle", "n": n, "max_gap_ms": max_gap, "period_ms": period,
-                 "status": link.status(), "readings": readings, "heap": heap_used(),
-                 "heap_steps": HEAP, "site": app.site, "chargers": app.chargers})
+                 "status": link.status(), "readings": readings, "heap": heap,
+                 "heap_steps": HEAP, "site": app.site, "chargers": app.chargers, "modules": loaded()})
 
 
 async def main(path):
     with open(path) as f:
         setup = json.load(f)
-    app = App(setup)
-    site_cfg, chargers_cfg, _groups = schema.check_setup(app.site, app.chargers, strict=True)
+    # boot: validate everything once, then forget the validation code
+    from dynevse.core import schema
+    from dynevse.mqtt.config import check_mqtt
+    settings = schema.check_setup(setup["site"], setup["chargers"], strict=True)
+    mqtt_cfg = check_mqtt(setup["mqtt"], setup["device_id"])
+    schema = check_mqtt = None
+    drop(BOOT_ONLY)
+    HEAP["boot"] = heap_used()
+    app = App(setup, settings)
+    site_cfg, chargers_cfg, _groups = settings
     if setup.get("engine", True):
         from dynevse.core import engine  # noqa: F401  (loaded before measuring the link)
+    # the parts of asyncio the firmware's web server (microdot, OCPP) loads anyway
+    asyncio.Event()
+    asyncio.open_connection
     HEAP["app"] = heap_used()
-    link = Link(setup["mqtt"], setup["device_id"], on_command=app.on_command)
+    link = Link(mqtt_cfg, setup["device_id"], on_command=app.on_command, checked=True)
     link.register(setup.get("hub_name", "Panel"), site_cfg["phases"], site_cfg["battery"] is not None,
                   [{"id": c["id"], "name": c.get("name", c["id"])} for c in chargers_cfg],
                   setup.get("url", ""))
     HEAP["mqtt_objects"] = heap_used()
-    out({"ev": "ready", "impl": sys.implementation.name, "heap": HEAP["mqtt_objects"]})
+    out({"ev": "ready", "impl": sys.implementation.name, "heap": HEAP["mqtt_objects"], "modules": loaded()})
     loop_task = asyncio.create_task(control_loop(link, app, setup))
     asyncio.create_task(link.run())
     try:

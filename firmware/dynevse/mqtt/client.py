@@ -5,13 +5,16 @@ which would stall the OCPP sessions and the control loop whenever the broker is 
 or gone; its PyPI packages can't be installed with pip for CPython either.
 
 One supervisor task (``run``) owns the connection: it connects, starts the two
-per-connection tasks (reader; sender, which also keeps the connection alive), waits
-until either reports the link lost, cancels both, closes the socket and reconnects after
-a backoff that doubles up to ``backoff_max_s``. Every socket operation has a timeout;
-the host name is resolved once. Application code never awaits the network: ``publish``
-puts the message on a bounded queue (the oldest is dropped when it is full) and returns.
-Only the sender writes to the socket (the reader hands it the acknowledgements to send),
-so writes never interleave.
+per-connection tasks (reader, sender), keeps the time (keepalive, QoS 1 resends, the
+tick) until either task reports the link lost, cancels both, closes the socket and
+reconnects after a backoff that doubles up to ``backoff_max_s``. Every socket operation
+has a timeout; the host name is resolved once. Application code never awaits the
+network: ``publish`` puts the message on a bounded queue (the oldest is dropped when it
+is full) and returns. Only the sender writes to the socket (the reader and the
+supervisor hand it the acknowledgements and pings to send), so writes never interleave.
+
+Memory: no buffers beyond the packet being handled, which no frame keeps once it is
+handled; the waiting tasks hold nothing else (no ``wait_for`` while idle).
 
 - Keepalive: a PINGREQ when nothing was received (or sent) for half the keepalive; the
   broker is declared dead when nothing at all was received for a whole keepalive.
@@ -27,7 +30,7 @@ so writes never interleave.
 import asyncio
 import socket
 
-from dynevse.aio import ticks_ms, ticks_diff, sleep_ms, wait_for, TimeoutError
+from dynevse.aio import ticks_ms, ticks_diff, sleep_ms, wait_for
 from dynevse.compat import const
 from dynevse.mqtt import packet as P
 
@@ -36,6 +39,7 @@ _TRIES = const(3)
 _CHUNK = const(256)            # discard oversized packets this many bytes at a time
 _READ_S = const(10)            # rest of a packet once its first byte has arrived
 _STABLE_MS = const(10000)      # a connection up this long resets the backoff
+_POLL_MS = const(100)          # the supervisor looks at the connection this often
 
 # counters: an index each into Client.n, named in this order by status()
 COUNTERS = "connects connect_failures links_lost malformed dead_broker oversized rejected " \
@@ -62,9 +66,9 @@ class Client:
     ``cfg`` is ``config.check_mqtt`` output (kept, not copied). ``will_topic`` is the
     availability topic. ``on_message(topic, payload, retained)`` (payload: bytes or a
     memoryview, valid during the call), ``on_connect()`` and ``on_tick()`` (about once a
-    second while connected) are called from the connection's tasks; exceptions
-    they raise are counted, never propagated. ``open_connection(host, port)`` defaults
-    to ``asyncio.open_connection``.
+    second while connected) are called from the connection's tasks; exceptions they
+    raise are counted, never propagated. ``open_connection(host, port)`` defaults to
+    ``asyncio.open_connection``.
     """
 
     def __init__(self, cfg, will_topic, clock=ticks_ms, open_connection=None):
@@ -76,15 +80,14 @@ class Client:
         self.last_error = ""
         self.n = [0] * 14           # counters, see COUNTERS
         self.on_message = self.on_connect = self.on_tick = None
-        self._subs = []             # [filter, qos, sent on this connection]
+        self._subs = []             # filter, qos, sent on this connection; filter, ...
         self._q = []                # (topic, payload, retain, qos) waiting for the sender
-        self._ctl = []              # packets to write before anything else (acks, unsubscribes)
+        self._ctl = []              # packets to write before anything else (acks, pings, ...)
         self._inflight = []         # [pid, topic, payload, retain, sent_ms or None (due), sends]
         self._pid = 0
         self._r = self._w = self._addr = None
-        self._lost = asyncio.Event()
         self._wake = asyncio.Event()
-        self._stop = self._ping_out = False
+        self._ok = self._stop = self._ping_out = False
         self._up_ms = self._last_rx = self._last_tx = 0
 
     # ---- what the application calls -------------------------------------------
@@ -117,19 +120,18 @@ class Client:
         """Subscribe now and after every reconnect."""
         if not P.valid_topic(topic_filter, "") or qos not in (0, 1):
             raise ValueError("bad subscription %r qos %r" % (topic_filter, qos))
-        for s in self._subs:
-            if s[0] == topic_filter:
-                return
-        self._subs.append([topic_filter, qos, False])
-        self._wake.set()
+        if topic_filter not in self._subs[::3]:
+            self._subs += (topic_filter, qos, False)
+            self._wake.set()
 
     def unsubscribe(self, topic_filter):
-        for s in self._subs:
-            if s[0] == topic_filter:
-                self._subs.remove(s)
-                if s[2] and self.connected():
+        s = self._subs
+        for i in range(0, len(s), 3):
+            if s[i] == topic_filter:
+                if s[i + 2] and self.connected():
                     self._ctl.append(P.subscribe(self._next_pid(), topic_filter))
                     self._wake.set()
+                del s[i:i + 3]
                 return
 
     def status(self):
@@ -148,28 +150,59 @@ class Client:
 
     async def run(self):
         """The supervisor: keep the connection up until ``stop()``."""
-        lo = int(self._cfg["backoff_min_s"] * 1000)
-        hi = int(self._cfg["backoff_max_s"] * 1000)
+        cfg = self._cfg
+        n = self.n
+        lo = int(cfg["backoff_min_s"] * 1000)
+        hi = int(cfg["backoff_max_s"] * 1000)
+        ka = cfg["keepalive_s"] * 1000
+        tick = ka // 4 if ka < 4000 else 1000
+        ack_ms = int(cfg["ack_timeout_s"] * 1000)
         delay = lo
         self._stop = False
         while not self._stop:
             self.state = "connecting"
-            self._lost.clear()      # before connecting, so that a stop() meanwhile is seen
+            self._ok = True         # before connecting, so that a stop() meanwhile is seen
             try:
                 await self._connect()
             except Exception as e:
-                self.n[_FAILURES] += 1
+                n[_FAILURES] += 1
                 if isinstance(e, P.MalformedPacket):
-                    self.n[_MALFORMED] += 1
+                    n[_MALFORMED] += 1
                 self._note(e)
             else:
                 tasks = (asyncio.create_task(self._reader()), asyncio.create_task(self._sender()))
                 self._call(self.on_connect)
-                await self._lost.wait()
+                t = self._clock()
+                while self._ok:
+                    await sleep_ms(_POLL_MS)
+                    now = self._clock()
+                    if ticks_diff(now, t) < tick:
+                        continue
+                    t = now
+                    quiet = ticks_diff(now, self._last_rx)
+                    if quiet >= ka:
+                        n[_DEAD] += 1
+                        self._fail("no answer from broker for %d s" % (quiet // 1000))
+                        break
+                    if not self._ping_out and (quiet >= ka // 2 or ticks_diff(now, self._last_tx) >= ka // 2):
+                        self._ping_out = True
+                        self._ctl.append(b"\xc0\x00")    # PINGREQ (3.12)
+                        self._wake.set()
+                    for e in self._inflight:
+                        if e[4] is not None and ticks_diff(now, e[4]) >= ack_ms:
+                            if e[5] >= _TRIES:
+                                self._fail("no PUBACK after %d sends" % e[5])
+                                break
+                            e[4] = None     # due: the sender sends it again
+                            n[_RESENT] += 1
+                            self._wake.set()
+                    e = None
+                    self._call(self.on_tick)
                 for t in tasks:
                     t.cancel()
+                tasks = t = None
                 if not self._stop:
-                    self.n[_LOST] += 1
+                    n[_LOST] += 1
                 if ticks_diff(self._clock(), self._up_ms) >= _STABLE_MS:
                     delay = lo
             w = self._w
@@ -179,6 +212,7 @@ class Client:
                     w.close()
                 except Exception:
                     pass
+            w = None
             if self._stop:
                 break
             self.state = "waiting"
@@ -194,7 +228,7 @@ class Client:
                 await self._write(P.publish_head(self._will, 7, 0, True) + b"offline\xe0\x00")
             except Exception:
                 pass
-        self._lost.set()
+        self._ok = False
 
     # ---- the connection --------------------------------------------------------
 
@@ -210,15 +244,15 @@ class Client:
                 self._note(e)
 
     def _fail(self, e):
-        # a per-connection task ends: the supervisor reconnects
-        if not self._lost.is_set():
+        # the connection is unusable: the supervisor closes it and reconnects
+        if self._ok:
             if isinstance(e, P.MalformedPacket):
                 self.n[_MALFORMED] += 1
                 e = "malformed packet from broker: %s" % e
             elif isinstance(e, EOFError):
                 e = "broker closed the connection"
             self._note(e)
-            self._lost.set()
+            self._ok = False
 
     def _next_pid(self):
         while True:
@@ -260,8 +294,9 @@ class Client:
         self._last_rx = self._last_tx = self._up_ms = self._clock()
         self._ping_out = False
         self._ctl = []
-        for s in self._subs:
-            s[2] = False
+        s = self._subs
+        for i in range(2, len(s), 3):
+            s[i] = False
         for e in self._inflight:
             e[4] = None
         await self._write(P.publish_head(self._will, 6, 0, True) + b"online")
@@ -276,6 +311,7 @@ class Client:
         w.write(data)
         if payload:
             w.write(payload)
+        data = payload = None       # a finished frame must not keep the message
         await wait_for(w.drain(), self._cfg["connect_timeout_s"])
         self._last_tx = self._clock()
 
@@ -297,27 +333,24 @@ class Client:
                     if kind != 0x30:
                         raise P.MalformedPacket("%d bytes of type %d" % (size, first >> 4))
                     n[_OVERSIZED] += 1
-                    k = min(size, _CHUNK)
-                    chunk = await wait_for(r.readexactly(k), _READ_S)
-                    size -= k
+                    i = min(size, _CHUNK)
+                    body = await wait_for(r.readexactly(i), _READ_S)
+                    size -= i
                     pid = 0
                     if first & 6 == 2:      # QoS 1: its packet id follows the topic
-                        off = 2 + ((chunk[0] << 8) | chunk[1])
-                        if off + 2 <= k:
-                            pid = (chunk[off] << 8) | chunk[off + 1]
-                    chunk = None
+                        off = 2 + ((body[0] << 8) | body[1])
+                        if off + 2 <= i:
+                            pid = (body[off] << 8) | body[off + 1]
                     while size:
-                        k = min(size, _CHUNK)
-                        await wait_for(r.readexactly(k), _READ_S)
-                        size -= k
-                    self._last_rx = self._clock()
-                    if pid:                 # QoS 1: acknowledged all the same
+                        body = None
+                        i = min(size, _CHUNK)
+                        body = await wait_for(r.readexactly(i), _READ_S)
+                        size -= i
+                    if pid:                 # acknowledged all the same
                         self._ctl.append(bytes((0x40, 2, pid >> 8, pid & 0xFF)))
                         self._wake.set()
-                    continue
-                body = await wait_for(r.readexactly(size), _READ_S) if size else b""
-                self._last_rx = self._clock()
-                if kind == 0x30:
+                elif kind == 0x30:
+                    body = await wait_for(r.readexactly(size), _READ_S)
                     topic, pid, off, qos, retain = P.parse_publish(first, body)
                     if qos == 2:
                         raise P.MalformedPacket("QoS 2 PUBLISH on a QoS 0/1 subscription")
@@ -325,86 +358,75 @@ class Client:
                         self._ctl.append(bytes((0x40, 2, pid >> 8, pid & 0xFF)))
                         self._wake.set()
                     n[_RX] += 1
-                    for s in self._subs:
-                        if P.matches(s[0], topic):
+                    s = self._subs
+                    for i in range(0, len(s), 3):
+                        if P.matches(s[i], topic):
                             self._call(self.on_message, topic, memoryview(body)[off:], retain)
                             break
                     else:
                         # never asked for: a broker mix-up must not reach the app as a command
                         n[_UNEXPECTED] += 1
-                elif first == 0xD0 and not body:
-                    self._ping_out = False
-                elif kind == 0x40:
-                    pid = P.parse_ack(first, body)
-                    for e in self._inflight:
-                        if e[0] == pid:
-                            self._inflight.remove(e)
-                            self._wake.set()
-                            break
-                elif kind == 0x90:
-                    if 0x80 in P.parse_ack(first, body)[1]:
-                        n[_SUB_REFUSED] += 1
-                        self._note("broker refused a subscription")
-                elif kind == 0xB0:
-                    P.parse_ack(first, body)
+                    s = None
                 else:
-                    raise P.MalformedPacket("type %d" % (first >> 4))
+                    body = await wait_for(r.readexactly(size), _READ_S) if size else b""
+                    if first == 0xD0 and not body:
+                        self._ping_out = False
+                    elif kind == 0x40:
+                        pid = P.parse_ack(first, body)
+                        for e in self._inflight:
+                            if e[0] == pid:
+                                self._inflight.remove(e)
+                                self._wake.set()
+                                break
+                        e = None
+                    elif kind == 0x90:
+                        if 0x80 in P.parse_ack(first, body)[1]:
+                            n[_SUB_REFUSED] += 1
+                            self._note("broker refused a subscription")
+                    elif kind == 0xB0:
+                        P.parse_ack(first, body)
+                    else:
+                        raise P.MalformedPacket("type %d" % (first >> 4))
+                self._last_rx = self._clock()
+                body = topic = None     # don't keep the last message while waiting
         except Exception as e:
             self._fail(e)
 
     async def _sender(self):
-        # The only writer once connected; also the keepalive and the QoS 1 resend timer.
+        # The only writer once connected.
         try:
-            ka = self._cfg["keepalive_s"] * 1000
-            tick = ka // 4 if ka < 4000 else 1000
-            ack_ms = int(self._cfg["ack_timeout_s"] * 1000)
             n = self.n
             q = self._q
-            ticked = self._clock()
+            s = self._subs
             while True:
-                now = self._clock()
-                if ticks_diff(now, ticked) >= 1000:
-                    ticked = now
-                    self._call(self.on_tick)
-                quiet = ticks_diff(now, self._last_rx)
-                if quiet >= ka:
-                    n[_DEAD] += 1
-                    raise OSError("no answer from broker for %d s" % (quiet // 1000))
-                if not self._ping_out and (quiet >= ka // 2 or ticks_diff(now, self._last_tx) >= ka // 2):
-                    self._ping_out = True
-                    await self._write(b"\xc0\x00")
                 while self._ctl:
                     await self._write(self._ctl.pop(0))
-                for s in list(self._subs):
-                    if not s[2]:
-                        s[2] = True
-                        await self._write(P.subscribe(self._next_pid(), s[0], s[1]))
+                i = 2
+                while i < len(s):
+                    if not s[i]:
+                        s[i] = True
+                        await self._write(P.subscribe(self._next_pid(), s[i - 2], s[i - 1]))
+                        i = -1      # the list may have changed meanwhile: look again
+                    i += 3
                 for e in list(self._inflight):
-                    if e[4] is not None and ticks_diff(now, e[4]) >= ack_ms:
-                        if e[5] >= _TRIES:
-                            raise OSError("no PUBACK after %d sends" % e[5])
-                        e[4] = None
-                        n[_RESENT] += 1
                     if e[4] is None:
                         e[5] += 1
                         e[4] = self._clock()
                         await self._write(P.publish_head(e[1], len(e[2]), 1, e[3], e[5] > 1, e[0]), e[2])
+                e = None
                 if q and len(self._inflight) < _INFLIGHT:
                     m = q[0]
-                    topic, payload, retain, qos = m
                     pid = 0
-                    if qos:
+                    if m[3]:
                         pid = self._next_pid()
-                        self._inflight.append([pid, topic, payload, retain, self._clock(), 1])
-                    await self._write(P.publish_head(topic, len(payload), qos, retain, False, pid), payload)
+                        self._inflight.append([pid, m[0], m[1], m[2], self._clock(), 1])
+                    await self._write(P.publish_head(m[0], len(m[1]), m[3], m[2], False, pid), m[1])
                     if q and q[0] is m:
                         q.pop(0)
+                    m = None                # don't keep the last message while waiting
                     n[_TX] += 1
                     continue
                 self._wake.clear()
-                try:
-                    await wait_for(self._wake.wait(), tick / 1000)
-                except TimeoutError:
-                    pass
+                await self._wake.wait()
         except Exception as e:
             self._fail(e)

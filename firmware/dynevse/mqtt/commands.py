@@ -11,7 +11,7 @@ are rare, so none of this stays in memory.
 import json
 
 from dynevse.compat import is_number
-from dynevse.mqtt.state import parse_command
+from dynevse.mqtt.state import CHARGER_KEYS, SITE_KEYS, encode, parse_command
 
 # One command per line: where (s: site, b: site.battery, only with a battery, c: each
 # charger), key, entity platform, then for a select its options, for a number the
@@ -137,13 +137,11 @@ def handle(link, topic, payload, retained):
     if value is None:
         return
     # Confirm at once: show the new value in the state we publish next.
-    if target == "site":
-        if link._site is not None:
-            link._site[key] = value
-        link._sent.pop("", None)
-    else:
-        for c in link._charger_states:
-            if c.get("id") == target:
-                c[key] = "default" if key == "mode" and value == "" else value
-        link._sent.pop(target, None)
+    s = link._states
+    for i in range(0, len(s), 3):
+        if s[i] == ("" if target == "site" else target):
+            d = json.loads(s[i + 1])
+            d[key] = "default" if target != "site" and key == "mode" and value == "" else value
+            s[i + 1] = encode(d, CHARGER_KEYS if s[i] else SITE_KEYS)
+            s[i + 2] = None
     link._pump()

@@ -13,7 +13,9 @@ meter value of unknown age must not look fresh to the breaker protection.
 import json
 
 from dynevse.aio import ticks_diff
-from dynevse.compat import is_number
+from dynevse.compat import const, is_number
+
+_ROW = const(9)
 
 # One quantity per line: name, its units (the first is the default), the reading it
 # feeds (grid: grid_a or grid_w by unit), the phase index (-1: not per phase).
@@ -67,43 +69,47 @@ class Inputs:
 
     def __init__(self, mappings, clock):
         self._clock = clock
-        # rows: [quantity, topic, field, factor (scale and sign), reading, phase, value, at_ms, bad]
-        self._rows = []
+        # one flat list, _ROW entries per quantity: topic, field, factor (scale and sign),
+        # reading, phase, value, at_ms, bad, number in QUANTITIES
+        self._rows = rows = []
+        k = 0
         for q, _units, reading, phase in quantities():
             m = mappings.get(q)
             if m is not None:
                 unit = m["unit"]
                 if reading == "grid":
                     reading = "grid_a" if unit == "A" else "grid_w"
-                self._rows.append([q, m["topic"], m["field"], (1000 if unit == "kW" else 1) * (-1 if m["invert"] else 1),
-                                   reading, phase, None, None, 0])
+                rows += (m["topic"], m["field"], (1000 if unit == "kW" else 1) * (-1 if m["invert"] else 1),
+                         reading, phase, None, None, 0, k)
+            k += 1
         self.ok = self.bad = self.retained_ignored = 0
 
     def topics(self):
         """The distinct topics to subscribe to, sorted."""
         out = []
-        for r in self._rows:
-            if r[1] not in out:
-                out.append(r[1])
+        for t in self._rows[::_ROW]:
+            if t not in out:
+                out.append(t)
         out.sort()
         return out
 
     def handle(self, topic, payload, retained=False):
         """Take a message; returns True if the topic is one of ours (used or counted)."""
         mine = False
-        for r in self._rows:
-            if r[1] == topic:
+        r = self._rows
+        for i in range(0, len(r), _ROW):
+            if r[i] == topic:
                 mine = True
                 if retained:
                     self.retained_ignored += 1
                     continue
-                v = parse_number(payload, r[2])
+                v = parse_number(payload, r[i + 1])
                 if v is None:
                     self.bad += 1
-                    r[8] += 1
+                    r[i + 7] += 1
                 else:
-                    r[6] = v * r[3]
-                    r[7] = self._clock()
+                    r[i + 5] = v * r[i + 2]
+                    r[i + 6] = self._clock()
                     self.ok += 1
         return mine
 
@@ -119,19 +125,21 @@ class Inputs:
         out = {}
         at = {}
         age = {}
-        for r in self._rows:
-            key = r[4]
-            i = r[5]
-            for d, v in ((out, r[6]), (at, r[7]), (age, None if r[7] is None else ticks_diff(now_ms, r[7]))):
-                if i < 0:
+        r = self._rows
+        for i in range(0, len(r), _ROW):
+            key = r[i + 3]
+            p = r[i + 4]
+            t = r[i + 6]
+            for d, v in ((out, r[i + 5]), (at, t), (age, None if t is None else ticks_diff(now_ms, t))):
+                if p < 0:
                     d[key] = v
                 else:
                     x = d.get(key)
                     if x is None:
                         x = d[key] = []
-                    while len(x) <= i:
+                    while len(x) <= p:
                         x.append(None)
-                    x[i] = v
+                    x[p] = v
         out["at_ms"] = at
         out["age_ms"] = age
         return out
@@ -139,8 +147,9 @@ class Inputs:
     def counters(self):
         """Counts for the status page: accepted, bad (not a number) and retained-ignored messages."""
         bad = {}
-        for r in self._rows:
-            if r[8]:
-                bad[r[0]] = r[8]
+        r = self._rows
+        for i in range(0, len(r), _ROW):
+            if r[i + 7]:
+                bad[QUANTITIES.split("\n")[r[i + 8]].split(" ")[0]] = r[i + 7]
         return {"input_ok": self.ok, "input_bad": self.bad,
                 "input_retained_ignored": self.retained_ignored, "input_bad_by_quantity": bad}

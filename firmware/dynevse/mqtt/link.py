@@ -14,7 +14,6 @@ something else had them loaded already.
 """
 import asyncio
 import sys
-from binascii import crc32
 
 from dynevse.aio import ticks_ms, ticks_diff
 from dynevse.mqtt.client import Client
@@ -65,10 +64,8 @@ class Link:
         self.inputs = Inputs(cfg["inputs"], clock)
         self.on_command = on_command
         self._hub = None            # {"name", "url", "phases", "battery"}
-        self._chargers = []         # [{"id", optional "name", "vendor", "model", "firmware"}]
-        self._site = None
-        self._charger_states = []
-        self._sent = {}             # "" (hub) or charger id -> [crc of state JSON, sent at ms]
+        self._chargers = ()         # [{"id", optional "name", "vendor", "model", "firmware"}]
+        self._states = []           # "" (hub) or charger id, state JSON, sent at ms (None: due); ...
         self._discover = False      # announce after the next connect / now
         self._task = None           # the announcement
         self._sweep = None          # discovery's handler of retained configs while it runs
@@ -88,16 +85,24 @@ class Link:
         "firmware"}]); entities of chargers registered before but not now are removed."""
         _call(_CONFIG, "register", self, name, phases, battery, chargers, url)
         self._discover = True
-        self._sent = {}
-        self._start()
+        self._start(True)
 
     def publish_state(self, site, chargers):
         """Hand over this cycle's state (see ``state.snapshot``); never waits.
 
-        The dicts are kept until the next call; don't change them afterwards.
+        Each state is kept as its JSON (the dicts are not kept) and goes out when it
+        differs from the last one or ``state_period_s`` after that went out.
         """
-        self._site = site
-        self._charger_states = chargers
+        new = [] if site is None else ["", encode(site, SITE_KEYS), None]
+        for c in chargers:
+            new += (c.get("id"), encode(c, CHARGER_KEYS), None)
+        old = self._states
+        for i in range(0, len(new), 3):
+            for j in range(0, len(old), 3):
+                if old[j] == new[i] and old[j + 1] == new[i + 1]:
+                    new[i + 2] = old[j + 2]     # unchanged: due when its period is over
+        self._states = new
+        new = old = None
         self._pump()
 
     def readings(self, now_ms=None):
@@ -130,8 +135,7 @@ class Link:
 
     def _on_connect(self):
         self._discover = self._hub is not None
-        self._sent = {}
-        self._start()
+        self._start(True)
 
     def _on_message(self, topic, payload, retained):
         if parse_command(self.base, topic) is not None:
@@ -142,8 +146,12 @@ class Link:
 
     # ---- outgoing ------------------------------------------------------------------
 
-    def _start(self):
-        # after a connect or a registration: announce first (states follow), or just states
+    def _start(self, again=False):
+        # after a connect or a registration: announce first (states follow), or just states;
+        # ``again``: every state is due again
+        s = self._states
+        for i in range(2 if again else len(s), len(s), 3):
+            s[i] = None
         if self._discover and self.cfg["discovery"]:
             if self.client.connected():
                 if self._task is not None:
@@ -183,19 +191,17 @@ class Link:
 
     def _publish_states(self):
         now = self._clock()
-        todo = []
-        if self._site is not None:
-            todo.append(("", "/site/state", self._site, SITE_KEYS))
-        for c in self._charger_states:
-            cid = c.get("id")
-            for r in self._chargers:
-                if r["id"] == cid:
-                    todo.append((cid, "/charger/" + cid + "/state", c, CHARGER_KEYS))
-        for key, topic, d, keys in todo:
-            js = encode(d, keys)
-            crc = crc32(js.encode())
-            last = self._sent.get(key)
-            if last is None or last[0] != crc or ticks_diff(now, last[1]) >= self.cfg["state_period_s"] * 1000:
-                if self.client.publish(self.base + topic, js, True):
-                    self._sent[key] = [crc, now]
-                    self.n[4] += 1
+        s = self._states
+        for i in range(0, len(s), 3):
+            key = s[i]
+            if s[i + 2] is not None and ticks_diff(now, s[i + 2]) < self.cfg["state_period_s"] * 1000:
+                continue
+            for c in self._chargers:
+                if c["id"] == key:
+                    break
+            else:
+                if key:
+                    continue        # not a registered charger
+            if self.client.publish(self.base + ("/charger/" + key if key else "/site") + "/state", s[i + 1], True):
+                s[i + 2] = now
+                self.n[4] += 1
