@@ -115,11 +115,10 @@ class App:
             self.board.watchdog_feed()
             await sleep_ms(1000)
 
-    async def serve_ocpp(self):
-        from dynevse.ocpp.server import make_app
-        web = make_app(self.central)
+    async def serve_http(self):
+        from dynevse.web.front import Front
         log.info("OCPP: ws://<this board>:%d/ocpp/<chargePointId>", self.cfg["web"]["port"])
-        await web.start_server(host="0.0.0.0", port=self.cfg["web"]["port"])
+        await Front(self.central).serve("0.0.0.0", self.cfg["web"]["port"])
 
     async def control_loop(self):
         period_ms = int(self.cfg["control"]["cycle_s"] * 1000)
@@ -318,7 +317,7 @@ class App:
         self.regulator = Regulator(cfg["regulation"], checked=True)
         self.central = CentralSystem(self.ocpp_cfg, cfg["chargers"], BoardClock(board),
                                      lambda cp, line: log.info("ocpp %s: %s", cp, line), checked=True)
-        tasks = [asyncio.create_task(self.supervise("ocpp server", self.serve_ocpp))]
+        tasks = [asyncio.create_task(self.supervise("http", self.serve_http))]
         if cfg["mqtt"]["host"]:
             from dynevse.mqtt.link import Link
             self.link = Link(cfg["mqtt"], cfg["device"]["id"], on_command=self.on_command, checked=True)
