@@ -65,7 +65,8 @@ class App:
         self.sending = {}          # charger id -> a profile is on its way
         self.cycles = 0
         self.last_status = ""
-        self.peak_heap = 0
+        self.peak_heap = 0          # heap in use after a cycle's collection, highest so far
+        self.heap_now = 0
 
     # -- configuration -------------------------------------------------------------
 
@@ -87,7 +88,7 @@ class App:
         except (ConfigError, ValueError, OSError) as e:
             self.cfg = None
             self.safe_reason = str(e)
-        _drop_modules("dynevse.settings", "dynevse.mqtt.config", "dynevse.ocpp.config")
+        _drop_modules("dynevse.settings", "dynevse.mqtt.config", "dynevse.ocpp.config", "dynevse.core.schema")
 
     # -- tasks -------------------------------------------------------------------------
 
@@ -129,9 +130,9 @@ class App:
             self.board.led(self.cycles & 1)       # blinks while the loop runs
             gc.collect()
             if hasattr(gc, "mem_alloc"):
-                used = gc.mem_alloc()
-                if used > self.peak_heap:
-                    self.peak_heap = used
+                self.heap_now = gc.mem_alloc()
+                if self.heap_now > self.peak_heap:
+                    self.peak_heap = self.heap_now
             wait = period_ms - ticks_diff(ticks_ms(), t0)
             await sleep_ms(wait if wait > 0 else 0)
 
@@ -227,7 +228,7 @@ class App:
         for i in range(len(chargers)):
             row = out["chargers"][i]
             parts.append("%s %s %.1fA %s" % (row["id"], chargers[i]["status"], row["limit_a"], row["reason"]))
-        line = "grid %s A | %s" % (g, " | ".join(parts))
+        line = "grid %s A | %s | heap %d peak %d" % (g, " | ".join(parts), self.heap_now, self.peak_heap)
         log.info("cycle %d: %s", self.cycles, line)
         self.last_status = line
 
@@ -326,6 +327,7 @@ class App:
             tasks.append(asyncio.create_task(self.supervise("mqtt", self.link.run)))
         tasks.append(asyncio.create_task(self.supervise("control loop", self.control_loop)))
         gc.collect()
+        log.debug("modules loaded: %s", " ".join(sorted(sys.modules)))
         await asyncio.gather(*tasks)
 
 

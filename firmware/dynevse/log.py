@@ -12,7 +12,7 @@ LEVELS = {"debug": DEBUG, "info": INFO, "warning": WARNING, "error": ERROR}
 level = INFO
 clock = None          # a function giving seconds since start, set by the app
 _ring = []
-_RING = const(40)
+_RING = const(16)
 
 
 def set_level(name):

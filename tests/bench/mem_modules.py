@@ -11,21 +11,30 @@ RESIDENT = (
     "asyncio", "dynevse.compat", "dynevse.aio", "dynevse.log", "dynevse.hal", "dynevse.hal.unix",
     "dynevse.meter", "dynevse.app",
     "dynevse.core.distribute", "dynevse.core.engine", "dynevse.core.regulate",
-    "microdot", "dynevse.ocpp.clock", "dynevse.ocpp.rpc", "dynevse.ocpp.messages",
-    "dynevse.ocpp.meter", "dynevse.ocpp.ws", "dynevse.ocpp.session", "dynevse.ocpp.central",
-    "dynevse.ocpp.server",
-    "dynevse.mqtt.packet", "dynevse.mqtt.client", "dynevse.mqtt.inputs", "dynevse.mqtt.state",
-    "dynevse.mqtt.link",
+    "microdot", "dynevse.ocpp.server", "dynevse.web.front",
 )
 BOOT_ONLY = ("dynevse.core.schema", "dynevse.ocpp.config", "dynevse.mqtt.config",
              "dynevse.mqtt.discovery", "dynevse.settings")
+
+
+def _package_modules(pkg):
+    """Every module of a firmware package, from the built tree (resident ones only)."""
+    import os
+    names = []
+    base = "lib/" + pkg.replace(".", "/")
+    for f in sorted(os.listdir(base)):
+        if f.endswith(".mpy") and f[:-4] != "__init__":
+            name = pkg + "." + f[:-4]
+            if name not in BOOT_ONLY and not name.endswith((".standalone", ".occasional")):
+                names.append(name)
+    return names
 
 
 def main():
     gc.collect()
     start = last = gc.mem_alloc()
     rows = []
-    for name in RESIDENT:
+    for name in list(RESIDENT) + _package_modules("dynevse.ocpp") + _package_modules("dynevse.mqtt"):
         __import__(name)
         gc.collect()
         now = gc.mem_alloc()
