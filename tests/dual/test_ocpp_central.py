@@ -6,6 +6,7 @@ Runs under pytest and on the MicroPython unix port (tests/dual/run.py).
 import asyncio
 import binascii
 
+from dualtest import raises
 from dynevse.ocpp import accept
 from dynevse.ocpp.accept import basic_auth_ok
 from dynevse.ocpp.central import CentralSystem
@@ -174,3 +175,28 @@ def test_a_silent_charger_is_pinged_then_disconnected():
     assert not s.connected and any("silent for" in line for line in s.log), s.log
     assert "disconnected (1001)" in s.log[-1]
     assert not watching                 # the watch ends with the last connection
+
+
+def test_checked_settings_are_taken_as_they_are():
+    # validation is a boot-time step: with checked settings the central system imports
+    # neither config.py nor core.schema (the app forgets them after boot)
+    import sys
+    from dynevse.ocpp.config import check_ocpp, check_chargers_ocpp
+    cfg = check_ocpp({"log_lines": 5})
+    chargers = check_chargers_ocpp([{"id": "A"}, {"id": "B", "phases": 1}])
+    saved = {}
+    for name in ("dynevse.ocpp.config", "dynevse.core.schema"):
+        if name in sys.modules:
+            saved[name] = sys.modules.pop(name)
+    try:
+        cs = CentralSystem(cfg, chargers, FakeClock(), None, checked=True)
+        assert "dynevse.ocpp.config" not in sys.modules and "dynevse.core.schema" not in sys.modules
+    finally:
+        sys.modules.update(saved)
+    assert cs.ids == ["A", "B"] and cs.charger("B").opts is chargers[1] and cs.config is cfg
+    # unchecked settings are validated (and named in the error)
+    from dynevse.core.schema import ConfigError
+    e = raises(ConfigError, CentralSystem, {"log_lines": -1}, [{"id": "A"}], FakeClock())
+    assert e.field == "ocpp.log_lines"
+    e = raises(ConfigError, CentralSystem, {}, [{"id": "A", "phases": 2}], FakeClock())
+    assert e.field == "chargers[0].phases"

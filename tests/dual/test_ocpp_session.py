@@ -174,6 +174,31 @@ def test_malformed_messages_get_their_callerror_or_are_dropped():
     assert s.counters["dropped"] == 5
 
 
+def test_actions_not_taken_and_odd_action_names():
+    s, _ = make()
+    for action, code in (("SetChargingProfile", "NotSupported"), ("GetConfiguration", "NotSupported"),
+                         ("SignCertificate", "NotSupported"), ("FlyToTheMoon", "NotImplemented"),
+                         ("heartbeat", "NotImplemented"), ("mv", "NotImplemented"),
+                         ("txmv", "NotImplemented"), ("config", "NotImplemented"),       # schema parts
+                         ("STATUS", "NotImplemented"), ("NS", "NotImplemented"),         # word lists
+                         ("Heartbeat:", "NotImplemented"), ("Authorize:idTag s20!|Heartbeat", "NotImplemented"),
+                         ("Heart beat", "NotImplemented"), ("X" * 100, "NotImplemented")):
+        r = call(s, action, {})
+        assert r[:3] == [4, "u1", code] and len(r[3]) < 100, (action, r)
+    assert s.counters["callerrors"] == 14
+
+
+def test_callerror_descriptions_are_bounded():
+    s, _ = make()
+    r = call(s, "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Charging",
+                                       "info": "i" * 51})
+    assert r[:3] == [4, "u1", "TypeConstraintViolation"] and r[4] == {}
+    assert r[3] == "info must be at most 50 characters"
+    from dynevse.ocpp.rpc import RpcError
+    r = json.loads(occasional.refuse(s, RpcError("ProtocolError", "x" * 500, 'a"b\\'), "Authorize"))
+    assert r == [4, 'a"b\\', "ProtocolError", "x" * 120, {}]    # any id goes back as it came
+
+
 def test_log_is_bounded():
     s, _ = make({"log_lines": 3})
     for i in range(10):
@@ -303,7 +328,10 @@ def test_bad_arguments_are_refused():
     for amps, phases in ((-1, 3), (float("nan"), 3), ("16", 3), (True, 3), (16, 4), (16, 0), (16, True)):
         raises(ValueError, run, s.set_limit(amps, phases))
     raises(ValueError, run, s.reset("Warm"))
-    raises(ValueError, run, s.trigger("Coffee"))
+    e = raises(ValueError, run, s.trigger("Coffee"))
+    assert "MeterValues" in str(e) and "Coffee" in str(e)
+    e = raises(ValueError, run, s.set_limit(16, 4))
+    assert str(e) == "phases_in_use must be 1, 2 or 3, got 4"
     raises(ValueError, run, s.remote_start(""))
     raises(ValueError, run, s.remote_start("x" * 21))
     assert link.calls == []

@@ -7,12 +7,17 @@ Prints one JSON object (bytes of heap after gc.collect(), 64-bit unix port):
 - ``code``: what importing the central system costs once boot-time validation is
   dropped (as the app does), on top of what the rest of the firmware has anyway
   (asyncio, dynevse.aio/compat, microdot)
+- ``code_once_used``: the same after chargers have come and gone: the modules imported
+  for one use are gone again, but the names they interned stay (MicroPython never frees
+  a qstr)
 - ``sessions``: N configured chargers, none connected
 - ``per_charger``: each connected, busy charger (booted, set up, a transaction, meter
   values, a limit taken), without the stream objects an HTTP server gives it
 - ``after``: what stays per charger once they have left (log lines, readings)
 - ``round2_per_charger``, ``round2_after``: the same again (nothing may accumulate)
 - ``resident``: the package's modules still imported with N chargers connected
+- ``boot_only``: the validation modules the central system imported again (none: it
+  takes checked settings)
 
 Chargers talk to ``CentralSystem.serve`` over in-memory streams, so the numbers hold the
 OCPP package's objects and not an HTTP server's (those are measured in test_heap.py).
@@ -111,6 +116,14 @@ def client_frame(text):
     return head + MASK + body
 
 
+def setup_over(link):
+    """Whether the setup after connecting has ended (central._SETUP; the link was an
+    object with a setup task before 2026-11)."""
+    if type(link) is list:
+        return link[2] is True
+    return link.setup is not None and link.setup.done()
+
+
 class Charger:
     """A charge point answering the central system's CALLs."""
 
@@ -177,7 +190,7 @@ class Charger:
         await self.call("BootNotification", {"chargePointVendor": "TestVendor", "chargePointModel": "TestModel",
                                              "firmwareVersion": "9.9"})
         session = self.cs.charger(self.id)
-        while session._link[2] is not True:     # until the setup is over (central._SETUP)
+        while not setup_over(session._link):
             await asyncio.sleep_ms(1)
         await self.call("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Charging"})
         tx = (await self.call("StartTransaction", {"connectorId": 1, "idTag": "T", "meterStart": 0,
@@ -200,6 +213,10 @@ class Charger:
         self.server = None
 
 
+async def pause(ms):
+    await asyncio.sleep_ms(ms)
+
+
 def ocpp_modules():
     return sorted(n for n in sys.modules if n.startswith("dynevse.ocpp"))
 
@@ -219,18 +236,30 @@ async def round_trip(cs, base):
     return connected, heap() - base, resident
 
 
+class Clock:
+    """The clock the app gives the central system (so clock.py is not imported)."""
+
+    def monotonic_ms(self):
+        return aio.ticks_ms()
+
+    def utc_s(self):
+        return 1714564800
+
+
 def new_central(cfg, chargers):
     from dynevse.ocpp.central import CentralSystem
     try:
-        return CentralSystem(cfg, chargers, None, None, checked=True)
+        return CentralSystem(cfg, chargers, Clock(), None, checked=True)
     except TypeError:    # before the checked argument existed
-        return CentralSystem(cfg, chargers)
+        return CentralSystem(cfg, chargers, Clock())
 
 
 def main():
     start = heap()
     from dynevse.ocpp.config import check_ocpp, check_chargers_ocpp
-    cfg = check_ocpp({"boot_wait_s": 1, "log_lines": 10})
+    # the watch over silent connections looks every second (it ends a second after the
+    # last charger has left, and lets the used central system go)
+    cfg = check_ocpp({"boot_wait_s": 1, "log_lines": 10, "ws_ping_interval_s": 1})
     chargers = check_chargers_ocpp([{"id": "H%d" % (i + 1)} for i in range(N)])
     del check_ocpp, check_chargers_ocpp
     for name in ("dynevse.ocpp.config", "dynevse.core.schema"):
@@ -241,6 +270,7 @@ def main():
     code = heap() - settings
     cs = new_central(cfg, chargers)
     sessions = heap() - settings - code
+    boot_only = [n for n in ("dynevse.ocpp.config", "dynevse.core.schema") if n in sys.modules]
     # what the test's own objects cost (its charge points, the streams: an HTTP server
     # has its own instead)
     base = heap()
@@ -250,7 +280,12 @@ def main():
     base = heap()
     c1, a1, resident = asyncio.run(round_trip(cs, base))
     c2, a2, _ = asyncio.run(round_trip(cs, base))
-    print(json.dumps({"n": N, "code": code, "sessions": sessions,
+    # what the code leaves once used: a new central system in place of the used one
+    asyncio.run(pause(1500))
+    del cs
+    cs = new_central(cfg, chargers)
+    used = heap() - settings - sessions
+    print(json.dumps({"n": N, "code": code, "code_once_used": used, "sessions": sessions, "boot_only": boot_only,
                       "per_charger": (c1 - pipes_cost) // N, "after": a1 // N,
                       "round2_per_charger": (c2 - pipes_cost) // N, "round2_after": a2 // N,
                       "resident": resident}))

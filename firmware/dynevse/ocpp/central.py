@@ -28,7 +28,6 @@ from dynevse.compat import const, is_number
 from dynevse.ocpp import rpc
 from dynevse.ocpp.ws import WebSocketClosed
 
-_TX_EPOCH_S = const(1577836800)   # 2020-01-01T00:00:00Z
 _MAX_WAITING = const(4)       # calls to one charger in flight or queued behind the outstanding one
 _MAX_CONNECTORS = const(8)    # statuses kept per charger (connector 0..8)
 _ABSOLUTE_LEAD_S = const(60)  # an Absolute profile starts this far in the past (clock drift)
@@ -44,42 +43,49 @@ _PENDING = const(3)   # the outstanding CALL: [unique id, Event set on its answe
 _WAITING = const(4)   # calls outstanding or queued
 _BOOTED = const(5)    # a BootNotification came on this connection
 
-# What the controller reads from MeterValues: (measurand, its unit, reading)
-_MEASURANDS = ("Current.Import", "Current.Offered", "Power.Active.Import", "Energy.Active.Import.Register", "SoC")
-_UNITS = ("A", "A", "W", "Wh", "Percent")
-_READINGS = ("current_a", "offered_a", "power_w", "energy_wh", "soc_pct")
-_PHASES = ("L1", "L2", "L3", "L1-N", "L2-N", "L3-N")
 _MAX_ENTRIES = const(4)      # meterValue entries read (the latest)
 _MAX_SAMPLES = const(48)     # sampledValue entries read per entry: 3 phases x 16 measurands
 
-# SetChargingProfile, a TxDefaultProfile; the limit goes out with exactly one decimal
-_PROFILE = ('{"connectorId": %d, "csChargingProfiles": {"chargingProfileId": %d, "stackLevel": %d, '
-            '"chargingProfilePurpose": "TxDefaultProfile", "chargingProfileKind": "%s", "chargingSchedule": '
-            '{"chargingRateUnit": "%s"%s, "chargingSchedulePeriod": [{"startPeriod": 0, "limit": %d.%d, '
-            '"numberPhases": %d}]}}}')
 
 
-def _use(name):
-    """A rarely used module of this package, imported for one use: it is forgotten at
-    once, so its code leaves the heap when what was called in it ends."""
-    mod = __import__("dynevse.ocpp." + name, None, None, (name,))
-    sys.modules.pop("dynevse.ocpp." + name, None)
-    pkg = sys.modules["dynevse.ocpp"]
-    if getattr(pkg, name, None) is not None:
-        delattr(pkg, name)
-    return mod
+_users = {}    # rare module -> uses of it running
+
+
+def _use(name, n=1):
+    """A rarely used module of this package (accept, occasional) for one use, which
+    ``_use(name, -1)`` ends. The module stays imported while a use runs (uses at the same
+    time share it) and is forgotten when none does, so its code leaves the heap."""
+    _users[name] = _users.get(name, 0) + n
+    if n > 0:
+        return __import__("dynevse.ocpp." + name, None, None, (name,))
+    if not _users[name]:
+        sys.modules.pop("dynevse.ocpp." + name, None)
+        pkg = sys.modules["dynevse.ocpp"]
+        if getattr(pkg, name, None) is not None:
+            delattr(pkg, name)
+
+
+def _sync(name, fn, *args):
+    """Call function ``fn`` of rare module ``name``."""
+    try:
+        return getattr(_use(name), fn)(*args)
+    finally:
+        _use(name, -1)
+
+
+async def _run(name, fn, *args):
+    """Run coroutine ``fn`` of rare module ``name``."""
+    try:
+        return await getattr(_use(name), fn)(*args)
+    finally:
+        _use(name, -1)
 
 
 def _start_setup(s, link):
-    # Not in a coroutine, and the task runs one of this module: a stale slot in a
-    # coroutine's state (or in the scheduler's), even of one that has ended, would keep
-    # the setup's coroutine and with it all of occasional.py in the heap (the garbage
-    # collector takes every word it sees for a reference).
-    link[_SETUP] = asyncio.create_task(_setup(s, link))
-
-
-async def _setup(s, link):
-    await _use("occasional").setup(s, link)
+    # Not in a coroutine: a stale slot of a long-lived coroutine's stack would keep the
+    # setup's coroutine, and with it occasional.py, in the heap for as long as the
+    # connection lasts (the garbage collector takes every word it sees for a reference).
+    link[_SETUP] = asyncio.create_task(_run("occasional", "setup", s, link))
 
 
 def iso8601(utc_s):
@@ -103,12 +109,6 @@ def hhmmss(utc_s):
     return "%02d:%02d:%02d" % (secs // 3600, secs // 60 % 60, secs % 60)
 
 
-def _tenths(x):
-    """x floored to a whole number of tenths; the small lead absorbs float error (2.3*10 is
-    22.999999999999996; on the board floats are 32-bit)."""
-    return int(x * 10 + 0.001)
-
-
 def read_meter_values(meter_values, phases):
     """Readings in the (checked) ``meterValue`` list of a MeterValues.req, for a charger
     wired with ``phases`` (1 or 3). Returns ``(readings, ignored)``:
@@ -125,6 +125,12 @@ def read_meter_values(meter_values, phases):
     Only the last few entries and the first samples of each are read, so a huge message
     costs bounded work.
     """
+    # (tables here, not as module globals: a global costs a name and a slot)
+    # what the controller reads, the unit each is measured in, what it becomes
+    measurands = ("Current.Import", "Current.Offered", "Power.Active.Import", "Energy.Active.Import.Register",
+                  "SoC")
+    units = ("A", "A", "W", "Wh", "Percent")
+    phase_names = ("L1", "L2", "L3", "L1-N", "L2-N", "L3-N")
     out = {}
     ignored = 0
     start = len(meter_values) - _MAX_ENTRIES
@@ -140,10 +146,10 @@ def read_meter_values(meter_values, phases):
             if sv.get("format") == "SignedData":
                 ignored += 1
                 continue
-            m = sv.get("measurand") or _MEASURANDS[3]
-            if m not in _MEASURANDS:
+            m = sv.get("measurand") or measurands[3]
+            if m not in measurands:
                 continue   # a measurand the controller does not use
-            k = _MEASURANDS.index(m)
+            k = measurands.index(m)
             unit = sv.get("unit")
             try:
                 v = float(sv["value"])
@@ -151,8 +157,8 @@ def read_meter_values(meter_values, phases):
                 v = None
             if v is not None and v - v != 0:
                 v = None        # nan and inf are not readings
-            if unit is not None and unit != _UNITS[k]:
-                if unit != "k" + _UNITS[k]:
+            if unit is not None and unit != units[k]:
+                if unit != "k" + units[k]:
                     v = None    # a unit the measurand is not measured in
                 elif v is not None:
                     v *= 1000   # kW, kWh
@@ -162,8 +168,8 @@ def read_meter_values(meter_values, phases):
             phase = sv.get("phase")
             if phase is None:
                 idx = -1
-            elif phase in _PHASES:
-                idx = _PHASES.index(phase) % 3
+            elif phase in phase_names:
+                idx = phase_names.index(phase) % 3
             else:
                 continue    # N or line-to-line: not a phase current or power
             if k == 0 and idx >= 0:
@@ -189,7 +195,7 @@ def read_meter_values(meter_values, phases):
             if k == 4 and not 0 <= v <= 100:
                 ignored += 1
             else:
-                out[_READINGS[k]] = v
+                out[("current_a", "offered_a", "power_w", "energy_wh", "soc_pct")[k]] = v
     return out, ignored
 
 
@@ -249,7 +255,11 @@ class ChargePointSession:
 
     def snapshot(self, now_ms):
         """A JSON-ready summary (ages in s instead of tick stamps) for pages and the API."""
-        return _use("occasional").snapshot(self, now_ms)
+        return _sync("occasional", "snapshot", self, now_ms)
+
+    def _note(self, key, *args):
+        """Log a rare event, its text from occasional.py."""
+        self._log(_sync("occasional", "text", key, args))
 
     @property
     def log(self):
@@ -270,120 +280,71 @@ class ChargePointSession:
     # ---- incoming messages ---------------------------------------------------------
 
     def handle_text(self, text):
-        """Handle one websocket text message; returns the text to send back, or None."""
+        """Handle one websocket text message; returns the text to send back, or None.
+
+        MeterValues, Heartbeat and StatusNotification are answered here, the other CALLs
+        by ``occasional.answer``; faults by ``occasional.refuse``."""
         action = None
         try:
-            kind, uid, a, b = rpc.decode(text)
-            if kind == 2:
-                action = a
-                try:
-                    rpc.check_call(a, b)
-                    return json.dumps([3, uid, self._answer(a, b)])
-                except rpc.RpcError as e:
-                    e.unique_id = uid
-                    raise
-                except Exception as e:   # a fault of ours must cost one message, not the connection
-                    self._log("internal error on %s: %r" % (a, e))
-                    raise rpc.RpcError("InternalError", "internal error", uid)
-            link = self._link
-            p = link[_PENDING] if link is not None else None
-            if p is None or uid != p[0] or p[2] is not None:   # a second answer is dropped too
-                self.counters["dropped"] += 1
-                self._log("dropped an answer to no outstanding CALL (id %s)" % uid[:40])
+            kind, uid, a, p = rpc.decode(text)
+            if kind != 2:
+                link = self._link
+                c = link[_PENDING] if link is not None else None
+                if c is None or uid != c[0] or c[2] is not None:   # a second answer is dropped too
+                    _sync("occasional", "stray", self, uid)
+                    return None
+                c[2] = (kind, a, p)
+                c[1].set()
                 return None
-            p[2] = (kind, a, b)
-            p[1].set()
-            return None
+            action = a
+            try:
+                cs = self._cs
+                if a == "MeterValues" or a == "Heartbeat" or a == "StatusNotification":
+                    rpc.check(p, a)
+                    if a == "Heartbeat":
+                        p = {"currentTime": iso8601(cs.clock.utc_s())}
+                    elif a == "StatusNotification":
+                        c = p["connectorId"]
+                        st = p["status"]
+                        if c <= _MAX_CONNECTORS and self.statuses.get(c) != st:
+                            err = p["errorCode"]
+                            self._log("connector %d: %s%s" % (c, st, "" if err == "NoError" else " (%s)" % err))
+                            self.statuses[c] = st
+                        p = {}
+                    elif p["connectorId"] > 1:
+                        p = {}    # the controller models one connector: 0 (whole charger) and 1
+                    else:
+                        tx = p.get("transactionId")
+                        if tx is not None and self.transaction_id is None:
+                            # running since before the board (re)started: adopted, so it can be stopped
+                            self.transaction_id = tx
+                            self._note("adopted", tx)
+                        readings, ignored = read_meter_values(p["meterValue"], self.opts["phases"])
+                        now = cs.clock.monotonic_ms()
+                        for k in readings:
+                            self.meter[k] = (readings[k], now)
+                        if ignored:
+                            self._note("unusable", ignored)
+                        p = {}
+                else:
+                    p = _sync("occasional", "answer", self, a, p)
+                return json.dumps([3, uid, p])
+            except rpc.RpcError as e:
+                e.unique_id = uid
+                raise
+            except Exception as e:   # a fault of ours must cost one message, not the connection
+                self._note("internal", a[:40], e)
+                raise rpc.RpcError("InternalError", "internal error", uid)
         except rpc.RpcError as e:
-            if e.unique_id is None:
-                self.counters["dropped"] += 1
-                self._log("dropped a message: " + e.description)
-                return None
-            self.counters["callerrors"] += 1
-            self._log("CALLERROR %s to %s: %s" % (e.code, action[:40] if action else "message", e.description))
-            return rpc.error_text(e.unique_id, e.code, e.description)
-
-    def _answer(self, action, p):
-        """The CALLRESULT payload for a checked CALL from the charger."""
-        cs = self._cs
-        if action == "MeterValues":
-            if p["connectorId"] > 1:
-                return {}   # the controller models one connector: 0 (whole charger) and 1
-            tx = p.get("transactionId")
-            if tx is not None and self.transaction_id is None:
-                # running since before the board (re)started: adopted, so it can be stopped
-                self.transaction_id = tx
-                self._log("adopted running transaction %d" % tx)
-            readings, ignored = read_meter_values(p["meterValue"], self.opts["phases"])
-            now = cs.clock.monotonic_ms()
-            for k in readings:
-                self.meter[k] = (readings[k], now)
-            if ignored:
-                self._log("MeterValues: %d sampled values not usable" % ignored)
-            return {}
-        if action == "Heartbeat":
-            return {"currentTime": iso8601(cs.clock.utc_s())}
-        if action == "StatusNotification":
-            c = p["connectorId"]
-            st = p["status"]
-            if c <= _MAX_CONNECTORS and self.statuses.get(c) != st:
-                err = p["errorCode"]
-                self._log("connector %d: %s%s" % (c, st, "" if err == "NoError" else " (%s)" % err))
-                self.statuses[c] = st
-            return {}
-        if action == "BootNotification":
-            self.vendor = p["chargePointVendor"]
-            self.model = p["chargePointModel"]
-            self.firmware = p.get("firmwareVersion")
-            self._log("BootNotification %s %s firmware %s" % (self.vendor, self.model, self.firmware))
-            link = self._link
-            if link is not None:
-                link[_BOOTED] = True
-                if link[_SETUP] is True:
-                    # booted again on the same connection: it has lost its profiles
-                    _start_setup(self, link)
-            return {"status": "Accepted", "currentTime": iso8601(cs.clock.utc_s()),
-                    "interval": cs.config["heartbeat_interval_s"]}
-        if action == "Authorize" or action == "StartTransaction":
-            tag = p["idTag"]
-            st = "Accepted"
-            if not cs.config["free_charging"]:
-                # IdTokens are case-insensitive strings (CiString20)
-                st = "Invalid"
-                for t in cs.config["id_tags"]:
-                    if t.lower() == tag.lower():
-                        st = "Accepted"
-            if action == "Authorize":
-                return {"idTagInfo": {"status": st}}
-            cs._tx += 1
-            tx = cs._tx
-            if st == "Accepted":
-                self.transaction_id = tx
-                self.meter_start_wh = p["meterStart"]
-            self._log("StartTransaction connector %d idTag %s: %s, transaction %d"
-                      % (p["connectorId"], tag, st, tx))
-            return {"idTagInfo": {"status": st}, "transactionId": tx}
-        if action == "StopTransaction":
-            tx = p["transactionId"]
-            if tx == self.transaction_id:
-                self.transaction_id = None
-            self._log("StopTransaction %d at %d Wh (%s)" % (tx, p["meterStop"], p.get("reason") or "Local"))
-            tag = p.get("idTag")
-            return {} if tag is None else self._answer("Authorize", p)
-        if action == "DataTransfer":
-            return {"status": "UnknownVendorId"}
-        if action != "DiagnosticsStatusNotification":
-            # FirmwareStatusNotification, SecurityEventNotification
-            self._log("%s %s" % (action, p.get("status") or p.get("type")))
-        return {}
+            return _sync("occasional", "refuse", self, e, action)
 
     # ---- calls to the charger ------------------------------------------------------
 
     async def _call(self, action, payload):
         """Send one CALL and wait for its answer: (``"result"``, payload), (``"error"``, code),
         or ("Timeout" | "NotConnected" | "Busy", None). ``payload`` is a dict, or the
-        arguments of a profile (``_profile``) built when the CALL goes out, after the calls
-        before it."""
+        arguments of a SetChargingProfile (a list, see below) built when the CALL goes
+        out, after the calls before it."""
         link = self._link
         if link is None:
             return "NotConnected", None
@@ -406,13 +367,44 @@ class ChargePointSession:
             uid = str(cs._uid)
             p = link[_PENDING] = [uid, asyncio.Event(), None, None]
             timeout_s = cs.config["call_timeout_s"]
+            if type(payload) is list:
+                # a profile: [profile id, levels below the dynamic stack level, A, phases,
+                # duration in s (0: none), unit (None: the charger's; the one used is
+                # written back)], built now: a call before it may just have learnt the
+                # charger's unit or stack level
+                profile_id, below, amps, phases, duration_s, unit = payload
+                unit = payload[5] = unit or self.rate_unit
+                # floored to 0.1 A; the small lead absorbs float error (2.3 * 10 is
+                # 22.999999999999996; on the board floats are 32-bit)
+                tenths = int(amps * 10 + 0.001)
+                if unit == "W":
+                    # W = A x V x phases, from the limit already floored to 0.1 A
+                    tenths = tenths * int(cs.config["voltage_v"] * 10 + 0.001) * phases // 10
+                kind = "Relative"
+                extra = ""
+                if self.opts["profile_kind"] == "absolute":
+                    kind = "Absolute"
+                    extra = ', "startSchedule": "%s"' % iso8601(cs.clock.utc_s() - _ABSOLUTE_LEAD_S)
+                    if duration_s:
+                        duration_s += _ABSOLUTE_LEAD_S
+                if duration_s:
+                    extra += ', "duration": %d' % duration_s
+                # SetChargingProfile, a TxDefaultProfile; the limit with exactly one decimal
+                payload = ('{"connectorId": %d, "csChargingProfiles": {"chargingProfileId": %d, "stackLevel": %d, '
+                           '"chargingProfilePurpose": "TxDefaultProfile", "chargingProfileKind": "%s", '
+                           '"chargingSchedule": {"chargingRateUnit": "%s"%s, "chargingSchedulePeriod": '
+                           '[{"startPeriod": 0, "limit": %d.%d, "numberPhases": %d}]}}}'
+                           % (self.opts["connector_id"], profile_id, self.stack_level() - below, kind, unit, extra,
+                              tenths // 10, tenths % 10, phases))
+            else:
+                payload = json.dumps(payload)
             try:
-                await link[_WS].send_text('[2, "%s", "%s", %s]' % (
-                    uid, action, self._profile(payload) if type(payload) is list else json.dumps(payload)))
+                await link[_WS].send_text('[2, "%s", "%s", %s]' % (uid, action, payload))
+                payload = None
                 await aio.wait_for(p[1].wait(), timeout_s)
             except aio.TimeoutError:
                 self.counters["timeouts"] += 1
-                self._log("%s: no answer in %s s" % (action, timeout_s))
+                self._note("timeout", action, timeout_s)
                 return "Timeout", None
             except WebSocketClosed:
                 return "NotConnected", None
@@ -425,47 +417,25 @@ class ChargePointSession:
             if ans is None:
                 return "NotConnected", None   # woken by the connection ending
             if ans[0] == 4:
-                self._log("%s: CALLERROR %s %s" % (action, ans[1][:40], ans[2][:60]))
+                self._note("callerror", action, ans[1][:40], ans[2][:60])
                 return "error", ans[1]
             return "result", ans[1]
         finally:
             link[_WAITING] -= 1
 
-    async def _call_status(self, action, payload):
-        """The charger's status answer to a CALL; a CALLERROR or a malformed answer is Rejected."""
+    async def _call_status(self, action, payload, table=None):
+        """The charger's status answer to a CALL (one of the words of ``action`` in
+        ``table`` or rpc's); a CALLERROR or a malformed answer is Rejected."""
         kind, ans = await self._call(action, payload)
         if kind == "result":
             result = ans.get("status")
-            if not rpc.one_of(result, action):
-                self._log("%s: answer without a valid status" % action)
+            if not rpc.one_of(result, action, table):
+                self._note("nostatus", action)
                 result = "Rejected"
         else:
             result = "Rejected" if kind == "error" else kind
         self._log("%s -> %s" % (action, result))
         return result
-
-    def _profile(self, args):
-        """The SetChargingProfile payload (JSON text) for ``args``: [profile id, levels below
-        the dynamic stack level, A, phases, duration in s (0: none), unit]. A unit of None
-        is the charger's; the unit used is written back. Unit and stack level are read as
-        the CALL goes out: a call before it may just have learnt them."""
-        profile_id, below, amps, phases, duration_s, unit = args
-        unit = args[5] = unit or self.rate_unit
-        tenths = _tenths(amps)
-        if unit == "W":
-            # W = A x V x phases, from the limit already floored to 0.1 A
-            tenths = tenths * _tenths(self._cs.config["voltage_v"]) * phases // 10
-        kind = "Relative"
-        extra = ""
-        if self.opts["profile_kind"] == "absolute":
-            kind = "Absolute"
-            extra = ', "startSchedule": "%s"' % iso8601(self._cs.clock.utc_s() - _ABSOLUTE_LEAD_S)
-            if duration_s:
-                duration_s += _ABSOLUTE_LEAD_S
-        if duration_s:
-            extra += ', "duration": %d' % duration_s
-        return _PROFILE % (self.opts["connector_id"], profile_id, self.stack_level() - below, kind, unit, extra,
-                           tenths // 10, tenths % 10, phases)
 
     async def _send_profile(self, profile_id, below, amps, phases, duration_s):
         """A TxDefaultProfile ``below`` levels under the dynamic stack level, in the charger's
@@ -477,7 +447,7 @@ class ChargePointSession:
             st = await self._call_status("SetChargingProfile", args)
             if st == "Accepted":
                 self.rate_unit = other
-                self._log("charger takes limits in " + other)
+                self._note("unit", other)
         return st
 
     async def set_limit(self, amps, phases_in_use):
@@ -487,9 +457,9 @@ class ChargePointSession:
         Returns Accepted, Rejected, Timeout, NotConnected or Busy.
         """
         if not is_number(amps) or not 0 <= amps <= 1000:
-            raise ValueError("amps must be a number from 0 to 1000, got %r" % (amps,))
+            raise ValueError(_sync("occasional", "text", "amps", (amps,)))
         if phases_in_use not in (1, 2, 3) or type(phases_in_use) is bool:
-            raise ValueError("phases_in_use must be 1, 2 or 3, got %r" % (phases_in_use,))
+            raise ValueError(_sync("occasional", "text", "phases", (phases_in_use,)))
         cfg = self._cs.config
         if amps < 0.1 and self.opts["stop_method"] == "remote_stop" and self.transaction_id is not None:
             st = await self.remote_stop()
@@ -497,7 +467,7 @@ class ChargePointSession:
             st = await self._send_profile(cfg["profile_id"], 0, amps, phases_in_use, cfg["profile_duration_s"])
         if st == "NotSupported":
             st = "Rejected"
-        self.last_limit = [_tenths(amps) / 10, phases_in_use, self.rate_unit, st]
+        self.last_limit = [int(amps * 10 + 0.001) / 10, phases_in_use, self.rate_unit, st]
         return st
 
     # The controller's occasional commands (coroutines, in occasional.py).
@@ -505,23 +475,23 @@ class ChargePointSession:
     def clear_profiles(self):
         """Clear the charger's TxDefaultProfiles (ours and any that would compete with them),
         then install the fallback profile again. Returns the answer to the clear."""
-        return _use("occasional").clear_profiles(self)
+        return _run("occasional", "clear_profiles", self)
 
     def remote_start(self, id_tag):
         """RemoteStartTransaction on connector 1."""
-        return _use("occasional").remote_start(self, id_tag)
+        return _run("occasional", "remote_start", self, id_tag)
 
     def remote_stop(self):
         """RemoteStopTransaction of the running transaction (Rejected when there is none)."""
-        return _use("occasional").remote_stop(self)
+        return _run("occasional", "remote_stop", self)
 
     def reset(self, kind):
         """Reset ``Soft`` or ``Hard``."""
-        return _use("occasional").reset(self, kind)
+        return _run("occasional", "reset", self, kind)
 
     def trigger(self, message, connector_id=None):
         """TriggerMessage: ask the charger to send ``message`` (e.g. StatusNotification) now."""
-        return _use("occasional").trigger(self, message, connector_id)
+        return _run("occasional", "trigger", self, message, connector_id)
 
     # ---- connection ----------------------------------------------------------------
 
@@ -552,7 +522,7 @@ class ChargePointSession:
     async def run_connection(self, ws):
         """Serve an open websocket until it ends (replacing an older connection of this charger)."""
         if self._link is not None:
-            self._log("a new connection replaces the old one")
+            self._note("replaced")
             self._drop(self._link[_WS], _GOING_AWAY, "replaced by a new connection")
         link = self._attach(ws)
         link[_TASK] = asyncio.current_task()
@@ -583,7 +553,7 @@ class ChargePointSession:
             if hasattr(t, "uncancel"):
                 t.uncancel()  # CPython: the cancel from _drop is taken care of
         except Exception as e:
-            self._log("connection error: %r" % (e,))
+            self._note("error", e)
         if self._link is link:
             self._detach(code)
         if not ws.closed:
@@ -609,7 +579,7 @@ async def _watch(cs):
                 now = aio.ticks_ms()
                 silent_ms = aio.ticks_diff(now, ws.last_rx_ms)
                 if silent_ms >= 3 * interval_ms:
-                    s._log("silent for %d s: closing the connection" % (silent_ms // 1000))
+                    s._note("silent", silent_ms // 1000)
                     s._drop(ws, _GOING_AWAY, "no traffic")
                 elif silent_ms >= interval_ms and aio.ticks_diff(now, ws.ping_ms) >= interval_ms:
                     ws.ping_ms = now
@@ -634,26 +604,9 @@ class CentralSystem:
     _watching = False    # the watch over silent connections runs (_watch)
 
     def __init__(self, config=None, chargers=(), clock=None, log_sink=None, checked=False):
-        if not checked:
-            from dynevse.ocpp.config import check_ocpp, check_chargers_ocpp
-            config = check_ocpp(config)
-            chargers = check_chargers_ocpp(chargers)
-        if clock is None:
-            from dynevse.ocpp.clock import SystemClock
-            clock = SystemClock()
-        self.config = config
-        self.clock = clock
-        self.log_sink = log_sink
-        self.chargers = {}
-        for opts in chargers:
-            self.chargers[opts["id"]] = ChargePointSession(self, opts)
-        self.ids = sorted(self.chargers)
-        self.unknown = []     # [id, attempts, last_ms], least recently seen first
-        self.counters = {"refused_unknown": 0, "refused_auth": 0, "refused_protocol": 0}
-        self._uid = 0         # the last unique id of a CALL
-        # Transaction ids continue across restarts of the board: one id per minute since
-        # 2020 is more than a home's chargers start, so a new id is never an old one.
-        self._tx = 1 + max(0, (int(clock.utc_s()) - _TX_EPOCH_S) // 60)
+        # runs once, at boot: occasional.init has the code (config, clock, log_sink,
+        # chargers {id: session}, ids, unknown, counters, and the last ids handed out)
+        _sync("occasional", "init", self, config, chargers, clock, log_sink, checked)
 
     def charger(self, cp_id):
         """The session of a known charger id, or None."""
@@ -666,16 +619,16 @@ class CentralSystem:
         subprotocol offer the handshake completes without one and the connection is closed
         at once (1002), as OCPP-J 1.6 asks of a central system.
         """
-        ws = await _use("accept").accept(self, cp_id, headers, reader, writer)
+        ws = await _run("accept", "accept", self, cp_id, headers, reader, writer)
         if ws is not None:
             await self.chargers[cp_id].run_connection(ws)
 
     def totals(self):
         """Counters summed over the chargers, with the connection refusals."""
-        return _use("occasional").totals(self)
+        return _sync("occasional", "totals", self)
 
     def status(self):
         """A summary for a status page or the JSON API: each charger's id, connection and
         status, the unknown ids (ages in seconds) and the counters. Details per charger:
         ``charger(id).snapshot(now_ms)``."""
-        return _use("occasional").status(self)
+        return _sync("occasional", "status", self)

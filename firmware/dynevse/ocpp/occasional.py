@@ -1,23 +1,186 @@
-"""The rarely used parts of a charger's session, imported when needed and forgotten after
-(``central._use``), so they cost no heap while chargers just charge:
+"""The less frequent parts of the central system, imported when needed and forgotten once
+no use of them runs (``central._use``), so they cost no heap while chargers just charge:
 
+- ``answer``: the CALLs a charger sends now and then (BootNotification, Authorize,
+  Start/StopTransaction, DataTransfer, status notifications), checked against this
+  module's table and answered; an action not taken here is NotSupported or
+  NotImplemented (the frequent ones, Heartbeat, StatusNotification and MeterValues,
+  are answered in ``central.py``)
+- ``refuse`` / ``stray``: a malformed message's CALLERROR (or drop), an answer to no CALL;
+  ``describe``: the text of a fault rpc names by a key; ``text``: the text of a rare
+  event (a log line, an error) central names by a key
 - ``setup``: after every (re)connection, wait for the BootNotification (after
   ``boot_wait_s`` ask for one), then ``configure``: read the charger's capabilities, set
   its meter sampling and install the fallback profile
 - the controller's occasional commands: ``clear_profiles``, ``remote_start``,
   ``remote_stop``, ``reset``, ``trigger``
 - ``snapshot`` of a session, ``status`` and ``totals`` of the central system, for pages
-  and the API
+  and the API; ``init``: what ``CentralSystem()`` does, once, at boot
 
-Each function takes the session (or the central system) first; the session's methods of
-the same name call them.
+Each function takes the session (or the central system) first; the methods of the same
+name call them.
 """
+import json
+
 from dynevse import aio
 from dynevse.compat import const
-from dynevse.ocpp import rpc
+from dynevse.ocpp import central, rpc
 
+_TX_EPOCH_S = const(1577836800)   # 2020-01-01T00:00:00Z
 _SETUP = const(2)      # central._SETUP
 _BOOTED = const(5)     # central._BOOTED
+
+# In the form of rpc._TABLE: the schemas of the CALLs answered here (and of the answer
+# to our GetConfiguration), their word lists, and the statuses of the answers to the
+# CALLs sent from here.
+_TABLE = (
+    "|BootNotification:chargePointVendor s20!,chargePointModel s20!,chargePointSerialNumber s25,"
+    "chargeBoxSerialNumber s25,firmwareVersion s50,iccid s20,imsi s20,meterType s25,meterSerialNumber s25"
+    "|Authorize:idTag s20!"
+    "|StartTransaction:connectorId i1!,idTag s20!,meterStart i!,reservationId i,timestamp t!"
+    "|StopTransaction:idTag s20,meterStop i!,timestamp t!,transactionId i!,reason eREASON,transactionData a0txmv"
+    # data is a string in the schema but vendors send objects too; it is never read
+    "|DataTransfer:vendorId s255!,messageId s50"
+    "|DiagnosticsStatusNotification:status eDIAG!"
+    "|FirmwareStatusNotification:status eFW!"
+    # security extension: a notification a charger may send on its own
+    "|SecurityEventNotification:type s50!,timestamp t!,techInfo s255"
+    "|txmv:timestamp t!,sampledValue a0sv!"
+    "|config:configurationKey a0key,unknownKey l50"
+    "|key:key s50!,readonly b!,value s500"
+    "|REASON EmergencyStop EVDisconnected HardReset Local Other PowerLoss Reboot Remote SoftReset"
+    " UnlockCommand DeAuthorized "
+    "|DIAG Idle Uploaded UploadFailed Uploading "
+    "|FW Downloaded DownloadFailed Downloading Idle InstallationFailed Installing Installed "
+    # OCPP 1.6 (and security extension) actions this central system knows but does not
+    # take from a charger: NotSupported rather than NotImplemented
+    "|NS CancelReservation ChangeAvailability ChangeConfiguration ClearCache ClearChargingProfile"
+    " GetCompositeSchedule GetConfiguration GetDiagnostics GetLocalListVersion RemoteStartTransaction"
+    " RemoteStopTransaction ReserveNow Reset SendLocalList SetChargingProfile TriggerMessage"
+    " UnlockConnector UpdateFirmware CertificateSigned DeleteCertificate ExtendedTriggerMessage"
+    " GetInstalledCertificateIds GetLog InstallCertificate SignedUpdateFirmware SignCertificate"
+    " LogStatusNotification SignedFirmwareStatusNotification "
+    # what TriggerMessage may ask for
+    "|TRIG BootNotification DiagnosticsStatusNotification FirmwareStatusNotification Heartbeat"
+    " MeterValues StatusNotification "
+    "|ChangeConfiguration Accepted Rejected RebootRequired NotSupported "
+    "|ClearChargingProfile Accepted Unknown "
+    "|RemoteStartTransaction Accepted Rejected "
+    "|RemoteStopTransaction Accepted Rejected "
+    "|Reset Accepted Rejected "
+    "|TriggerMessage Accepted Rejected NotImplemented |")
+
+
+# The texts of faults and rare events, by key: ``|key:text`` (``%s`` where an argument goes).
+_TEXTS = (
+    # rpc: a message or a field at fault
+    "|json:message is not valid JSON|array:message is not a JSON array|id:message has no unique id"
+    "|type:message type id must be 2, 3 or 4|long:unique id longer than 36 characters"
+    "|call:CALL must have 4 elements|action:CALL action must be a string"
+    "|payload:CALL payload must be a JSON object|result:CALLRESULT must be [3, id, {payload}]"
+    "|req:is required|str:must be a string|max:must be at most %s characters|int:must be an integer"
+    "|min:must be at least %s|bool:must be true or false|enum:is not an allowed value"
+    "|time:must be a dateTime such as 2024-05-01T12:00:00Z|list:must be a list"
+    "|strs:must hold strings of at most %s characters|few:must have at least %s entries"
+    "|obj:entries must be objects"
+    # central: rare events
+    "|internal:internal error on %s: %r|adopted:adopted running transaction %d"
+    "|unusable:MeterValues: %d sampled values not usable|timeout:%s: no answer in %s s"
+    "|callerror:%s: CALLERROR %s %s|nostatus:%s: answer without a valid status"
+    "|unit:charger takes limits in %s|replaced:a new connection replaces the old one"
+    "|silent:silent for %d s: closing the connection|error:connection error: %r"
+    "|amps:amps must be a number from 0 to 1000, got %r|phases:phases_in_use must be 1, 2 or 3, got %r|")
+
+
+def text(key, args=()):
+    """The text of ``key`` in ``_TEXTS``, with its arguments."""
+    i = _TEXTS.find("|" + key + ":") + len(key) + 2
+    t = _TEXTS[i:_TEXTS.find("|", i)]
+    return t % args if args else t
+
+
+def describe(e):
+    """The text of RpcError ``e``: rpc names a fault by a key (``path ~key:arg``)."""
+    d = e.description
+    i = d.find("~")
+    if i < 0:
+        return d
+    key, _, arg = d[i + 1:].partition(":")
+    return d[:i] + text(key, (arg,) if arg else ())
+
+
+def answer(s, action, p):
+    """The CALLRESULT payload for a CALL of ``action`` that ``central`` does not answer
+    itself; raises RpcError for an action not taken and for a payload at fault."""
+    if ":" in action or "|" in action or not "A" <= action[0] <= "Z" or "|" + action + ":" not in _TABLE:
+        raise rpc.RpcError("NotSupported" if rpc.one_of(action, "NS", _TABLE) else "NotImplemented",
+                           "%s is not taken by this central system" % action[:40])
+    rpc.check(p, action, _TABLE)
+    cs = s._cs
+    if action == "BootNotification":
+        s.vendor = p["chargePointVendor"]
+        s.model = p["chargePointModel"]
+        s.firmware = p.get("firmwareVersion")
+        s._log("BootNotification %s %s firmware %s" % (s.vendor, s.model, s.firmware))
+        link = s._link
+        if link is not None:
+            link[_BOOTED] = True
+            if link[_SETUP] is True:
+                # booted again on the same connection: it has lost its profiles
+                central._start_setup(s, link)
+        return {"status": "Accepted", "currentTime": central.iso8601(cs.clock.utc_s()),
+                "interval": cs.config["heartbeat_interval_s"]}
+    if action == "StopTransaction":
+        tx = p["transactionId"]
+        if tx == s.transaction_id:
+            s.transaction_id = None
+        s._log("StopTransaction %d at %d Wh (%s)" % (tx, p["meterStop"], p.get("reason") or "Local"))
+        if p.get("idTag") is None:
+            return {}
+        action = "Authorize"
+    if action == "Authorize" or action == "StartTransaction":
+        tag = p["idTag"]
+        st = "Accepted"
+        if not cs.config["free_charging"]:
+            # IdTokens are case-insensitive strings (CiString20)
+            st = "Invalid"
+            for t in cs.config["id_tags"]:
+                if t.lower() == tag.lower():
+                    st = "Accepted"
+        if action == "Authorize":
+            return {"idTagInfo": {"status": st}}
+        cs._tx += 1
+        tx = cs._tx
+        if st == "Accepted":
+            s.transaction_id = tx
+            s.meter_start_wh = p["meterStart"]
+        s._log("StartTransaction connector %d idTag %s: %s, transaction %d" % (p["connectorId"], tag, st, tx))
+        return {"idTagInfo": {"status": st}, "transactionId": tx}
+    if action == "DataTransfer":
+        return {"status": "UnknownVendorId"}
+    if action != "DiagnosticsStatusNotification":
+        # FirmwareStatusNotification, SecurityEventNotification
+        s._log("%s %s" % (action, p.get("status") or p.get("type")))
+    return {}
+
+
+def refuse(s, e, action):
+    """What answers RpcError ``e`` (of a CALL of ``action``, None when no action was read):
+    its CALLERROR, or None when it has no unique id (dropped and counted)."""
+    d = describe(e)
+    if e.unique_id is None:
+        s.counters["dropped"] += 1
+        s._log("dropped a message: " + d)
+        return None
+    s.counters["callerrors"] += 1
+    s._log("CALLERROR %s to %s: %s" % (e.code, action[:40] if action else "message", d))
+    return json.dumps([4, e.unique_id, e.code, d[:120], {}])
+
+
+def stray(s, uid):
+    """An answer to no outstanding CALL: dropped and counted."""
+    s.counters["dropped"] += 1
+    s._log("dropped an answer to no outstanding CALL (id %s)" % uid[:40])
 _RATE_KEY = "ChargingScheduleAllowedChargingRateUnit"
 _STACK_KEY = "ChargeProfileMaxStackLevel"
 _CONNECTORS_KEY = "NumberOfConnectors"
@@ -63,7 +226,7 @@ async def configure(s):
         return
     if kind == "result":
         try:
-            rpc.check(ans, "config")
+            rpc.check(ans, "config", _TABLE)
             for item in ans.get("configurationKey") or ():
                 key = item["key"]
                 value = (item.get("value") or "").strip()
@@ -76,13 +239,13 @@ async def configure(s):
             s._log("capabilities: unit %s, max stack level %s, connectors %s"
                    % (s.rate_unit, s.max_stack_level, s.connectors))
         except rpc.RpcError as e:
-            s._log("GetConfiguration: invalid answer: " + e.description)
+            s._log("GetConfiguration: invalid answer: " + describe(e))
     if cfg["meter_sample_interval_s"]:
         await s._call_status("ChangeConfiguration", {"key": "MeterValueSampleInterval",
-                                                     "value": str(cfg["meter_sample_interval_s"])})
+                                                     "value": str(cfg["meter_sample_interval_s"])}, _TABLE)
     if cfg["meter_measurands"]:
         await s._call_status("ChangeConfiguration", {"key": "MeterValuesSampledData",
-                                                     "value": ",".join(cfg["meter_measurands"])})
+                                                     "value": ",".join(cfg["meter_measurands"])}, _TABLE)
     await install_fallback(s)
 
 
@@ -96,7 +259,7 @@ async def install_fallback(s):
 
 
 async def clear_profiles(s):
-    st = await s._call_status("ClearChargingProfile", {"chargingProfilePurpose": "TxDefaultProfile"})
+    st = await s._call_status("ClearChargingProfile", {"chargingProfilePurpose": "TxDefaultProfile"}, _TABLE)
     if st == "Accepted" or st == "Unknown":
         await install_fallback(s)
     return st
@@ -105,29 +268,30 @@ async def clear_profiles(s):
 async def remote_start(s, id_tag):
     if not isinstance(id_tag, str) or not 0 < len(id_tag) <= 20:
         raise ValueError("id_tag must be 1 to 20 characters, got %r" % (id_tag,))
-    return await s._call_status("RemoteStartTransaction", {"connectorId": 1, "idTag": id_tag})
+    return await s._call_status("RemoteStartTransaction", {"connectorId": 1, "idTag": id_tag}, _TABLE)
 
 
 async def remote_stop(s):
     if s.transaction_id is None:
         s._log("RemoteStopTransaction: no transaction running")
         return "Rejected"
-    return await s._call_status("RemoteStopTransaction", {"transactionId": s.transaction_id})
+    return await s._call_status("RemoteStopTransaction", {"transactionId": s.transaction_id}, _TABLE)
 
 
 async def reset(s, kind):
     if kind not in ("Soft", "Hard"):
         raise ValueError("reset kind must be Soft or Hard, got %r" % (kind,))
-    return await s._call_status("Reset", {"type": kind})
+    return await s._call_status("Reset", {"type": kind}, _TABLE)
 
 
 async def trigger(s, message, connector_id=None):
-    if not rpc.one_of(message, "TRIG"):
-        raise ValueError("message must be one of%sgot %r" % (rpc.words("TRIG"), message))
+    if not rpc.one_of(message, "TRIG", _TABLE):
+        i = _TABLE.find("|TRIG ") + 5
+        raise ValueError("message must be one of%sgot %r" % (_TABLE[i:_TABLE.find("|", i)], message))
     payload = {"requestedMessage": message}
     if connector_id is not None:
         payload["connectorId"] = connector_id
-    return await s._call_status("TriggerMessage", payload)
+    return await s._call_status("TriggerMessage", payload, _TABLE)
 
 
 def snapshot(s, now_ms):
@@ -164,3 +328,28 @@ def status(cs):
         s = cs.chargers[i]
         chargers.append({"id": i, "connected": s.connected, "status": s.status()})
     return {"chargers": chargers, "unknown": unknown, "counters": totals(cs)}
+
+
+def init(cs, config, chargers, clock, log_sink, checked):
+    """``CentralSystem(config, chargers, clock, log_sink, checked)``: the settings
+    (validated here unless ``checked``), the clock, a session per charger."""
+    if not checked:
+        from dynevse.ocpp.config import check_ocpp, check_chargers_ocpp
+        config = check_ocpp(config)
+        chargers = check_chargers_ocpp(chargers)
+    if clock is None:
+        from dynevse.ocpp.clock import SystemClock
+        clock = SystemClock()
+    cs.config = config
+    cs.clock = clock
+    cs.log_sink = log_sink
+    cs.chargers = {}
+    for opts in chargers:
+        cs.chargers[opts["id"]] = central.ChargePointSession(cs, opts)
+    cs.ids = sorted(cs.chargers)
+    cs.unknown = []     # [id, attempts, last_ms], least recently seen first
+    cs.counters = {"refused_unknown": 0, "refused_auth": 0, "refused_protocol": 0}
+    cs._uid = 0         # the last unique id of a CALL
+    # Transaction ids continue across restarts of the board: one id per minute since
+    # 2020 is more than a home's chargers start, so a new id is never an old one.
+    cs._tx = 1 + max(0, (int(clock.utc_s()) - _TX_EPOCH_S) // 60)

@@ -37,13 +37,6 @@ class WebSocketClosed(Exception):
         self.code = code
 
 
-def _unmask(buf, start, mask):
-    j = 0
-    for i in range(start, len(buf)):
-        buf[i] ^= mask[j]
-        j = (j + 1) & 3
-
-
 class WebSocket:
     """One server-side websocket connection on ``reader``/``writer``.
 
@@ -68,7 +61,7 @@ class WebSocket:
             return await self._reader.readexactly(n)
         except (EOFError, OSError):   # IncompleteReadError is an EOFError
             self.closed = _ABNORMAL
-            raise WebSocketClosed(_ABNORMAL, "connection ended")
+            raise WebSocketClosed(_ABNORMAL, "ended")
 
     async def _frame(self, b0, buf):
         """The rest of a frame whose first byte is ``b0`` (None: not read yet), inside the
@@ -79,32 +72,32 @@ class WebSocket:
         opcode = b0 & 0x0F
         fault = None
         if b0 & 0x70:
-            fault = "reserved bits set"
+            fault = "reserved bits"
         elif not b1 & 0x80:
-            fault = "client frame not masked"
+            fault = "not masked"
         elif opcode >= _OP_CLOSE:
             if opcode > _OP_PONG:
-                fault = "unknown opcode %d" % opcode
+                fault = "bad opcode"
             elif not b0 & 0x80 or (b1 & 0x7F) > 125:
-                fault = "control frame fragmented or too long"
+                fault = "bad control frame"
         elif opcode == _OP_BINARY:
-            raise WebSocketClosed(1003, "binary messages are not OCPP-J")
+            raise WebSocketClosed(1003, "binary")
         elif opcode > _OP_BINARY:
-            fault = "unknown opcode %d" % opcode
+            fault = "bad opcode"
         elif (opcode == _OP_CONT) == (buf is None):
-            fault = "continuation frame without a message" if buf is None else "new message inside a fragmented one"
+            fault = "bad continuation"
         n = b1 & 0x7F
         if fault is None and n == 127:
             ext = await self._read(8)
             if ext[0] & 0x80:
-                fault = "frame length out of range"
+                fault = "bad length"
             n = int.from_bytes(ext, "big")
         if fault is not None:
             raise WebSocketClosed(_PROTOCOL_ERROR, fault)
         if n == 126:
             n = int.from_bytes(await self._read(2), "big")
         if opcode < _OP_CLOSE and (len(buf) if buf else 0) + n > self._max:
-            raise WebSocketClosed(1009, "message larger than %d bytes" % self._max)
+            raise WebSocketClosed(1009, "too big")
         return b0, await self._read(4 + n)
 
     async def receive(self):
@@ -122,44 +115,42 @@ class WebSocket:
                 try:
                     b0, data = await aio.wait_for(self._frame(b0, buf), self._timeout_s)
                 except aio.TimeoutError:
-                    raise WebSocketClosed(1008, "frame not completed in time")
+                    raise WebSocketClosed(1008, "frame timeout")
                 self.last_rx_ms = aio.ticks_ms()
                 opcode = b0 & 0x0F
-                mask = data[:4]
+                # a data frame adds to the message, a control frame is on its own
+                payload = bytearray() if opcode >= _OP_CLOSE else buf if buf is not None else bytearray()
+                start = len(payload)
+                payload.extend(memoryview(data)[4:])
+                for i in range(start, len(payload)):
+                    payload[i] ^= data[(i - start) & 3]
+                data = None
                 if opcode < _OP_CLOSE:
-                    if buf is None:
-                        buf = bytearray()
-                    start = len(buf)
-                    buf.extend(memoryview(data)[4:])
-                    data = None
-                    _unmask(buf, start, mask)
+                    buf = payload
                     if b0 & 0x80:
                         try:
                             return str(buf, "utf-8")
                         except UnicodeError:
-                            raise WebSocketClosed(_INVALID_DATA, "text message is not UTF-8")
+                            raise WebSocketClosed(_INVALID_DATA, "text not UTF-8")
                     continue
-                payload = bytearray(memoryview(data)[4:])
-                data = None
-                _unmask(payload, 0, mask)
                 if opcode == _OP_PING:
                     await self._send(_OP_PONG, payload)
                 elif opcode == _OP_CLOSE:
                     # answered with the charger's code (1000 when it gave none)
                     code = _NORMAL
                     if len(payload) == 1:
-                        raise WebSocketClosed(_PROTOCOL_ERROR, "close frame of one byte")
+                        raise WebSocketClosed(_PROTOCOL_ERROR, "bad close")
                     if payload:
                         code = payload[0] << 8 | payload[1]
                         # the codes a peer may send (RFC 6455 7.4)
                         if not (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999):
-                            raise WebSocketClosed(_PROTOCOL_ERROR, "invalid close code %d" % code)
+                            raise WebSocketClosed(_PROTOCOL_ERROR, "bad close")
                         try:
                             str(payload[2:], "utf-8")
                         except UnicodeError:
-                            raise WebSocketClosed(_INVALID_DATA, "close reason is not UTF-8")
+                            raise WebSocketClosed(_INVALID_DATA, "bad close")
                     await self._send_close(code, "")
-                    raise WebSocketClosed(code, "closed by the charger")
+                    raise WebSocketClosed(code, "closed")
         except WebSocketClosed as e:
             if not self.closed:
                 # a fault of the charger's: close with its code, then read and drop what
@@ -184,7 +175,7 @@ class WebSocket:
         while self._sending:
             await aio.sleep_ms(5)
         if self.closed:
-            raise WebSocketClosed(self.closed, "already closed")
+            raise WebSocketClosed(self.closed, "closed")
         n = len(payload)
         if n < 126:
             head = bytes((0x80 | opcode, n))
@@ -200,7 +191,7 @@ class WebSocket:
             await aio.wait_for(w.drain(), self._timeout_s)
         except (OSError, aio.TimeoutError):
             self.closed = _ABNORMAL
-            raise WebSocketClosed(_ABNORMAL, "write failed")
+            raise WebSocketClosed(_ABNORMAL, "ended")
         finally:
             self._sending = False
 
