@@ -3,20 +3,26 @@
 Interface for the app::
 
     from dynevse.ocpp.central import CentralSystem
-    from dynevse.ocpp import server
 
-    cs = CentralSystem(ocpp_config, chargers, clock=None, log_sink=None)
-    app = server.make_app(cs)          # or server.mount(cs, existing_microdot_app)
-    await app.start_server(port=80)
+    cs = CentralSystem(ocpp_config, chargers, clock=None, log_sink=None, checked=False)
+    await cs.serve(cp_id, headers, reader, writer)    # per upgrade request to /ocpp/<cp_id>
+    # or on microdot: from dynevse.ocpp import server; app = server.make_app(cs)
+    # (or server.mount(cs, existing_microdot_app)); await app.start_server(port=80)
 
 - ``ocpp_config``: the ``ocpp`` section (fields, defaults and ranges in ``config.py``,
   ``OCPP_FIELDS``); ``chargers``: the charger list, each ``{"id", "phases", ...}`` with the
-  OCPP options of ``CHARGER_OCPP_FIELDS`` (other keys are ignored). Invalid settings raise
+  OCPP options of ``CHARGER_OCPP_FIELDS`` (other keys are ignored). ``checked=True``: both
+  are already validated with defaults filled in (``dynevse.settings.check_config``); they
+  are taken as they are and neither ``config.py`` nor ``core.schema`` is imported.
+  Otherwise they are validated here and invalid settings raise
   ``dynevse.core.schema.ConfigError`` naming the field.
+- ``serve``: ``headers`` a mapping of the request's headers (any case of names),
+  ``reader``/``writer`` the asyncio stream pair; it answers the upgrade (a refusal in
+  HTTP/1.1 or the websocket) and returns when the charger has left.
 - ``clock``: an object with ``monotonic_ms()`` and ``utc_s()`` (``clock.SystemClock``
   when None). ``log_sink(cp_id, line)``: also called with every log line (e.g. print).
 
-Per charger, ``s = cs.charger(cp_id)`` (a ``session.ChargePointSession``), read each cycle:
+Per charger, ``s = cs.charger(cp_id)`` (a ``central.ChargePointSession``), read each cycle:
 
 - ``s.connected``; ``s.vendor``, ``s.model``, ``s.firmware`` (None before a BootNotification)
 - ``s.status()``: OCPP status of connector 1 (else 0), e.g. "Charging"; ``s.statuses``
@@ -42,4 +48,10 @@ a trigger):
   ``s.reset("Soft"|"Hard")``, ``s.trigger(message, connector_id=None)``
 
 A bad argument raises ValueError. ``standalone.py`` runs a server alone on either runtime.
+
+Memory: what stays imported while chargers charge is ``central``, ``rpc``, ``ws`` (and
+``server`` when microdot is used). ``accept`` (per connection attempt) and
+``occasional`` (the setup after connecting, the less frequent CALLs, commands,
+summaries, fault texts, the constructor) are imported for a use and forgotten when no use
+runs; ``config`` is for boot. ``tests/ocpp/heap_probe.py`` measures it.
 """

@@ -12,12 +12,12 @@ synchronously: a malformed frame costs one CALLERROR (or a drop) and nothing els
 to the charger go one at a time with a timeout. One task (``_watch``) pings silent
 chargers and ends the connections of those silent too long.
 
-What is rare lives in modules imported for one use and forgotten at once (``_use``), so
-their code leaves the heap when that use ends: ``accept.py`` (checking an upgrade
-request, the handshake), ``occasional.py`` (the setup after every (re)connection: the
-charger's capabilities, meter sampling, the fallback profile; the controller's
-occasional commands; the summaries for pages), ``config.py`` (validation, at boot).
-Also here: MeterValues into readings, and time as text.
+What is rare lives in modules imported for a use and forgotten when no use runs
+(``_use``), so their code leaves the heap again: ``accept.py`` (checking an upgrade
+request, the handshake), ``occasional.py`` (the setup after every (re)connection, the
+CALLs a charger sends now and then, the controller's occasional commands, summaries for
+pages, the texts of faults and rare events, the constructor), ``config.py`` (validation,
+at boot). Also here: MeterValues into readings, and time as text.
 """
 import asyncio
 import json
@@ -45,8 +45,6 @@ _BOOTED = const(5)    # a BootNotification came on this connection
 
 _MAX_ENTRIES = const(4)      # meterValue entries read (the latest)
 _MAX_SAMPLES = const(48)     # sampledValue entries read per entry: 3 phases x 16 measurands
-
-
 
 _users = {}    # rare module -> uses of it running
 
@@ -258,8 +256,12 @@ class ChargePointSession:
         return _sync("occasional", "snapshot", self, now_ms)
 
     def _note(self, key, *args):
-        """Log a rare event, its text from occasional.py."""
-        self._log(_sync("occasional", "text", key, args))
+        """Log a rare event, its text from occasional.py (its key if that cannot be had)."""
+        try:
+            key = _sync("occasional", "text", key, args)
+        except Exception:   # MemoryError: the event still shows
+            pass
+        self._log(key)
 
     @property
     def log(self):
@@ -533,29 +535,30 @@ class ChargePointSession:
             asyncio.create_task(_watch(cs))
         code = None
         try:
-            # _drop cancels this task, but CPython 3.11's wait_for can swallow a cancel that
-            # meets arriving data: close_request is the word that always gets through
-            while ws.close_request is None:
-                text = await ws.receive()
-                if ws.close_request is not None:
-                    break     # this connection was ended while the message came in
-                reply = self.handle_text(text)
-                text = None
-                if reply is not None:
-                    await ws.send_text(reply)
-        except WebSocketClosed as e:
-            code = e.code
-        except asyncio.CancelledError:
+            try:
+                # _drop cancels this task, but CPython 3.11's wait_for can swallow a cancel
+                # that meets arriving data: close_request is the word that always gets through
+                while ws.close_request is None:
+                    text = await ws.receive()
+                    if ws.close_request is not None:
+                        break     # this connection was ended while the message came in
+                    reply = self.handle_text(text)
+                    text = None
+                    if reply is not None:
+                        await ws.send_text(reply)
+            except WebSocketClosed as e:
+                code = e.code
+            except asyncio.CancelledError:
+                if self._link is link:
+                    raise     # cancelled from outside, not by _drop
+                t = asyncio.current_task()
+                if hasattr(t, "uncancel"):
+                    t.uncancel()  # CPython: the cancel from _drop is taken care of
+            except Exception as e:
+                self._note("error", e)
+        finally:
             if self._link is link:
-                self._detach(None)
-                raise     # cancelled from outside, not by _drop
-            t = asyncio.current_task()
-            if hasattr(t, "uncancel"):
-                t.uncancel()  # CPython: the cancel from _drop is taken care of
-        except Exception as e:
-            self._note("error", e)
-        if self._link is link:
-            self._detach(code)
+                self._detach(code)
         if not ws.closed:
             code, reason = ws.close_request or (1011, "internal error")
             await ws.close(code, reason)
