@@ -235,59 +235,12 @@ class App:
     # -- commands from MQTT ------------------------------------------------------------
 
     def on_command(self, target, key, value):
-        """Apply a validated command to the running configuration and persist it.
-
-        Raises ConfigError when the change conflicts with another setting.
-        """
-        from dynevse.core.schema import ConfigError
-        cfg = self.cfg
-        if target == "site":
-            if key in ("soc_min", "soc_target"):
-                bat = cfg["site"]["battery"]
-                other = "soc_target" if key == "soc_min" else "soc_min"
-                lo, hi = (value, bat[other]) if key == "soc_min" else (bat[other], value)
-                if lo > hi:
-                    raise ConfigError("site.battery." + key, "must keep soc_min (%s) <= soc_target (%s)" % (lo, hi))
-                bat[key] = value
-                self.persist(("site", "battery", key), value)
-            else:
-                cfg["site"][key] = value
-                self.persist(("site", key), value)
-            log.info("command: site %s = %r", key, value)
-            return
-        index = [c["id"] for c in cfg["chargers"]].index(target)
-        c = cfg["chargers"][index]
-        if key == "reset":
-            log.info("command: %s reset its charging profile", target)
-            session = self.central.charger(target)
-            if session is not None and session.connected:
-                asyncio.create_task(self._send(session, 0.0, 3, True))
-            self.regulator.send_failed(target)
-            return
-        if key == "min_a" and value > c["max_a"]:
-            raise ConfigError("chargers[%d].min_a" % index, "must not be above max_a (%s A), got %s" % (c["max_a"], value))
-        if key == "max_a" and value < c["min_a"]:
-            raise ConfigError("chargers[%d].max_a" % index, "must not be below min_a (%s A), got %s" % (c["min_a"], value))
-        if key == "min_a" and value > cfg["site"]["breaker_a"] - cfg["site"]["breaker_margin_a"]:
-            raise ConfigError("chargers[%d].min_a" % index, "must fit the main breaker, got %s" % value)
-        c[key] = value
-        self.persist(("chargers", index, key), value)
-        log.info("command: %s %s = %r", target, key, value)
-
-    def persist(self, path, value):
-        """Write one changed value into config.json (atomically)."""
-        board = self.board
-        raw = json.loads(board.read_text(board.config_path))
-        node = raw
-        for k in path[:-1]:
-            if isinstance(k, int):
-                node = node[k]
-            else:
-                if node.get(k) is None:
-                    node[k] = {}
-                node = node[k]
-        node[path[-1]] = value
-        board.write_atomic(board.config_path, json.dumps(raw))
+        """Apply a validated command (see dynevse.apply); loaded for the command only."""
+        from dynevse import apply
+        try:
+            apply.command(self, target, key, value)
+        finally:
+            _drop_modules("dynevse.apply")
 
     # -- start -------------------------------------------------------------------------
 
