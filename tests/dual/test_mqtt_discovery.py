@@ -166,9 +166,9 @@ def announce(phases=3, battery=True, chargers=None):
     site_cfg, chargers_cfg, _ = schema.check_setup(site, live)
     s, cs = S.snapshot(result, site_cfg, chargers_cfg,
                        {"chargers": {"cp1": {"status": "Charging"}, "garage.2": {"status": "Available"}}})
-    states = {site_state(t): json.loads(S.encode(s, S.SITE_KEYS))}
-    for c in cs:
-        states[charger_state(t, c["id"])] = json.loads(S.encode(c, S.CHARGER_KEYS))
+    states = {site_state(t): json.loads(s)}
+    for cid, c in cs:
+        states[charger_state(t, cid)] = json.loads(c)
     return t, msgs, states
 
 
@@ -302,8 +302,8 @@ def test_config_topics_parse_back():
     assert t.parse_config(topic) == ("number", "ch_cp1_max_a")
     assert t.parse_config("ha/disc/number/other_node/ch_cp1_max_a/config") is None
     assert P.matches(t.sweep_filter(), topic)
-    assert D.is_expected(t, 3, True, [{"id": "cp1"}], "number", "ch_cp1_max_a")
-    assert not D.is_expected(t, 3, True, [{"id": "cp2"}], "number", "ch_cp1_max_a")
+    assert D.is_expected(t, 3, True, ["cp1"], "number", "ch_cp1_max_a")
+    assert not D.is_expected(t, 3, True, ["cp2"], "number", "ch_cp1_max_a")
     assert not D.is_expected(t, 3, False, [], "number", "hub_soc_min")
     assert D.is_expected(t, 3, True, [], "number", "hub_soc_min")
 

@@ -9,6 +9,8 @@ import json
 from dualtest import raises
 from dynevse.core.schema import ConfigError
 from dynevse.mqtt import discovery as D
+from dynevse.mqtt import state as S
+from dynevse.mqtt import status
 from dynevse.mqtt.link import Link
 
 
@@ -67,6 +69,16 @@ def make(inputs=None, on_command=None, **cfg):
     return link, fc, clock
 
 
+def js(d, table=S.SITE):
+    """A state as ``state.snapshot`` writes it, from a dict (every key of the table)."""
+    return S.encode(" ".join(k + " 0 " + k for k in table.split()[::3]), (d,))
+
+
+def states(site, chargers):
+    """publish_state's arguments from dicts."""
+    return (None if site is None else js(site)), [(c["id"], js(c, S.CHARGER)) for c in chargers]
+
+
 def run(coro):
     asyncio.new_event_loop()
     return asyncio.run(coro)
@@ -83,7 +95,7 @@ def test_subscribes_to_commands_and_inputs():
 def test_valid_command_reaches_the_app_and_is_confirmed_in_state():
     calls = []
     link, fc, clock = make(on_command=lambda t, k, v: calls.append((t, k, v)))
-    link.publish_state({"mode": "standard", "status": "ok"}, [{"id": "cp1", "mode": "default"}])
+    link.publish_state(*states({"mode": "standard", "status": "ok"}, [{"id": "cp1", "mode": "default"}]))
     link._publish_states()
     before = len(fc.to("dynevse/b1/site/state"))
     fc.on_message("dynevse/b1/site/mode/set", b"eco", False)
@@ -96,6 +108,7 @@ def test_valid_command_reaches_the_app_and_is_confirmed_in_state():
     assert json.loads(fc.to("dynevse/b1/charger/cp1/state")[-1][1])["mode"] == "default"
     assert not fc.to("dynevse/b1/diagnostics")
     assert link.status()["commands"] == 2
+    assert len(status.LINK.split()) == len(link.n)
 
 
 def test_bad_commands_are_refused_on_the_diagnostics_topic_and_change_nothing():
@@ -125,7 +138,7 @@ def test_the_app_may_refuse_too():
         raise RuntimeError("flash full")
 
     link, fc, clock = make(on_command=apply)
-    link.publish_state({}, [{"id": "cp1", "min_a": 6}])
+    link.publish_state(*states({}, [{"id": "cp1", "min_a": 6}]))
     fc.on_message("dynevse/b1/charger/cp1/min_a/set", b"20", False)
     fc.on_message("dynevse/b1/charger/cp1/max_a/set", b"20", False)
     diag = [json.loads(d[1]) for d in fc.to("dynevse/b1/diagnostics")]
@@ -139,16 +152,16 @@ def test_the_app_may_refuse_too():
 def test_state_goes_out_on_change_and_at_least_every_period():
     link, fc, clock = make()
     site = {"mode": "eco", "net_w": 100}
-    link.publish_state(site, [{"id": "cp1", "allocated_a": 6.0}, {"id": "ghost", "allocated_a": 1}])
+    link.publish_state(*states(site, [{"id": "cp1", "allocated_a": 6.0}, {"id": "ghost", "allocated_a": 1}]))
     link._publish_states()
     assert len(fc.to("dynevse/b1/site/state")) == 1 and len(fc.to("dynevse/b1/charger/cp1/state")) == 1
     assert fc.to("dynevse/b1/site/state")[0][2] is True          # retained
     assert not fc.to("dynevse/b1/charger/ghost/state")            # not registered
     clock.t = 5000
-    link.publish_state({"net_w": 100, "mode": "eco"}, [{"id": "cp1", "allocated_a": 6.0}])
+    link.publish_state(*states({"net_w": 100, "mode": "eco"}, [{"id": "cp1", "allocated_a": 6.0}]))
     link._publish_states()
     assert len(fc.to("dynevse/b1/site/state")) == 1              # same state: nothing new
-    link.publish_state({"mode": "eco", "net_w": 120}, [{"id": "cp1", "allocated_a": 6.0}])
+    link.publish_state(*states({"mode": "eco", "net_w": 120}, [{"id": "cp1", "allocated_a": 6.0}]))
     link._publish_states()
     assert len(fc.to("dynevse/b1/site/state")) == 2              # changed
     assert len(fc.to("dynevse/b1/charger/cp1/state")) == 1
@@ -220,4 +233,4 @@ def test_register_refuses_bad_input():
         e = raises(ConfigError, link.register, *args)
         assert e.field == field, (args, e.field)
     # still the old registration
-    assert [c["id"] for c in link._chargers] == ["cp1", "cp2"]
+    assert link._chargers[::5] == ["cp1", "cp2"] and link._chargers[6] == "Garage"

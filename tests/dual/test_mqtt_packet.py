@@ -4,6 +4,7 @@ Expected bytes are written out by hand from the spec's packet layouts (section n
 in the comments), not taken from the encoder. Runs under pytest and MicroPython.
 """
 from dualtest import raises
+from dynevse.mqtt import connect as CONN
 from dynevse.mqtt import packet as P
 from dynevse.mqtt.packet import MalformedPacket
 
@@ -48,23 +49,24 @@ def test_connect_minimal():
     # 3.1: 0x10, remaining length, "MQTT" (00 04 M Q T T), level 4, flags 0x02 (clean
     # session), keepalive 60 = 00 3C, then the client id "c1" = 00 02 63 31. 10 + 4 bytes.
     want = b"\x10\x0e\x00\x04MQTT\x04\x02\x00\x3c\x00\x02c1"
-    assert P.connect("c1", 60) == want
+    assert CONN.connect_packet("c1", 60) == want
 
 
 def test_connect_with_will_user_password():
+    # our will is retained at QoS 1:
     # flags: user 0x80, password 0x40, will retain 0x20, will QoS 1 = 0x08, will 0x04,
     # clean 0x02 -> 0xEE. Payload order (3.1.3): client id, will topic, will message,
     # user name, password, each with a 2-byte length.
     body = (b"\x00\x04MQTT\x04\xee\x00\x0a" + b"\x00\x02id" + b"\x00\x01w" + b"\x00\x07offline"
             + b"\x00\x01u" + b"\x00\x02pw")
     want = b"\x10" + bytes((len(body),)) + body
-    got = P.connect("id", 10, "u", "pw", "w", b"offline", True, 1)
+    got = CONN.connect_packet("id", 10, "u", "pw", "w", b"offline")
     assert got == want, got
 
 
 def test_password_needs_user():
     # 3.1.2.9: without a user name the password flag must be 0, so no password is sent
-    got = P.connect("id", 10, "", "pw")
+    got = CONN.connect_packet("id", 10, "", "pw")
     assert got[9] & 0xC0 == 0 and b"pw" not in got[10:]
 
 
@@ -99,7 +101,7 @@ def test_small_packets():
 
 def test_connack_reasons():
     # 3.2.2.3 table 3.1 (the client says "return code N" for anything else)
-    r = P.REFUSALS.split("|")
+    r = CONN.REFUSALS.split("|")
     assert len(r) == 6 and r[0] == "accepted"
     assert r[4] == "bad user name or password"
     assert r[5] == "not authorized"
@@ -107,13 +109,15 @@ def test_connack_reasons():
 
 def test_parse_connack():
     # 3.2: CONNACK is 0x20, 2 bytes: acknowledge flags (only bit 0, session present), return code
-    assert P.parse_ack(0x20, b"\x00\x00") == (False, 0)
-    assert P.parse_ack(0x20, b"\x01\x05") == (True, 5)
-    raises(MalformedPacket, P.parse_ack, 0x20, b"\x00")
-    raises(MalformedPacket, P.parse_ack, 0x20, b"")
-    raises(MalformedPacket, P.parse_ack, 0x21, b"\x00\x00")    # reserved flags
-    raises(MalformedPacket, P.parse_ack, 0x20, b"\x02\x00")    # reserved ack bits
-    raises(MalformedPacket, P.parse_ack, 0x30, b"\x00\x00")    # not a CONNACK
+    assert CONN.connack(0x20, b"\x00\x00") == (False, 0)
+    assert CONN.connack(0x20, b"\x01\x05") == (True, 5)
+    raises(MalformedPacket, CONN.connack, 0x20, b"\x00")
+    raises(MalformedPacket, CONN.connack, 0x20, b"")
+    raises(MalformedPacket, CONN.connack, 0x21, b"\x00\x00")    # reserved flags
+    raises(MalformedPacket, CONN.connack, 0x20, b"\x02\x00")    # reserved ack bits
+    raises(MalformedPacket, CONN.connack, 0x30, b"\x00\x00")    # not a CONNACK
+    # once connected, a CONNACK is not an acknowledgement we expect
+    raises(MalformedPacket, P.parse_ack, 0x20, b"\x00\x00")
 
 
 def test_parse_publish_qos1_round_trip():

@@ -32,24 +32,37 @@ def refused(topic_tail, payload, retained=False, battery=True):
     return Refusal(cmd(topic_tail, payload, retained, battery))
 
 
-def test_encode_is_sorted_compact_and_complete():
-    js = S.encode({"mode": "eco", "net_w": -120, "warnings": ["a"], "junk": 1}, S.SITE_KEYS)
+def keys(table):
+    return table.split()[::3]
+
+
+def test_state_json_is_sorted_compact_and_complete():
+    for table in (S.SITE, S.CHARGER):
+        assert keys(table) == sorted(keys(table)) and len(table.split()) % 3 == 0
+    js, chargers = S.snapshot({"site": {"net_w": -120, "warnings": ["a"]}}, {"mode": "eco", "junk": 1},
+                              [{"id": "cp1", "junk": 2}])
+    for text, table in ((js, S.SITE), (chargers[0][1], S.CHARGER)):
+        d = json.loads(text)
+        # every key is present (null when unknown, which HA shows as "unknown"); extras are left out
+        assert sorted(d) == keys(table) and "junk" not in d
+        assert " " not in text.replace("Charging", "")
+        where = [(text.index('"%s":' % k), k) for k in keys(table)]
+        where.sort()
+        assert [k for _, k in where] == keys(table)
     d = json.loads(js)
-    # every key is present (null when unknown, which HA shows as "unknown"); extras are left out
-    assert sorted(d) == sorted(S.SITE_KEYS) and "junk" not in d
-    assert d["mode"] == "eco" and d["net_w"] == -120 and d["soc_min"] is None
-    assert " " not in js.replace("allow_grid_charging", "")
-    where = [(js.index('"%s":' % k), k) for k in S.SITE_KEYS]
-    where.sort()
-    assert [k for _, k in where] == sorted(S.SITE_KEYS)
-    # equal states give equal bytes, whatever the dict's insertion order
-    a = {"status": "ok", "mode": "eco"}
-    b = {"mode": "eco", "status": "ok"}
-    assert S.encode(a, S.SITE_KEYS) == S.encode(b, S.SITE_KEYS)
+    assert d["mode"] == "eco" and d["net_w"] == -120 and d["soc_min"] is None and d["warnings"] == ["a"]
+    assert chargers[0][0] == "cp1"
+    # equal states give equal bytes, whatever the dicts' insertion order
+    a = S.snapshot({"site": {"net_w": 1, "export_w": 2}}, {"mode": "eco", "distribution": "shared"},
+                   [{"id": "cp1", "min_a": 6, "max_a": 16}])
+    b = S.snapshot({"site": {"export_w": 2, "net_w": 1}}, {"distribution": "shared", "mode": "eco"},
+                   [{"max_a": 16, "id": "cp1", "min_a": 6}])
+    assert a == b
 
 
-def test_encode_bounds_text_and_lists():
-    d = json.loads(S.encode({"status": "x" * 500, "warnings": ["w"] * 100}, S.SITE_KEYS))
+def test_state_bounds_text_and_lists():
+    js, chargers = S.snapshot({}, {}, [], {"site": {"status": "x" * 500, "warnings": ["w"] * 100}})
+    d = json.loads(js)
     assert len(d["status"]) == 100 and len(d["warnings"]) == 16
 
 
@@ -67,18 +80,21 @@ def test_snapshot_merges_result_settings_and_regulation():
     live = {"site": {"warnings": ["grid_stale"]},
             "chargers": {"cp1": {"status": "Charging", "reason": "ramping up"}}}
     site, chargers = S.snapshot(result, site_cfg, chargers_cfg, live)
+    site = json.loads(site)
     assert site["available_a"] == [10.5, 11.0, 12.0] and site["soc_target"] == 80
     assert site["warnings"] == ["battery_soc_missing", "grid_stale"]
     assert site["status"] == "battery_soc_missing, grid_stale"
-    a, b = chargers
+    assert [cid for cid, c in chargers] == ["cp1", "cp2"]
+    a, b = [json.loads(c) for cid, c in chargers]
     assert (a["mode"], a["mode_active"], a["status"], a["reason"]) == ("default", "eco", "Charging", "ramping up")
     assert a["allocated_a"] == 10.5 and a["max_a"] == 16
     # a charger the engine did not report on: settings known, live values unknown
     assert (b["mode"], b["allocated_a"], b["status"]) == ("solar", None, None)
     site2, ch2 = S.snapshot({"chargers": result["chargers"], "site": {"warnings": []}},
                             dict(site_cfg, battery=None), chargers_cfg[:1])
-    assert site2["status"] == "ok" and "soc_min" not in site2
-    assert ch2[0]["reason"] == "capacity"      # the engine's reason when regulation gives none
+    site2 = json.loads(site2)
+    assert site2["status"] == "ok" and site2["soc_min"] is None and site2["soc_target"] is None
+    assert json.loads(ch2[0][1])["reason"] == "capacity"      # the engine's reason when regulation gives none
 
 
 def test_good_commands():

@@ -22,9 +22,11 @@ It boots like the app: the settings are validated once (``core.schema``,
 (``checked=True``); the schema is loaded again only to refuse a command, and dropped.
 Heap: ``before_mqtt``, ``mqtt_code`` (the resident MQTT modules imported), ``boot``
 (after validation and the drop: what validation leaves behind), ``app`` (the app's own
-data, and asyncio's Event and streams, which the firmware's web server loads anyway),
+data, and a listening socket as the firmware's web server has: asyncio's Event, streams
+and I/O queue are in use before MQTT starts),
 ``mqtt_objects`` (the link created and registered); each cycle's ``heap`` is taken right
-after the state was handed to the link, before the report is built.
+after the state was handed to the link, between cycles as the app does (the cycle's
+own data gone), before the report is built.
 """
 import asyncio
 import gc
@@ -141,6 +143,15 @@ class App:
                         {"chargers": {c["id"]: {"status": "Charging"} for c in self.chargers}})
 
 
+async def web_server(r, w):
+    w.close()
+
+
+def cycle(link, app, now):
+    # a function of its own, as in the app: nothing of the cycle stays behind in a frame
+    link.publish_state(*app.cycle(link.readings(now)))
+
+
 async def control_loop(link, app, setup):
     period = setup.get("period_ms", 500)
     report = setup.get("report_ms", 500)
@@ -156,11 +167,11 @@ async def control_loop(link, app, setup):
         if gap > max_gap:
             max_gap = gap
         n += 1
-        data = link.readings(now)
-        link.publish_state(*app.cycle(data))    # as the app does: nothing else keeps the dicts
-        heap = heap_used()
+        cycle(link, app, now)
+        heap = heap_used()      # between cycles, as the app measures it
         if ticks_diff(now, last_report) >= report:
             last_report = now
+            data = link.readings(now)
             readings = {}
             for k in data:
                 if k not in ("at_ms", "age_ms"):
@@ -185,9 +196,10 @@ async def main(path):
     site_cfg, chargers_cfg, _groups = settings
     if setup.get("engine", True):
         from dynevse.core import engine  # noqa: F401  (loaded before measuring the link)
-    # the parts of asyncio the firmware's web server (microdot, OCPP) loads anyway
+    # the firmware's web server (microdot, OCPP) listens all the time: asyncio's Event,
+    # streams and I/O queue are in use before MQTT starts
     asyncio.Event()
-    asyncio.open_connection
+    web = await asyncio.start_server(web_server, "127.0.0.1", 0)
     HEAP["app"] = heap_used()
     link = Link(mqtt_cfg, setup["device_id"], on_command=app.on_command, checked=True)
     link.register(setup.get("hub_name", "Panel"), site_cfg["phases"], site_cfg["battery"] is not None,
@@ -204,6 +216,7 @@ async def main(path):
         pass
     await link.stop()
     await sleep_ms(100)
+    web.close()
     out({"ev": "stopped"})
 
 

@@ -4,17 +4,19 @@ Why our own: micropython-lib's ``umqtt.simple`` blocks on connect and on every r
 which would stall the OCPP sessions and the control loop whenever the broker is slow
 or gone; its PyPI packages can't be installed with pip for CPython either.
 
-One supervisor task (``run``) owns the connection: it connects, starts the two
-per-connection tasks (reader, sender), keeps the time (keepalive, QoS 1 resends, the
-tick) until either task reports the link lost, cancels both, closes the socket and
-reconnects after a backoff that doubles up to ``backoff_max_s``. Every socket operation
-has a timeout; the host name is resolved once. Application code never awaits the
-network: ``publish`` puts the message on a bounded queue (the oldest is dropped when it
-is full) and returns. Only the sender writes to the socket (the reader and the
-supervisor hand it the acknowledgements and pings to send), so writes never interleave.
+One supervisor task (``run``) owns the connection: it connects (with ``connect``,
+loaded for that and dropped after), starts the reader task, and then every
+``_POLL_MS`` writes what is waiting and keeps the time (keepalive, QoS 1 resends, the
+tick for the application) until the connection is lost; then it cancels the reader,
+closes the socket and reconnects after a backoff that doubles up to ``backoff_max_s``.
+Every socket operation has a timeout; the host name is resolved once. Application code
+never awaits the network: ``publish`` puts the message on a bounded queue (the oldest
+is dropped when it is full) and returns; the supervisor sends it within a poll. It is
+the only writer (the reader and ``stop`` hand it the acknowledgements and the goodbye),
+so writes never interleave.
 
-Memory: no buffers beyond the packet being handled, which no frame keeps once it is
-handled; the waiting tasks hold nothing else (no ``wait_for`` while idle).
+Memory: one task besides the supervisor, no buffers beyond the packet being handled,
+which no frame keeps once it is handled, and no ``wait_for`` while idle.
 
 - Keepalive: a PINGREQ when nothing was received (or sent) for half the keepalive; the
   broker is declared dead when nothing at all was received for a whole keepalive.
@@ -28,7 +30,7 @@ handled; the waiting tasks hold nothing else (no ``wait_for`` while idle).
   published (retained) right after every CONNACK.
 """
 import asyncio
-import socket
+import sys
 
 from dynevse.aio import ticks_ms, ticks_diff, sleep_ms, wait_for
 from dynevse.compat import const
@@ -41,9 +43,7 @@ _READ_S = const(10)            # rest of a packet once its first byte has arrive
 _STABLE_MS = const(10000)      # a connection up this long resets the backoff
 _POLL_MS = const(100)          # the supervisor looks at the connection this often
 
-# counters: an index each into Client.n, named in this order by status()
-COUNTERS = "connects connect_failures links_lost malformed dead_broker oversized rejected " \
-    "resent rx tx callback_errors sub_refused unexpected dropped"
+# counters: an index each into Client.n, named by ``status.CLIENT`` in this order
 _CONNECTS = const(0)
 _FAILURES = const(1)
 _LOST = const(2)
@@ -60,6 +60,37 @@ _UNEXPECTED = const(12)
 _DROPPED = const(13)
 
 
+def drop(names):
+    """Forget modules loaded for one call, so that their code leaves the heap."""
+    for name in names:
+        mod = sys.modules.pop(name, None)
+        parent, _, child = name.rpartition(".")
+        pkg = sys.modules.get(parent)
+        if mod is not None and getattr(pkg, child, None) is mod:
+            delattr(pkg, child)
+
+
+def call(names, fn, *args):
+    """``fn`` of module ``names[0]`` called with the modules ``names`` loaded just for it
+    (those that were not loaded before are dropped after)."""
+    new = [n for n in names if n not in sys.modules]
+    try:
+        __import__(names[0])
+        return getattr(sys.modules[names[0]], fn)(*args)
+    finally:
+        drop(new)
+
+
+async def acall(names, fn, *args):
+    """``call`` for a coroutine function: awaited while its modules are loaded."""
+    new = [n for n in names if n not in sys.modules]
+    try:
+        __import__(names[0])
+        return await getattr(sys.modules[names[0]], fn)(*args)
+    finally:
+        drop(new)
+
+
 class Client:
     """An MQTT connection kept up by ``run()``; see the module docstring.
 
@@ -71,11 +102,14 @@ class Client:
     ``asyncio.open_connection``.
     """
 
+    _open = None                    # open_connection, when not asyncio's
+
     def __init__(self, cfg, will_topic, clock=ticks_ms, open_connection=None):
         self._cfg = cfg
         self._will = will_topic
         self._clock = clock
-        self._open = open_connection
+        if open_connection:
+            self._open = open_connection
         self.state = "stopped"
         self.last_error = ""
         self.n = [0] * 14           # counters, see COUNTERS
@@ -86,9 +120,8 @@ class Client:
         self._inflight = []         # [pid, topic, payload, retain, sent_ms or None (due), sends]
         self._pid = 0
         self._r = self._w = self._addr = None
-        self._wake = asyncio.Event()
         self._ok = self._stop = self._ping_out = False
-        self._up_ms = self._last_rx = self._last_tx = 0
+        self._last_rx = self._last_tx = 0
 
     # ---- what the application calls -------------------------------------------
 
@@ -108,7 +141,6 @@ class Client:
             q.pop(0)
             self.n[_DROPPED] += 1
         q.append((topic, payload, retain, qos))
-        self._wake.set()
         return True
 
     async def flushed(self):
@@ -122,7 +154,6 @@ class Client:
             raise ValueError("bad subscription %r qos %r" % (topic_filter, qos))
         if topic_filter not in self._subs[::3]:
             self._subs += (topic_filter, qos, False)
-            self._wake.set()
 
     def unsubscribe(self, topic_filter):
         s = self._subs
@@ -130,28 +161,18 @@ class Client:
             if s[i] == topic_filter:
                 if s[i + 2] and self.connected():
                     self._ctl.append(P.subscribe(self._next_pid(), topic_filter))
-                    self._wake.set()
                 del s[i:i + 3]
                 return
 
     def status(self):
         """Connection state and counters for the status page (a new dict)."""
-        d = {}
-        names = COUNTERS.split()
-        for i in range(len(names)):
-            d[names[i]] = self.n[i]
-        c = self.n[_CONNECTS]
-        d["state"] = self.state
-        d["last_error"] = self.last_error
-        d["reconnects"] = c - 1 if c > 1 else 0
-        d["queued"] = len(self._q)
-        d["inflight"] = len(self._inflight)
-        return d
+        return call(("dynevse.mqtt.status",), "client", self)
 
     async def run(self):
         """The supervisor: keep the connection up until ``stop()``."""
         cfg = self._cfg
         n = self.n
+        q = self._q
         lo = int(cfg["backoff_min_s"] * 1000)
         hi = int(cfg["backoff_max_s"] * 1000)
         ka = cfg["keepalive_s"] * 1000
@@ -162,48 +183,89 @@ class Client:
         while not self._stop:
             self.state = "connecting"
             self._ok = True         # before connecting, so that a stop() meanwhile is seen
+            reader = None
             try:
-                await self._connect()
-            except Exception as e:
-                n[_FAILURES] += 1
-                if isinstance(e, P.MalformedPacket):
-                    n[_MALFORMED] += 1
-                self._note(e)
-            else:
-                tasks = (asyncio.create_task(self._reader()), asyncio.create_task(self._sender()))
+                await acall(("dynevse.mqtt.connect",), "login", self)
+                self._last_rx = self._last_tx = up = t = self._clock()
+                self._ping_out = False
+                self._ctl = []
+                s = self._subs
+                for i in range(2, len(s), 3):
+                    s[i] = False    # subscribe again
+                for e in self._inflight:
+                    e[4] = None     # send again
+                await self._write(P.publish_head(self._will, 6, 0, True) + b"online")
+                n[_CONNECTS] += 1
+                self.last_error = ""
+                self.state = "connected"
+                reader = asyncio.create_task(self._reader())
                 self._call(self.on_connect)
-                t = self._clock()
                 while self._ok:
-                    await sleep_ms(_POLL_MS)
-                    now = self._clock()
-                    if ticks_diff(now, t) < tick:
-                        continue
-                    t = now
-                    quiet = ticks_diff(now, self._last_rx)
-                    if quiet >= ka:
-                        n[_DEAD] += 1
-                        self._fail("no answer from broker for %d s" % (quiet // 1000))
+                    # the only writer: acknowledgements, pings and the goodbye first, then
+                    # subscriptions, due resends and the queue
+                    while self._ctl:
+                        await self._write(self._ctl.pop(0))
+                    if self._stop:
                         break
-                    if not self._ping_out and (quiet >= ka // 2 or ticks_diff(now, self._last_tx) >= ka // 2):
-                        self._ping_out = True
-                        self._ctl.append(b"\xc0\x00")    # PINGREQ (3.12)
-                        self._wake.set()
-                    for e in self._inflight:
-                        if e[4] is not None and ticks_diff(now, e[4]) >= ack_ms:
-                            if e[5] >= _TRIES:
-                                self._fail("no PUBACK after %d sends" % e[5])
-                                break
-                            e[4] = None     # due: the sender sends it again
-                            n[_RESENT] += 1
-                            self._wake.set()
-                    e = None
-                    self._call(self.on_tick)
-                for t in tasks:
-                    t.cancel()
-                tasks = t = None
+                    i = 2
+                    while i < len(s):
+                        if not s[i]:
+                            s[i] = True
+                            await self._write(P.subscribe(self._next_pid(), s[i - 2], s[i - 1]))
+                            i = -1  # the list may have changed meanwhile: look again
+                        i += 3
+                    for e in list(self._inflight):
+                        if e[4] is None:
+                            e[5] += 1
+                            e[4] = self._clock()
+                            await self._write(P.publish_head(e[1], len(e[2]), 1, e[3], e[5] > 1, e[0]), e[2])
+                    m = None
+                    while q and len(self._inflight) < _INFLIGHT and self._ok:
+                        m = q[0]
+                        pid = 0
+                        if m[3]:
+                            pid = self._next_pid()
+                            self._inflight.append([pid, m[0], m[1], m[2], self._clock(), 1])
+                        await self._write(P.publish_head(m[0], len(m[1]), m[3], m[2], False, pid), m[1])
+                        if q and q[0] is m:
+                            q.pop(0)
+                        n[_TX] += 1
+                    # soon again after a message (discovery sends one at a time), else a poll
+                    await sleep_ms(_POLL_MS if m is None else 10)
+                    e = m = None            # don't keep the last message while waiting
+                    now = self._clock()
+                    if ticks_diff(now, t) >= tick:
+                        t = now
+                        quiet = ticks_diff(now, self._last_rx)
+                        if quiet >= ka:
+                            n[_DEAD] += 1
+                            raise OSError("no answer from broker for %d s" % (quiet // 1000))
+                        if not self._ping_out and (quiet >= ka // 2 or ticks_diff(now, self._last_tx) >= ka // 2):
+                            self._ping_out = True
+                            self._ctl.append(b"\xc0\x00")    # PINGREQ (3.12)
+                        for e in self._inflight:
+                            if e[4] is not None and ticks_diff(now, e[4]) >= ack_ms:
+                                if e[5] >= _TRIES:
+                                    raise OSError("no PUBACK after %d sends" % e[5])
+                                e[4] = None     # due: sent again
+                                n[_RESENT] += 1
+                        e = None
+                        self._call(self.on_tick)
+            except Exception as e:
+                if reader is None:
+                    n[_FAILURES] += 1
+                    if isinstance(e, P.MalformedPacket):
+                        n[_MALFORMED] += 1
+                    self._note(e)
+                else:
+                    self._fail(e)
+            s = e = m = None
+            if reader is not None:
+                reader.cancel()
+                reader = None
                 if not self._stop:
                     n[_LOST] += 1
-                if ticks_diff(self._clock(), self._up_ms) >= _STABLE_MS:
+                if ticks_diff(self._clock(), up) >= _STABLE_MS:
                     delay = lo
             w = self._w
             self._r = self._w = None
@@ -224,10 +286,11 @@ class Client:
         """Say offline (a clean DISCONNECT suppresses the will), disconnect, end ``run``."""
         self._stop = True
         if self.connected():
-            try:
-                await self._write(P.publish_head(self._will, 7, 0, True) + b"offline\xe0\x00")
-            except Exception:
-                pass
+            self._ctl.append(P.publish_head(self._will, 7, 0, True) + b"offline\xe0\x00")
+            for i in range(30):     # the supervisor writes it within a poll (or gives up)
+                if not self._ctl:
+                    break
+                await sleep_ms(_POLL_MS)
         self._ok = False
 
     # ---- the connection --------------------------------------------------------
@@ -262,47 +325,6 @@ class Client:
                     break
             else:
                 return self._pid
-
-    async def _connect(self):
-        cfg = self._cfg
-        t = cfg["connect_timeout_s"]
-        host = self._addr
-        if host is None:
-            # Resolve once: getaddrinfo blocks on the board, an IP literal does not.
-            host = cfg["host"]
-            if not host:
-                raise OSError("no broker host configured")
-            parts = host.split(".")
-            ip = len(parts) == 4
-            for p in parts:
-                ip = ip and p.isdigit() and int(p) < 256
-            if not ip:
-                a = socket.getaddrinfo(host, cfg["port"], socket.AF_INET)[0][-1]
-                # CPython and the ESP32 port give (ip, port); the unix port a raw sockaddr
-                host = a[0] if isinstance(a, tuple) else "%d.%d.%d.%d" % tuple(bytes(a)[4:8])
-            self._addr = host
-        self._r, self._w = await wait_for((self._open or asyncio.open_connection)(host, cfg["port"]), t)
-        await self._write(P.connect(cfg["client_id"], cfg["keepalive_s"], cfg["username"],
-                                    cfg["password"], self._will, b"offline", True, 1))
-        head = await wait_for(self._r.readexactly(2), t)
-        if head[1] != 2:
-            raise P.MalformedPacket("CONNACK expected, got 0x%02x %d" % (head[0], head[1]))
-        rc = P.parse_ack(head[0], await wait_for(self._r.readexactly(2), t))[1]
-        if rc:
-            r = P.REFUSALS.split("|")
-            raise OSError("broker refused the connection: " + (r[rc] if rc < len(r) else "return code %d" % rc))
-        self._last_rx = self._last_tx = self._up_ms = self._clock()
-        self._ping_out = False
-        self._ctl = []
-        s = self._subs
-        for i in range(2, len(s), 3):
-            s[i] = False
-        for e in self._inflight:
-            e[4] = None
-        await self._write(P.publish_head(self._will, 6, 0, True) + b"online")
-        self.n[_CONNECTS] += 1
-        self.last_error = ""
-        self.state = "connected"
 
     async def _write(self, data, payload=None):
         w = self._w
@@ -348,15 +370,13 @@ class Client:
                         size -= i
                     if pid:                 # acknowledged all the same
                         self._ctl.append(bytes((0x40, 2, pid >> 8, pid & 0xFF)))
-                        self._wake.set()
                 elif kind == 0x30:
                     body = await wait_for(r.readexactly(size), _READ_S)
                     topic, pid, off, qos, retain = P.parse_publish(first, body)
                     if qos == 2:
                         raise P.MalformedPacket("QoS 2 PUBLISH on a QoS 0/1 subscription")
-                    if qos:                 # PUBACK (3.4), written by the sender
+                    if qos:                 # PUBACK (3.4), written by the supervisor
                         self._ctl.append(bytes((0x40, 2, pid >> 8, pid & 0xFF)))
-                        self._wake.set()
                     n[_RX] += 1
                     s = self._subs
                     for i in range(0, len(s), 3):
@@ -376,7 +396,6 @@ class Client:
                         for e in self._inflight:
                             if e[0] == pid:
                                 self._inflight.remove(e)
-                                self._wake.set()
                                 break
                         e = None
                     elif kind == 0x90:
@@ -389,44 +408,5 @@ class Client:
                         raise P.MalformedPacket("type %d" % (first >> 4))
                 self._last_rx = self._clock()
                 body = topic = None     # don't keep the last message while waiting
-        except Exception as e:
-            self._fail(e)
-
-    async def _sender(self):
-        # The only writer once connected.
-        try:
-            n = self.n
-            q = self._q
-            s = self._subs
-            while True:
-                while self._ctl:
-                    await self._write(self._ctl.pop(0))
-                i = 2
-                while i < len(s):
-                    if not s[i]:
-                        s[i] = True
-                        await self._write(P.subscribe(self._next_pid(), s[i - 2], s[i - 1]))
-                        i = -1      # the list may have changed meanwhile: look again
-                    i += 3
-                for e in list(self._inflight):
-                    if e[4] is None:
-                        e[5] += 1
-                        e[4] = self._clock()
-                        await self._write(P.publish_head(e[1], len(e[2]), 1, e[3], e[5] > 1, e[0]), e[2])
-                e = None
-                if q and len(self._inflight) < _INFLIGHT:
-                    m = q[0]
-                    pid = 0
-                    if m[3]:
-                        pid = self._next_pid()
-                        self._inflight.append([pid, m[0], m[1], m[2], self._clock(), 1])
-                    await self._write(P.publish_head(m[0], len(m[1]), m[3], m[2], False, pid), m[1])
-                    if q and q[0] is m:
-                        q.pop(0)
-                    m = None                # don't keep the last message while waiting
-                    n[_TX] += 1
-                    continue
-                self._wake.clear()
-                await self._wake.wait()
         except Exception as e:
             self._fail(e)

@@ -11,7 +11,7 @@ are rare, so none of this stays in memory.
 import json
 
 from dynevse.compat import is_number
-from dynevse.mqtt.state import CHARGER_KEYS, SITE_KEYS, encode, parse_command
+from dynevse.mqtt.state import encode, parse_command
 
 # One command per line: where (s: site, b: site.battery, only with a battery, c: each
 # charger), key, entity platform, then for a select its options, for a number the
@@ -115,8 +115,8 @@ def handle(link, topic, payload, retained):
     """One command for ``link``: validate it, let the app apply it (``on_command``), show
     the new value in the next state at once; or publish the refusal to diagnostics."""
     hub = link._hub
-    target, key, value = decode_command(link.base, topic, payload, retained, bool(hub and hub["battery"]),
-                                        [c["id"] for c in link._chargers])
+    target, key, value = decode_command(link.base, topic, payload, retained, bool(hub and hub[3]),
+                                        link._chargers[::5])
     if target is not None and link.on_command is not None:
         try:
             link.on_command(target, key, value)
@@ -142,6 +142,6 @@ def handle(link, topic, payload, retained):
         if s[i] == ("" if target == "site" else target):
             d = json.loads(s[i + 1])
             d[key] = "default" if target != "site" and key == "mode" and value == "" else value
-            s[i + 1] = encode(d, CHARGER_KEYS if s[i] else SITE_KEYS)
+            s[i + 1] = encode(" ".join(k + " 0 " + k for k in sorted(d)), (d,))
             s[i + 2] = None
     link._pump()

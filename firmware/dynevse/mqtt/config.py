@@ -21,7 +21,7 @@ loads it just for a call (unchecked settings, ``register``) and drops it again.
 """
 from dynevse.core import schema
 from dynevse.core.schema import ConfigError, NUM, INT, BOOL, TEXT, REQUIRED
-from dynevse.mqtt.inputs import QUANTITIES, quantities  # noqa: F401  (part of this API)
+from dynevse.mqtt.inputs import QUANTITIES
 
 TOPIC = "topic"
 HOST = "host"
@@ -47,6 +47,13 @@ MQTT_FIELDS = (
     ("max_packet", INT, 4096, 512, 65536, "bytes"),
     ("queue_len", INT, 8, 1, 64, ""),
 )
+
+def quantities():
+    """Yield (name, units, reading, phase) for every quantity of ``inputs.QUANTITIES``."""
+    for line in QUANTITIES.split("\n"):
+        q = line.split(" ")
+        yield q[0], tuple(q[1].split(",")), q[2], int(q[3])
+
 
 def valid_host(s):
     """A DNS name or IPv4 address: letters, digits, '-', '.', at most 253 characters."""
@@ -174,6 +181,10 @@ def defaults():
     return schema.defaults(MQTT_FIELDS)
 
 
+# what Link keeps of each registered charger, in this order (Link._chargers, flat)
+CHARGER_INFO = ("id", "name", "vendor", "model", "firmware")
+
+
 def register(link, name, phases, battery, chargers, url):
     """Validate what ``Link.register`` was given and store it in ``link``; remember what
     the previous registration announced that this one lacks (removed after the next
@@ -187,7 +198,7 @@ def register(link, name, phases, battery, chargers, url):
     if not isinstance(chargers, (list, tuple)) or len(chargers) > 16:
         raise ConfigError("chargers", "must be a list of at most 16 chargers")
     ids = []
-    chs = []
+    chs = []        # flat: id, name, vendor, model, firmware (None: not given) per charger
     for i in range(len(chargers)):
         c = chargers[i]
         if not isinstance(c, dict):
@@ -196,21 +207,19 @@ def register(link, name, phases, battery, chargers, url):
         if cid in ids:
             raise ConfigError("chargers[%d].id" % i, "must be unique, %r is used twice" % cid)
         ids.append(cid)
-        ch = {"id": cid}
-        for k in ("name", "vendor", "model", "firmware"):
+        chs.append(cid)
+        for k in CHARGER_INFO[1:]:
             v = c.get(k)
-            if v:
-                ch[k] = schema.check_value("chargers[%d].%s" % (i, k), v, TEXT, None, None, "")
-        chs.append(ch)
+            chs.append(schema.check_value("chargers[%d].%s" % (i, k), v, TEXT, None, None, "") if v else None)
     hub = link._hub
     if hub is not None:
-        old = (hub["phases"], hub["battery"])
+        old = hub[2:]
         if old != (phases, battery) and old not in link._old:
-            link._old.append(old)
-    gone = link._gone
-    for c in link._chargers:
-        if c["id"] not in ids and c["id"] not in gone and len(gone) < 16:
-            gone.append(c["id"])
+            link._old = list(link._old) + [old]
+    gone = list(link._gone)
+    for c in link._chargers[::5]:
+        if c not in ids and c not in gone and len(gone) < 16:
+            gone.append(c)
     link._gone = [g for g in gone if g not in ids]
-    link._hub = {"name": name, "url": url, "phases": phases, "battery": battery}
+    link._hub = (name, url, phases, battery)
     link._chargers = chs

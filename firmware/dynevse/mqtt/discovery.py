@@ -23,9 +23,52 @@ from binascii import crc32
 
 from dynevse import VERSION
 from dynevse.aio import sleep_ms, wait_for
+from dynevse.compat import const
 from dynevse.mqtt.commands import commands
 
-MANUFACTURER = "Dynamic OCPP EVSE"
+_MAKER = "Dynamic OCPP EVSE"
+
+# The payloads' keys and words, as one string: a name or short string in the code would
+# stay in memory (interned) after this module is dropped; these go with it.
+_WORDS = """name unique_id availability_topic device origin entity_category device_class
+unit_of_measurement state_topic value_template command_topic state_class min max step mode
+options payload_on payload_off payload_press identifiers manufacturer model sw_version
+via_device configuration_url box ON OFF PRESS button sensor number select switch"""
+_NAME = const(0)
+_UNIQUE_ID = const(1)
+_AVAILABILITY_TOPIC = const(2)
+_DEVICE = const(3)
+_ORIGIN = const(4)
+_ENTITY_CATEGORY = const(5)
+_DEVICE_CLASS = const(6)
+_UNIT_OF_MEASUREMENT = const(7)
+_STATE_TOPIC = const(8)
+_VALUE_TEMPLATE = const(9)
+_COMMAND_TOPIC = const(10)
+_STATE_CLASS = const(11)
+_MIN = const(12)
+_MAX = const(13)
+_STEP = const(14)
+_MODE = const(15)
+_OPTIONS = const(16)
+_PAYLOAD_ON = const(17)
+_PAYLOAD_OFF = const(18)
+_PAYLOAD_PRESS = const(19)
+_IDENTIFIERS = const(20)
+_MANUFACTURER = const(21)
+_MODEL = const(22)
+_SW_VERSION = const(23)
+_VIA_DEVICE = const(24)
+_CONFIGURATION_URL = const(25)
+_BOX = const(26)
+_ON = const(27)
+_OFF = const(28)
+_PRESS = const(29)
+_BUTTON = const(30)
+_SENSOR = const(31)
+_NUMBER = const(32)
+_SELECT = const(33)
+_SWITCH = const(34)
 
 # One entity per line: key|component|name|device_class|unit|state_class (sensor) or
 # step (number)|entity_category|needs. ``needs``: empty (always), "battery" (with a home
@@ -55,9 +98,9 @@ max_a|number|Max current|current|A|1|config|
 priority|number|Priority|||1|config|
 reset|button|Reset charging profile||||config|"""
 
-_SEND_TIMEOUT_S = 10        # one discovery message must be written within this
-_SWEEP_SETTLE_MS = 1000     # retained configs arrive right after SUBSCRIBE; allow this long
-_SWEEP_MAX = 32             # leftovers remembered per connect; more are caught next time
+_SEND_TIMEOUT_S = const(10)     # one discovery message must be written within this
+_SWEEP_SETTLE_MS = const(1000)  # retained configs arrive right after SUBSCRIBE; allow this long
+_SWEEP_MAX = const(32)          # leftovers remembered per connect; more are caught next time
 
 
 def entities(table, phases=3, battery=True):
@@ -110,82 +153,83 @@ class Topics:
         return parts[n], parts[n + 2]
 
 
-def _template(row):
-    key = row[0]
-    if row[1] == "switch":
-        return "{{ 'ON' if value_json.%s else 'OFF' }}" % key
-    if key[-3:-1] == "_l":   # per-phase sensor: one element of the phase list
-        return "{{ value_json.%s[%d] }}" % (key[:-3], int(key[-1]) - 1)
-    return "{{ value_json.%s }}" % key
-
-
 def config_message(topics, hub, row, charger=None):
     """(topic, JSON payload) announcing one entity (a row of HUB or CHARGER) of the hub
     or of ``charger``. ``hub``: {"name", "url"}; ``charger``: {"id", optional "name",
     "vendor", "model", "firmware"}."""
+    w = _WORDS.split()
     key, comp, name, dev_cla, unit, extra, cat = row[:7]
     cid = None if charger is None else charger["id"]
     oid = topics.object_id(cid, key)
     base = topics.base
     hub_ident = topics.node
+    d = {}
     if charger is None:
-        d = {"identifiers": [hub_ident], "name": hub["name"], "manufacturer": MANUFACTURER,
-             "model": "Panel controller", "sw_version": VERSION}
+        d[w[_IDENTIFIERS]] = [hub_ident]
+        d[w[_NAME]] = hub["name"]
+        d[w[_MANUFACTURER]] = _MAKER
+        d[w[_MODEL]] = "Panel controller"
+        d[w[_SW_VERSION]] = VERSION
     else:
-        d = {"identifiers": [hub_ident + "_ch_" + safe_id(cid)],
-             "name": charger.get("name") or cid,
-             "manufacturer": charger.get("vendor") or MANUFACTURER,
-             "model": charger.get("model") or "OCPP 1.6J charger",
-             "sw_version": charger.get("firmware") or VERSION,
-             "via_device": hub_ident}
+        d[w[_IDENTIFIERS]] = [hub_ident + "_ch_" + safe_id(cid)]
+        d[w[_NAME]] = charger.get("name") or cid
+        d[w[_MANUFACTURER]] = charger.get("vendor") or _MAKER
+        d[w[_MODEL]] = charger.get("model") or "OCPP 1.6J charger"
+        d[w[_SW_VERSION]] = charger.get("firmware") or VERSION
+        d[w[_VIA_DEVICE]] = hub_ident
     if hub.get("url"):
-        d["configuration_url"] = hub["url"]
-    p = {
-        "name": name,
-        "unique_id": hub_ident + "_" + oid,
-        "availability_topic": base + "/status",
-        "device": d,
-        "origin": {"name": MANUFACTURER, "sw_version": VERSION},
-    }
+        d[w[_CONFIGURATION_URL]] = hub["url"]
+    p = {w[_NAME]: name, w[_UNIQUE_ID]: hub_ident + "_" + oid, w[_AVAILABILITY_TOPIC]: base + "/status",
+         w[_DEVICE]: d}
+    d = {w[_NAME]: _MAKER}
+    d[w[_SW_VERSION]] = VERSION
+    p[w[_ORIGIN]] = d
     if cat:
-        p["entity_category"] = cat
+        p[w[_ENTITY_CATEGORY]] = cat
     if dev_cla:
-        p["device_class"] = dev_cla
+        p[w[_DEVICE_CLASS]] = dev_cla
     if unit:
-        p["unit_of_measurement"] = unit
-    if comp != "button":
-        p["state_topic"] = base + ("/site/state" if cid is None else "/charger/" + cid + "/state")
-        p["value_template"] = _template(row)
-    if comp != "sensor":
-        p["command_topic"] = base + ("/site/" if cid is None else "/charger/" + cid + "/") + key + "/set"
+        p[w[_UNIT_OF_MEASUREMENT]] = unit
+    topic = base + ("/site" if cid is None else "/charger/" + cid)
+    if comp != w[_BUTTON]:
+        p[w[_STATE_TOPIC]] = topic + "/state"
+        if comp == w[_SWITCH]:
+            t = "{{ 'ON' if value_json.%s else 'OFF' }}" % key
+        elif key[-3:-1] == "_l":   # per-phase sensor: one element of the phase list
+            t = "{{ value_json.%s[%d] }}" % (key[:-3], int(key[-1]) - 1)
+        else:
+            t = "{{ value_json.%s }}" % key
+        p[w[_VALUE_TEMPLATE]] = t
+    if comp != w[_SENSOR]:
+        p[w[_COMMAND_TOPIC]] = topic + "/" + key + "/set"
         for r in commands(cid is None):
             if r[1] == key:
                 break
-        if comp == "number":
-            p["min"] = int(r[4])
-            p["max"] = int(r[5])
-            p["step"] = int(extra)
-            p["mode"] = "box"
-        elif comp == "select":
-            p["options"] = r[3].split(",")
-        elif comp == "switch":
-            p["payload_on"] = "ON"
-            p["payload_off"] = "OFF"
+        if comp == w[_NUMBER]:
+            p[w[_MIN]] = int(r[4])
+            p[w[_MAX]] = int(r[5])
+            p[w[_STEP]] = int(extra)
+            p[w[_MODE]] = w[_BOX]
+        elif comp == w[_SELECT]:
+            p[w[_OPTIONS]] = r[3].split(",")
+        elif comp == w[_SWITCH]:
+            p[w[_PAYLOAD_ON]] = w[_ON]
+            p[w[_PAYLOAD_OFF]] = w[_OFF]
         else:
-            p["payload_press"] = "PRESS"
+            p[w[_PAYLOAD_PRESS]] = w[_PRESS]
     elif extra:
-        p["state_class"] = extra
+        p[w[_STATE_CLASS]] = extra
     return topics.config(comp, oid), json.dumps(p, separators=(",", ":"))
 
 
-def is_expected(topics, phases, battery, chargers, component, object_id):
+def is_expected(topics, phases, battery, charger_ids, component, object_id):
     """Is this discovery config one of the entities we announce now?"""
     for r in entities(HUB, phases, battery):
         if r[1] == component and topics.object_id(None, r[0]) == object_id:
             return True
-    for c in chargers:
+    for cid in charger_ids:
         for r in entities(CHARGER):
-            if r[1] == component and topics.object_id(c["id"], r[0]) == object_id:
+            if r[1] == component and topics.object_id(cid, r[0]) == object_id:
                 return True
     return False
 
@@ -203,7 +247,7 @@ async def announce(link):
     def sweep(topic):
         p = t.parse_config(topic)
         if p is not None and len(swept) < _SWEEP_MAX and p not in swept \
-                and not is_expected(t, hub["phases"], hub["battery"], link._chargers, p[0], p[1]):
+                and not is_expected(t, hub[2], hub[3], link._chargers[::5], p[0], p[1]):
             swept.append(p)
 
     async def send(topic, payload, n):
@@ -219,14 +263,18 @@ async def announce(link):
     link._sweep = sweep
     cl.subscribe(f, 0)
     try:
-        for row in entities(HUB, hub["phases"], hub["battery"]):
-            await send(*config_message(t, hub, row), 2)
-        for ch in link._chargers:
+        h = {"name": hub[0], "url": hub[1]}
+        for row in entities(HUB, hub[2], hub[3]):
+            await send(*config_message(t, h, row), 2)
+        chs = link._chargers
+        for i in range(0, len(chs), 5):
+            ch = {"id": chs[i], "name": chs[i + 1], "vendor": chs[i + 2], "model": chs[i + 3],
+                  "firmware": chs[i + 4]}
             for row in entities(CHARGER):
-                await send(*config_message(t, hub, row, ch), 2)
+                await send(*config_message(t, h, row, ch), 2)
         await sleep_ms(_SWEEP_SETTLE_MS)
         # an empty retained config removes the entity from HA (and clears the retained one)
-        now = [r[1] + r[0] for r in entities(HUB, hub["phases"], hub["battery"])]
+        now = [r[1] + r[0] for r in entities(HUB, hub[2], hub[3])]
         done = []
         for shape in link._old:
             for r in entities(HUB, shape[0], shape[1]):
@@ -239,8 +287,7 @@ async def announce(link):
         while swept:
             await send(t.config(*swept[0]), b"", 3)
             swept.pop(0)
-        link._old = []
-        link._gone = []
+        link._old = link._gone = ()
     finally:
         if link._sweep is sweep:
             link._sweep = None

@@ -15,7 +15,7 @@ import json
 from dynevse.aio import ticks_diff
 from dynevse.compat import const, is_number
 
-_ROW = const(9)
+_ROW = const(8)
 
 # One quantity per line: name, its units (the first is the default), the reading it
 # feeds (grid: grid_a or grid_w by unit), the phase index (-1: not per phase).
@@ -27,13 +27,6 @@ solar W,kW solar_w -1
 battery_soc % battery_soc -1
 battery_power W,kW battery_w -1
 voltage V voltage -1"""
-
-
-def quantities():
-    """Yield (name, units, reading, phase) for every quantity, one at a time."""
-    for line in QUANTITIES.split("\n"):
-        q = line.split(" ")
-        yield q[0], tuple(q[1].split(",")), q[2], int(q[3])
 
 
 def parse_number(payload, path=""):
@@ -64,34 +57,29 @@ def parse_number(payload, path=""):
 class Inputs:
     """Latest value and arrival time of each configured quantity.
 
-    ``mappings`` is ``config.check_inputs`` output; ``clock`` returns ms (ticks).
+    ``mappings`` is ``config.check_inputs`` output; ``clock`` returns ms (ticks). The
+    counts for the status page: ``status.inputs``.
     """
 
     def __init__(self, mappings, clock):
         self._clock = clock
-        # one flat list, _ROW entries per quantity: topic, field, factor (scale and sign),
-        # reading, phase, value, at_ms, bad, number in QUANTITIES
-        self._rows = rows = []
-        k = 0
-        for q, _units, reading, phase in quantities():
-            m = mappings.get(q)
+        # one flat list, _ROW entries per quantity: topic (the first: ``_rows[::_ROW]`` are
+        # the topics to subscribe to), field, factor (scale and sign), reading, phase,
+        # value, at_ms, bad
+        self._rows = rows = [None] * (_ROW * len(mappings))
+        i = 0
+        for line in QUANTITIES.split("\n"):
+            q = line.split(" ")
+            m = mappings.get(q[0])
             if m is not None:
                 unit = m["unit"]
+                reading = q[2]
                 if reading == "grid":
                     reading = "grid_a" if unit == "A" else "grid_w"
-                rows += (m["topic"], m["field"], (1000 if unit == "kW" else 1) * (-1 if m["invert"] else 1),
-                         reading, phase, None, None, 0, k)
-            k += 1
+                rows[i:i + _ROW] = (m["topic"], m["field"], (1000 if unit == "kW" else 1) * (-1 if m["invert"] else 1),
+                                    reading, int(q[3]), None, None, 0)
+                i += _ROW
         self.ok = self.bad = self.retained_ignored = 0
-
-    def topics(self):
-        """The distinct topics to subscribe to, sorted."""
-        out = []
-        for t in self._rows[::_ROW]:
-            if t not in out:
-                out.append(t)
-        out.sort()
-        return out
 
     def handle(self, topic, payload, retained=False):
         """Take a message; returns True if the topic is one of ours (used or counted)."""
@@ -143,13 +131,3 @@ class Inputs:
         out["at_ms"] = at
         out["age_ms"] = age
         return out
-
-    def counters(self):
-        """Counts for the status page: accepted, bad (not a number) and retained-ignored messages."""
-        bad = {}
-        r = self._rows
-        for i in range(0, len(r), _ROW):
-            if r[i + 7]:
-                bad[QUANTITIES.split("\n")[r[i + 8]].split(" ")[0]] = r[i + 7]
-        return {"input_ok": self.ok, "input_bad": self.bad,
-                "input_retained_ignored": self.retained_ignored, "input_bad_by_quantity": bad}

@@ -13,36 +13,14 @@ Only what runs all the time stays in memory. Settings validation (``config``,
 something else had them loaded already.
 """
 import asyncio
-import sys
 
 from dynevse.aio import ticks_ms, ticks_diff
-from dynevse.mqtt.client import Client
+from dynevse.mqtt.client import Client, acall, call
 from dynevse.mqtt.inputs import Inputs
-from dynevse.mqtt.state import SITE_KEYS, CHARGER_KEYS, encode, parse_command
+from dynevse.mqtt.state import parse_command
 
-# counters: an index each into Link.n, named in this order by status()
-COUNTERS = "commands commands_refused discovery_sent entities_removed states_sent"
+# counters: Link.n, named by ``status.LINK`` in this order
 _CONFIG = ("dynevse.mqtt.config", "dynevse.core.schema")
-
-
-def _drop(names):
-    """Forget modules loaded for one call, so that their code leaves the heap."""
-    for name in names:
-        mod = sys.modules.pop(name, None)
-        parent, _, child = name.rpartition(".")
-        pkg = sys.modules.get(parent)
-        if mod is not None and getattr(pkg, child, None) is mod:
-            delattr(pkg, child)
-
-
-def _call(names, fn, *args):
-    """``fn`` of module ``names[0]`` called with the modules ``names`` loaded just for it."""
-    new = [n for n in names if n not in sys.modules]
-    try:
-        __import__(names[0])
-        return getattr(sys.modules[names[0]], fn)(*args)
-    finally:
-        _drop(new)
 
 
 class Link:
@@ -50,10 +28,18 @@ class Link:
     with ``checked`` they are ``config.check_mqtt`` output, taken as they are (not
     copied); otherwise they are validated here."""
 
+    # set on the instance when they change (an attribute less per object meanwhile)
+    _task = None                    # the announcement
+    _sweep = None                   # discovery's handler of retained configs while it runs
+    _old = ()                       # (phases, battery) of hubs registered before; see discovery
+    _gone = ()                      # chargers unregistered since the last announcement
+    _chargers = []                  # registered: id, name, vendor, model, firmware (or None); id, ...
+    last_refusal = ""
+
     def __init__(self, cfg, device_id, on_command=None, clock=ticks_ms,
                  open_connection=None, client=None, checked=False):
         if not checked:
-            cfg = _call(_CONFIG, "check_mqtt", cfg, device_id)
+            cfg = call(_CONFIG, "check_mqtt", cfg, device_id)
         self.cfg = cfg
         self.base = cfg["base_topic"]
         self._clock = clock
@@ -63,19 +49,13 @@ class Link:
         c.on_tick = self._pump
         self.inputs = Inputs(cfg["inputs"], clock)
         self.on_command = on_command
-        self._hub = None            # {"name", "url", "phases", "battery"}
-        self._chargers = ()         # [{"id", optional "name", "vendor", "model", "firmware"}]
+        self._hub = None            # (name, url, phases, battery) once registered
         self._states = []           # "" (hub) or charger id, state JSON, sent at ms (None: due); ...
         self._discover = False      # announce after the next connect / now
-        self._task = None           # the announcement
-        self._sweep = None          # discovery's handler of retained configs while it runs
-        self._old = []              # (phases, battery) of hubs registered before; see discovery
-        self._gone = []             # chargers unregistered since the last announcement
-        self.n = [0] * 5            # counters, see COUNTERS
-        self.last_refusal = ""
+        self.n = [0] * 5            # counters, named by status.LINK
         c.subscribe(self.base + "/site/+/set", 1)
         c.subscribe(self.base + "/charger/+/+/set", 1)
-        for t in self.inputs.topics():
+        for t in self.inputs._rows[::8]:    # the input topics (repeats are ignored)
             c.subscribe(t, 0)
 
     # ---- what the app calls ------------------------------------------------------
@@ -83,19 +63,20 @@ class Link:
     def register(self, name, phases, battery, chargers, url=""):
         """Announce the hub and ``chargers`` ([{"id", "name", optional "vendor", "model",
         "firmware"}]); entities of chargers registered before but not now are removed."""
-        _call(_CONFIG, "register", self, name, phases, battery, chargers, url)
+        call(_CONFIG, "register", self, name, phases, battery, chargers, url)
         self._discover = True
-        self._start(True)
+        self._pump(True)
 
     def publish_state(self, site, chargers):
-        """Hand over this cycle's state (see ``state.snapshot``); never waits.
+        """Hand over this cycle's state as ``state.snapshot`` gives it: the hub's JSON
+        (or None) and [(charger id, JSON)]; never waits.
 
-        Each state is kept as its JSON (the dicts are not kept) and goes out when it
-        differs from the last one or ``state_period_s`` after that went out.
+        A state goes out when it differs from the last one, and ``state_period_s`` after
+        that went out.
         """
-        new = [] if site is None else ["", encode(site, SITE_KEYS), None]
-        for c in chargers:
-            new += (c.get("id"), encode(c, CHARGER_KEYS), None)
+        new = [] if site is None else ["", site, None]
+        for cid, js in chargers:
+            new += (cid, js, None)
         old = self._states
         for i in range(0, len(new), 3):
             for j in range(0, len(old), 3):
@@ -111,49 +92,54 @@ class Link:
 
     def status(self):
         """Connection state and counters for the status page."""
-        d = self.client.status()
-        names = COUNTERS.split()
-        for i in range(5):
-            d[names[i]] = self.n[i]
-        d.update(self.inputs.counters())
-        d["last_refusal"] = self.last_refusal
-        d["discovery"] = "off" if not self.cfg["discovery"] else ("pending" if self._discover else "done")
-        return d
+        return call(("dynevse.mqtt.status",), "link", self)
 
-    async def run(self):
-        """Run until ``stop()``: the connection's supervisor."""
-        try:
-            await self.client.run()
-        finally:
-            if self._task is not None:
-                self._task.cancel()
+    def run(self):
+        """The coroutine to run until ``stop()``: the connection's supervisor."""
+        return self.client.run()
 
     async def stop(self):
+        if self._task is not None:
+            self._task.cancel()
         await self.client.stop()
 
     # ---- incoming ------------------------------------------------------------------
 
     def _on_connect(self):
         self._discover = self._hub is not None
-        self._start(True)
+        self._pump(True)
 
     def _on_message(self, topic, payload, retained):
         if parse_command(self.base, topic) is not None:
-            _call(("dynevse.mqtt.commands",), "handle", self, topic, payload, retained)
+            call(("dynevse.mqtt.commands",), "handle", self, topic, payload, retained)
         elif not self.inputs.handle(topic, payload, retained) and self._sweep is not None \
                 and retained and len(payload):
             self._sweep(topic)
 
     # ---- outgoing ------------------------------------------------------------------
 
-    def _start(self, again=False):
-        # after a connect or a registration: announce first (states follow), or just states;
-        # ``again``: every state is due again
+    async def _announce(self):
+        try:
+            await acall(("dynevse.mqtt.discovery", "dynevse.mqtt.commands"), "announce", self)
+            self._discover = False
+        except Exception as e:
+            # link lost or slow; everything is announced again after the reconnect
+            self.client.last_error = "discovery: %s" % (str(e) or type(e).__name__)
+        finally:
+            if self._task is asyncio.current_task():
+                self._task = None   # a failed one is tried again on the next tick
+        self._pump()
+
+    def _pump(self, again=False):
+        # States go out once connected and announced; the announcement goes first, after
+        # a connect or a registration (``again``: every state is due again then).
         s = self._states
         for i in range(2 if again else len(s), len(s), 3):
             s[i] = None
-        if self._discover and self.cfg["discovery"]:
-            if self.client.connected():
+        if self.client.connected():
+            if not (self._discover and self.cfg["discovery"]):
+                self._publish_states()
+            elif again or self._task is None:
                 if self._task is not None:
                     self._task.cancel()
                 coro = self._announce()
@@ -162,32 +148,6 @@ class Link:
                 except RuntimeError:    # CPython, no event loop yet: the next tick starts it
                     coro.close()
                     self._task = None
-        else:
-            self._pump()
-
-    async def _announce(self):
-        names = ("dynevse.mqtt.discovery", "dynevse.mqtt.commands")
-        new = [n for n in names if n not in sys.modules]
-        try:
-            __import__(names[0])
-            await sys.modules[names[0]].announce(self)
-            self._discover = False
-        except Exception as e:
-            # link lost or slow; everything is announced again after the reconnect
-            self.client.last_error = "discovery: %s" % (str(e) or type(e).__name__)
-        finally:
-            _drop(new)
-            if self._task is asyncio.current_task():
-                self._task = None   # a failed one is tried again on the next tick
-        self._pump()
-
-    def _pump(self):
-        # states go out once connected and announced
-        if self.client.connected():
-            if not (self._discover and self.cfg["discovery"]):
-                self._publish_states()
-            elif self._task is None:
-                self._start()
 
     def _publish_states(self):
         now = self._clock()
@@ -196,12 +156,8 @@ class Link:
             key = s[i]
             if s[i + 2] is not None and ticks_diff(now, s[i + 2]) < self.cfg["state_period_s"] * 1000:
                 continue
-            for c in self._chargers:
-                if c["id"] == key:
-                    break
-            else:
-                if key:
-                    continue        # not a registered charger
+            if key and key not in self._chargers[::5]:
+                continue            # not a registered charger
             if self.client.publish(self.base + ("/charger/" + key if key else "/site") + "/state", s[i + 1], True):
                 s[i + 2] = now
                 self.n[4] += 1

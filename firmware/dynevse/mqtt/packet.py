@@ -12,11 +12,6 @@ PINGREQ 0xC0, PINGRESP 0xD0, DISCONNECT 0xE0): on the board every module-level n
 costs heap. Section numbers in comments refer to the OASIS MQTT 3.1.1 specification.
 """
 
-# 3.2.2.3: CONNACK return codes 0..5, "|"-separated (one string is cheaper on the board)
-REFUSALS = "accepted|unacceptable protocol version|client id rejected|server unavailable|" \
-    "bad user name or password|not authorized"
-
-
 class MalformedPacket(ValueError):
     """The peer sent something MQTT 3.1.1 does not allow; the connection must be dropped."""
 
@@ -52,24 +47,6 @@ def _utf8(s):
     return bytes((n >> 8, n & 0xFF)) + b
 
 
-def connect(client_id, keepalive_s, username="", password="",
-            will_topic="", will_payload=b"", will_retain=False, will_qos=0):
-    """CONNECT (3.1): protocol "MQTT" level 4, clean session."""
-    flags = 0x02
-    payload = _utf8(client_id)
-    if will_topic:
-        flags |= 0x04 | (will_qos << 3) | (0x20 if will_retain else 0)
-        payload += _utf8(will_topic) + _utf8(will_payload)
-    if username:
-        flags |= 0x80
-        payload += _utf8(username)
-        if password:    # 3.1.2.9: a password needs a user name
-            flags |= 0x40
-            payload += _utf8(password)
-    payload = b"\x00\x04MQTT\x04" + bytes((flags, keepalive_s >> 8, keepalive_s & 0xFF)) + payload
-    return b"\x10" + encode_length(len(payload)) + payload
-
-
 def publish_head(topic, payload_len, qos=0, retain=False, dup=False, pid=0):
     """Everything of a PUBLISH (3.3) before its payload."""
     t = _utf8(topic)
@@ -89,13 +66,9 @@ def subscribe(pid, topic_filter, qos=None):
 
 
 def parse_ack(first, body):
-    """CONNACK (3.2) -> (session_present, return_code); SUBACK (3.9) -> (pid, granted),
-    granted a list of QoS values or 0x80 for failure; PUBACK or UNSUBACK -> packet id."""
+    """SUBACK (3.9) -> (pid, granted), granted a list of QoS values or 0x80 for failure;
+    PUBACK or UNSUBACK -> packet id. (CONNACK: ``connect.connack``.)"""
     n = len(body)
-    if first == 0x20:
-        if n != 2 or body[0] & 0xFE:
-            raise MalformedPacket("CONNACK")
-        return bool(body[0]), body[1]
     if first == 0x90:
         codes = list(body[2:])
         for c in codes:

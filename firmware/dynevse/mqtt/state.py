@@ -14,7 +14,8 @@ Charger state (``<base>/charger/<id>/state``)::
 
 ``mode`` is the charger's setting (``default`` follows the site), ``mode_active`` the
 mode the engine used. Keys are written in sorted order so equal states give equal
-bytes (compared by CRC to publish only on change).
+bytes (compared to publish only on change). ``snapshot`` writes the JSON straight from
+the tables ``SITE`` and ``CHARGER`` (no dict per state, no key constants in memory).
 
 Commands coming back are recognised here (``parse_command``) and handled by the
 ``commands`` module, which is loaded only for that.
@@ -23,11 +24,37 @@ import json
 
 from dynevse.compat import is_number
 
-SITE_KEYS = ("allow_grid_charging", "available_a", "distribution", "export_w", "mode",
-             "net_w", "power_buffer_w", "soc_min", "soc_target", "solar_w", "status",
-             "surplus_w", "warnings")
-CHARGER_KEYS = ("active", "allocated_a", "available_a", "max_a", "min_a", "mode",
-                "mode_active", "phases_in_use", "priority", "reason", "status", "target_a")
+# One key per line, sorted: key, source (an index into what ``encode`` is given), the
+# source's field ("-": the source is the value itself).
+# Hub: 0 site settings, 1 the engine's site result, 2 battery settings (None without a
+# battery), 3 warnings, 4 status.
+SITE = """allow_grid_charging 0 allow_grid_charging
+available_a 1 headroom_a
+distribution 0 distribution
+export_w 1 export_w
+mode 0 mode
+net_w 1 net_w
+power_buffer_w 0 power_buffer_w
+soc_min 2 soc_min
+soc_target 2 soc_target
+solar_w 1 solar_w
+status 4 -
+surplus_w 1 surplus_w
+warnings 3 -"""
+# Charger: 0 its settings, 1 the engine's row for it, 2 its live data, 3 mode, 4 reason.
+CHARGER = """active 1 active
+allocated_a 1 allocated_a
+available_a 1 available_a
+max_a 0 max_a
+min_a 0 min_a
+mode 3 -
+mode_active 1 mode
+phases_in_use 1 phases_in_use
+priority 0 priority
+reason 4 -
+status 2 status
+target_a 1 target_a"""
+
 
 def _value(v):
     if v is None or type(v) is bool or is_number(v):
@@ -37,19 +64,23 @@ def _value(v):
     return str(v)[:100]
 
 
-def encode(d, keys):
-    """Compact JSON of ``d`` restricted to ``keys`` (sorted), missing keys as null."""
+def encode(table, sources):
+    """Compact JSON object with every key of ``table`` (``SITE``, ``CHARGER`` or the
+    like), in its order, each value taken from ``sources`` as the table says; null when
+    unknown."""
+    w = table.split()
     out = "{"
-    for k in keys:
-        if len(out) > 1:
-            out += ","
-        out += '"%s":%s' % (k, json.dumps(_value(d.get(k)), separators=(",", ":")))
+    for i in range(0, len(w), 3):
+        v = sources[int(w[i + 1])]
+        if w[i + 2] != "-":
+            v = None if v is None else v.get(w[i + 2])
+        out += '%s"%s":%s' % ("," if i else "", w[i], json.dumps(_value(v), separators=(",", ":")))
     return out + "}"
 
 
 def snapshot(result, site_cfg, chargers_cfg, live=None):
     """Merge an engine result, the validated settings and the regulation status into
-    (site state dict, [charger state dicts]) ready for ``Link.publish_state``.
+    (site state JSON, [(charger id, charger state JSON)]) for ``Link.publish_state``.
 
     ``live`` (optional): ``{"site": {"warnings": [...], "status": "..."},
     "chargers": {id: {"status": OCPP status, "reason": "..."}}}``.
@@ -58,23 +89,8 @@ def snapshot(result, site_cfg, chargers_cfg, live=None):
     ls = live.get("site") or {}
     rs = result.get("site") or {}
     warnings = list(rs.get("warnings") or []) + list(ls.get("warnings") or [])
-    site = {
-        "mode": site_cfg.get("mode"),
-        "distribution": site_cfg.get("distribution"),
-        "allow_grid_charging": site_cfg.get("allow_grid_charging"),
-        "power_buffer_w": site_cfg.get("power_buffer_w"),
-        "available_a": rs.get("headroom_a"),
-        "net_w": rs.get("net_w"),
-        "surplus_w": rs.get("surplus_w"),
-        "solar_w": rs.get("solar_w"),
-        "export_w": rs.get("export_w"),
-        "warnings": warnings,
-        "status": ls.get("status") or (", ".join(warnings) if warnings else "ok"),
-    }
-    bat = site_cfg.get("battery")
-    if bat:
-        site["soc_min"] = bat.get("soc_min")
-        site["soc_target"] = bat.get("soc_target")
+    site = encode(SITE, (site_cfg, rs, site_cfg.get("battery") or None, warnings,
+                         ls.get("status") or (", ".join(warnings) if warnings else "ok")))
     lc = live.get("chargers") or {}
     chargers = []
     for c in chargers_cfg:
@@ -85,21 +101,8 @@ def snapshot(result, site_cfg, chargers_cfg, live=None):
                 r = x
                 break
         l = lc.get(cid) or {}
-        chargers.append({
-            "id": cid,
-            "mode": c.get("mode") or "default",
-            "mode_active": r.get("mode"),
-            "min_a": c.get("min_a"),
-            "max_a": c.get("max_a"),
-            "priority": c.get("priority"),
-            "allocated_a": r.get("allocated_a"),
-            "target_a": r.get("target_a"),
-            "available_a": r.get("available_a"),
-            "active": r.get("active"),
-            "phases_in_use": r.get("phases_in_use"),
-            "status": l.get("status"),
-            "reason": l.get("reason") or r.get("limited_by"),
-        })
+        chargers.append((cid, encode(CHARGER, (c, r, l, c.get("mode") or "default",
+                                               l.get("reason") or r.get("limited_by")))))
     return site, chargers
 
 
