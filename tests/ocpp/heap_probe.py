@@ -1,6 +1,6 @@
 """Heap of the OCPP package alone, under the MicroPython unix port, from .mpy files.
 
-    MICROPYPATH=.frozen:<mpy dir> micropython tests/ocpp/heap_probe.py [N]
+    MICROPYPATH=.frozen:<mpy dir> micropython tests/ocpp/heap_probe.py [N [ROUNDS]]
 
 Prints one JSON object (bytes of heap after gc.collect(), 64-bit unix port):
 
@@ -14,7 +14,8 @@ Prints one JSON object (bytes of heap after gc.collect(), 64-bit unix port):
 - ``per_charger``: each connected, busy charger (booted, set up, a transaction, meter
   values, a limit taken), without the stream objects an HTTP server gives it
 - ``after``: what stays per charger once they have left (log lines, readings)
-- ``round2_per_charger``, ``round2_after``: the same again (nothing may accumulate)
+- ``later_per_charger``, ``later_after``: the same in each further round of connecting
+  and leaving (nothing may accumulate)
 - ``resident``: the package's modules still imported with N chargers connected
 - ``boot_only``: the validation modules the central system imported again (none: it
   takes checked settings)
@@ -34,6 +35,7 @@ from dynevse import aio, compat    # noqa: F401
 import microdot      # noqa: F401
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 4
+ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 5
 TS = "2024-05-01T12:00:00Z"
 MASK = b"\x11\x22\x33\x44"
 HEADERS = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
@@ -51,7 +53,18 @@ CONFIG_ANSWER = {"configurationKey": [
     {"key": "NumberOfConnectors", "readonly": True, "value": "1"}], "unknownKey": []}
 
 
+def _scrub(n):
+    # deep calls with locals that are no references: they overwrite what earlier calls
+    # left on the C stack, which the collector (it takes every word it sees there for a
+    # reference) would otherwise keep alive at random
+    a = b = c = d = e = f = g = h = 0
+    if n:
+        _scrub(n - 1)
+    return a + b + c + d + e + f + g + h
+
+
 def heap():
+    _scrub(60)
     gc.collect()
     gc.collect()
     return gc.mem_alloc()
@@ -279,7 +292,12 @@ def main():
     del harness
     base = heap()
     c1, a1, resident = asyncio.run(round_trip(cs, base))
-    c2, a2, _ = asyncio.run(round_trip(cs, base))
+    per_round = []
+    after_round = []
+    for _ in range(ROUNDS - 1):
+        c2, a2, _ = asyncio.run(round_trip(cs, base))
+        per_round.append((c2 - pipes_cost) // N)
+        after_round.append(a2 // N)
     # what the code leaves once used: a new central system in place of the used one
     asyncio.run(pause(1500))
     del cs
@@ -287,7 +305,7 @@ def main():
     used = heap() - settings - sessions
     print(json.dumps({"n": N, "code": code, "code_once_used": used, "sessions": sessions, "boot_only": boot_only,
                       "per_charger": (c1 - pipes_cost) // N, "after": a1 // N,
-                      "round2_per_charger": (c2 - pipes_cost) // N, "round2_after": a2 // N,
+                      "later_per_charger": per_round, "later_after": after_round,
                       "resident": resident}))
 
 

@@ -26,18 +26,19 @@ from ocpp_peer import BIN, ROOT, Connected, Server, TS
 from test_real_peer import expect_setup, meter_values
 
 N = 4
+ROUNDS = 9      # of connecting and leaving, in heap_probe.py
 CONFIG = {"ocpp": {"boot_wait_s": 1, "log_lines": 10},
           "chargers": [{"id": "H%d" % i} for i in range(1, N + 1)]}
 
 
 def test_resident_code_and_per_charger_heap(mpy_dir):
     r = subprocess.run([os.path.join(BIN, "micropython"), "-X", "heapsize=1M",
-                        os.path.join(ROOT, "tests", "ocpp", "heap_probe.py"), str(N)],
+                        os.path.join(ROOT, "tests", "ocpp", "heap_probe.py"), str(N), str(ROUNDS)],
                        env=dict(os.environ, MICROPYPATH=".frozen:" + mpy_dir), cwd=ROOT,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     m = json.loads(r.stdout.strip().splitlines()[-1])
-    print("\nOCPP package heap (64-bit unix port, in-process, %d chargers): %s" % (N, m))
+    print("\nOCPP package heap (64-bit unix port, in-process, %d chargers, %d rounds): %s" % (N, ROUNDS, m))
     # Validation is a boot-time step: with checked settings the central system imports
     # neither config.py nor core.schema.
     assert m["boot_only"] == []
@@ -51,11 +52,17 @@ def test_resident_code_and_per_charger_heap(mpy_dir):
     # Four configured chargers, none connected: measured 2.3 KB in all, 3.8 KB before.
     assert m["sessions"] < 3 * 1024
     # A connected, busy charger (booted, set up, a transaction, meter values, a limit)
-    # without the HTTP server's objects: measured 3.3-3.5 KB, 5.8-6.2 KB before.
-    assert m["per_charger"] < 4 * 1024 and m["round2_per_charger"] < 4 * 1024
+    # without the HTTP server's objects: measured 3.1-3.5 KB, 5.8-6.2 KB before.
+    assert m["per_charger"] < 4 * 1024 and max(m["later_per_charger"]) < 4 * 1024
     # What stays of each after it left: its readings and at most log_lines lines;
-    # measured 1.4 KB, 3.4 KB before. A second round ends where the first did.
-    assert m["after"] < 2 * 1024 and abs(m["round2_after"] - m["after"]) < 512
+    # measured 1.4-1.8 KB, 3.4 KB before.
+    assert m["after"] < 2 * 1024 and max(m["later_after"]) < 2.5 * 1024
+    # Round after round ends where the first ones did: nothing accumulates per
+    # connection. (The collector is conservative: a stale word somewhere keeps an object
+    # for a while, so single readings vary by a few hundred bytes, always upwards; the
+    # least of several does not.)
+    later = m["later_after"]
+    assert min(later[-3:]) - min(later[:3]) < 256, later
 
 
 async def heap(srv):

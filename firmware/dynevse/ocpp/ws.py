@@ -110,8 +110,15 @@ class WebSocket:
         buf = None     # the message being assembled, None between messages
         try:
             while True:
-                # the first byte of a message may take as long as it takes
-                b0 = None if buf is not None else (await self._read(1))[0]
+                b0 = None
+                if buf is None:
+                    # the first byte of a message may take as long as it takes (read here,
+                    # not through _read: one coroutine less waiting per connection)
+                    try:
+                        b0 = (await self._reader.readexactly(1))[0]
+                    except (EOFError, OSError):
+                        self.closed = _ABNORMAL
+                        raise WebSocketClosed(_ABNORMAL, "ended")
                 try:
                     b0, data = await aio.wait_for(self._frame(b0, buf), self._timeout_s)
                 except aio.TimeoutError:
