@@ -3,7 +3,7 @@
 Runs under pytest and MicroPython. A fake clock stands in for ticks_ms.
 """
 from dynevse.mqtt import config as C
-from dynevse.mqtt import status
+from dynevse.mqtt import occasional
 from dynevse.mqtt.inputs import Inputs, parse_number
 
 METER = b'{"ENERGY":{"Current":[1.5,2.5,3.5],"Power":"1234.5","On":true},"Time":"x"}'
@@ -94,7 +94,7 @@ def test_bad_payload_is_counted_and_keeps_the_old_value_and_time():
     # the last good value stays with its own (old) time, so it ages out as it should
     assert r["solar_w"] == 1000 and r["at_ms"]["solar_w"] == 1000 and r["age_ms"]["solar_w"] == 4000
     assert r["battery_soc"] is None
-    c = status.inputs(inp)
+    c = occasional.inputs_status(inp)
     assert c["input_bad"] == 5 and c["input_ok"] == 1
     assert c["input_bad_by_quantity"] == {"solar": 4, "battery_soc": 1}
 
@@ -103,6 +103,6 @@ def test_retained_values_are_not_taken_as_fresh():
     inp = make({"solar": {"topic": "pv"}}, Clock())
     assert inp.handle("pv", b"3000", True)
     assert inp.readings()["solar_w"] is None
-    assert status.inputs(inp)["input_retained_ignored"] == 1
+    assert occasional.inputs_status(inp)["input_retained_ignored"] == 1
     inp.handle("pv", b"3000", False)
     assert inp.readings()["solar_w"] == 3000

@@ -1,6 +1,6 @@
 """State JSON out and commands in: validated with the configuration schema's rules.
 
-The command table in ``commands`` is checked against ``core.schema`` itself (kinds, ranges,
+The command table in ``occasional`` is checked against ``core.schema`` itself (kinds, ranges,
 units, options, and the very words of a refusal), so the two can't drift apart.
 Runs under pytest and MicroPython.
 """
@@ -9,7 +9,7 @@ import json
 from dualtest import raises
 from dynevse.core import schema
 from dynevse.core.schema import ConfigError
-from dynevse.mqtt import commands as K
+from dynevse.mqtt import occasional as K
 from dynevse.mqtt import config as C
 from dynevse.mqtt import state as S
 

@@ -58,7 +58,7 @@ class Inputs:
     """Latest value and arrival time of each configured quantity.
 
     ``mappings`` is ``config.check_inputs`` output; ``clock`` returns ms (ticks). The
-    counts for the status page: ``status.inputs``.
+    counts for the status page: ``occasional.inputs_status``.
     """
 
     def __init__(self, mappings, clock):

@@ -19,7 +19,7 @@ from dynevse.mqtt.client import Client, acall, call
 from dynevse.mqtt.inputs import Inputs
 from dynevse.mqtt.state import parse_command
 
-# counters: Link.n, named by ``status.LINK`` in this order
+# counters: Link.n, named by ``occasional.LINK`` in this order
 _CONFIG = ("dynevse.mqtt.config", "dynevse.core.schema")
 
 
@@ -52,7 +52,7 @@ class Link:
         self._hub = None            # (name, url, phases, battery) once registered
         self._states = []           # "" (hub) or charger id, state JSON, sent at ms (None: due); ...
         self._discover = False      # announce after the next connect / now
-        self.n = [0] * 5            # counters, named by status.LINK
+        self.n = [0] * 5            # counters, named by occasional.LINK
         c.subscribe(self.base + "/site/+/set", 1)
         c.subscribe(self.base + "/charger/+/+/set", 1)
         for t in self.inputs._rows[::8]:    # the input topics (repeats are ignored)
@@ -92,7 +92,7 @@ class Link:
 
     def status(self):
         """Connection state and counters for the status page."""
-        return call(("dynevse.mqtt.status",), "link", self)
+        return call(("dynevse.mqtt.occasional",), "link_status", self)
 
     def run(self):
         """The coroutine to run until ``stop()``: the connection's supervisor."""
@@ -111,7 +111,7 @@ class Link:
 
     def _on_message(self, topic, payload, retained):
         if parse_command(self.base, topic) is not None:
-            call(("dynevse.mqtt.commands",), "handle", self, topic, payload, retained)
+            call(("dynevse.mqtt.occasional",), "command", self, topic, payload, retained)
         elif not self.inputs.handle(topic, payload, retained) and self._sweep is not None \
                 and retained and len(payload):
             self._sweep(topic)
@@ -120,7 +120,7 @@ class Link:
 
     async def _announce(self):
         try:
-            await acall(("dynevse.mqtt.discovery", "dynevse.mqtt.commands"), "announce", self)
+            await acall(("dynevse.mqtt.discovery", "dynevse.mqtt.occasional"), "announce", self)
             self._discover = False
         except Exception as e:
             # link lost or slow; everything is announced again after the reconnect

@@ -17,8 +17,8 @@ mode the engine used. Keys are written in sorted order so equal states give equa
 bytes (compared to publish only on change). ``snapshot`` writes the JSON straight from
 the tables ``SITE`` and ``CHARGER`` (no dict per state, no key constants in memory).
 
-Commands coming back are recognised here (``parse_command``) and handled by the
-``commands`` module, which is loaded only for that.
+Commands coming back are recognised here (``parse_command``) and handled by
+``occasional.command``, loaded only for that.
 """
 import json
 
