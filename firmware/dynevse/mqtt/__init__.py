@@ -4,22 +4,31 @@ Modules (import the one you need; this package imports nothing by itself):
 
 - ``packet``    MQTT 3.1.1 encoding/decoding and topic rules (pure)
 - ``client``    the asyncio client: one supervisor task owns the connection
-- ``config``    MQTT settings table (``MQTT_FIELDS``, ``QUANTITIES``) and ``check_mqtt``
-- ``inputs``    site data from MQTT topics, timestamped
-- ``discovery`` topics, the entity table and discovery payloads
-- ``state``     state JSON out (``snapshot``, ``encode``) and commands in (``decode_command``)
+- ``inputs``    site data from MQTT topics, timestamped (``QUANTITIES``)
+- ``state``     state JSON out (``snapshot``, ``encode``), command topics (``parse_command``)
 - ``link``      ``Link``: all of the above wired together for the app
+- ``config``    MQTT settings table (``MQTT_FIELDS``) and ``check_mqtt``; ``register``'s
+  checks (boot-only: loaded for the call)
+- ``discovery`` the entity table, discovery payloads and the announcement (loaded for
+  each announcement, dropped after)
+- ``occasional`` commands in (``COMMANDS``, ``decode_command``), connection setup, the
+  status page's numbers (loaded for the call, dropped after)
+
+Only the first five stay in memory; none of them imports ``config``, ``discovery``,
+``occasional`` or ``core.schema``.
 
 How the app uses it::
 
     from dynevse.mqtt.link import Link
     from dynevse.mqtt.state import snapshot
 
-    link = Link(settings["mqtt"], device_id, on_command=apply, clock=hal.ticks_ms)
+    # settings["mqtt"] as settings.check_config (config.check_mqtt) returned it at boot;
+    # without checked=True they are validated here (config and schema loaded for that)
+    link = Link(settings["mqtt"], device_id, on_command=apply, clock=hal.ticks_ms, checked=True)
     link.register("Panel", site_cfg["phases"], site_cfg["battery"] is not None,
                   [{"id": c["id"], "name": c["id"]} for c in chargers_cfg],
                   url="http://192.168.1.20/")
-    asyncio.create_task(link.run())          # the supervisor; returns after link.stop()
+    asyncio.create_task(link.run())          # the supervisor; ends after link.stop()
 
     # every control cycle (never waits):
     data = link.readings(now_ms)             # site data in, with arrival times and ages
@@ -43,10 +52,11 @@ How the app uses it::
   ``power_buffer_w``, ``soc_min``, ``soc_target`` (numbers; the latter two only with a
   battery). Charger keys: ``mode`` (str, ``""`` = follow the site), ``min_a``,
   ``max_a`` (numbers), ``priority`` (int), ``reset`` (value None: reset the charging
-  profile). The value has passed ``schema.check_value`` for its field. The callback
-  applies and persists it, or raises ``ConfigError`` (e.g. min above max): the refusal
-  goes to ``<base>/diagnostics`` and nothing else changes. On success the new value is
-  shown in the next state message at once.
+  profile). The value has passed the schema's check for its field (``occasional.COMMANDS``
+  holds the schema's rules for these; a test keeps them equal). The callback applies and
+  persists it, or raises ``ConfigError`` (e.g. min above max; any exception with
+  ``field`` and ``message`` does): the refusal goes to ``<base>/diagnostics`` and nothing
+  else changes. On success the new value is shown in the next state message at once.
 - ``readings(now_ms)``: ``{"grid_a": [..], "grid_w": [..], "grid_total_w", "solar_w",
   "battery_soc", "battery_w", "voltage", "at_ms": {..}, "age_ms": {..}}`` with only the
   configured quantities; None until a first value arrived. Units: A, W, %, V; grid +
@@ -54,7 +64,12 @@ How the app uses it::
 
 - ``clock`` returns milliseconds (ticks); every arrival time and age is on that clock.
 
+- ``publish_state(site, chargers)`` takes what ``snapshot`` returns: the hub's state JSON
+  and [(charger id, state JSON)]; only the JSON is kept.
+
 Topics, entities and payloads: ``discovery`` and docs/home-assistant.md. Standalone run
 (tests, MicroPython unix port): tests/mqtt/standalone.py. Memory, measured on the 64-bit
-unix port: about 47 KB for the code and 19 KB more while running (discovery, 2 chargers).
+unix port from .mpy: about 18.5 KB of resident code (tests/bench/mem_report.py) and 7.5 KB
+more while running (connected, 2 chargers, between cycles); about 26 KB above the app at
+the peak of an announcement (docs/home-assistant.md, Memory).
 """

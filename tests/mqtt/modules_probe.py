@@ -1,0 +1,55 @@
+"""Which MQTT (and schema) modules a fresh interpreter holds after each step of using the
+link; one JSON line per step. Run by test_mqtt_modules.py on CPython and MicroPython."""
+import json
+import sys
+
+
+def loaded():
+    return sorted(n for n in sys.modules if n.startswith("dynevse.mqtt.") or n == "dynevse.core.schema")
+
+
+def step(name):
+    sys.stdout.write(json.dumps({"step": name, "modules": loaded()}) + "\n")
+
+
+class Client:
+    """Stands in for the connection: accepts everything, connected."""
+    last_error = ""
+
+    def publish(self, topic, payload, retain=False, qos=0):
+        return True
+
+    def subscribe(self, f, qos=0):
+        pass
+
+    def connected(self):
+        return True
+
+    def status(self):
+        return {"state": "connected"}
+
+
+from dynevse.mqtt.link import Link      # noqa: E402
+from dynevse.mqtt.state import snapshot  # noqa: E402
+step("imported")
+link = Link({"host": "127.0.0.1", "inputs": {"solar": {"topic": "pv"}}}, "b1", client=Client(),
+            on_command=lambda target, key, value: None)
+step("unchecked settings")
+link.register("Panel", 3, False, [{"id": "cp1"}])
+step("registered")
+try:
+    link.register("Panel", 2, False, [])
+    refused = None
+except Exception as e:
+    refused = [type(e).__name__, getattr(e, "field", None)]
+sys.stdout.write(json.dumps({"step": "refused", "error": refused, "modules": loaded()}) + "\n")
+link.publish_state(*snapshot({}, {"mode": "eco"}, [{"id": "cp1"}]))
+link._on_message("dynevse/b1/site/mode/set", b"solar", False)
+link._on_message("dynevse/b1/site/mode/set", b"turbo", False)
+step("commands")
+st = link.status()
+sys.stdout.write(json.dumps({"step": "status", "commands": st["commands"], "refused": st["commands_refused"],
+                             "modules": loaded()}) + "\n")
+cfg = link.cfg
+sys.stdout.write(json.dumps({"step": "checked", "same": Link(cfg, "b1", client=Client(), checked=True).cfg is cfg,
+                             "modules": loaded()}) + "\n")
