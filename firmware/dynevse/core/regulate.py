@@ -10,7 +10,8 @@ cycle with time passed in as a number (seconds), so tests drive it with a fake c
 It returns ``{"chargers": [...], "site": {...}, "engine": result}``; per charger:
 ``limit_a`` (the command), ``reason`` (``ok``, ``ramping``, ``paused``, ``grace``,
 ``stale_hold``, ``stale_fallback``, ``over_limit_cut``, ``no_capacity``, ``mode_limit``,
-``inactive``), ``send`` (a profile should go out now), ``status`` (text for people),
+``inactive``), ``send`` (a profile should go out now), ``paused_left_s`` (``status.text``
+turns a row into words for people),
 ``clear_and_resend`` and ``compliance_failures``. docs/regulation.md explains every
 timer and threshold and why; their table is ``schema.REGULATION_FIELDS``.
 """
@@ -336,7 +337,7 @@ class Regulator:
                 "limit_a": st.cmd / 10,
                 "reason": reason,
                 "send": send,
-                "status": _status(reason, st, now_s),
+                "paused_left_s": int(st.paused_until - now_s) if reason == "paused" and st.paused_until else 0,
                 "allocated_a": row["allocated_a"],
                 "target_a": row["target_a"],
                 "available_a": row["available_a"],
@@ -379,27 +380,3 @@ def _item(seq, i):
     if isinstance(seq, (list, tuple)) and i < len(seq):
         return seq[i]
     return None
-
-
-def _status(reason, st, now_s):
-    a = "%d.%d A" % (st.cmd // 10, st.cmd % 10)
-    if reason == "paused":
-        left = int(st.paused_until - now_s) if st.paused_until is not None else 0
-        return "paused for lack of power, %d s left" % left
-    if reason == "grace":
-        return "riding through a dip at %s" % a
-    if reason == "stale_hold":
-        return "grid data stale: holding %s" % a
-    if reason == "stale_fallback":
-        return "grid data stale: fallback %s" % a
-    if reason == "over_limit_cut":
-        return "cut to %s: a phase was over its limit" % a
-    if reason == "inactive":
-        return "no car charging"
-    if reason == "mode_limit":
-        return "waiting: the mode's sources can't give the minimum"
-    if reason == "no_capacity":
-        return "waiting: not enough capacity for the minimum"
-    if reason == "ramping":
-        return "ramping up, now %s" % a
-    return "charging at %s" % a
