@@ -112,10 +112,10 @@ class Client:
             self._open = open_connection
         self.state = "stopped"
         self.last_error = ""
-        self.n = [0] * 14           # counters, see COUNTERS
+        self.n = [0] * 14           # counters, named by occasional.CLIENT
         self.on_message = self.on_connect = self.on_tick = None
         self._subs = []             # filter, qos, sent on this connection; filter, ...
-        self._q = []                # (topic, payload, retain, qos) waiting for the sender
+        self._q = []                # (topic, payload, retain, qos) waiting for the supervisor
         self._ctl = []              # packets to write before anything else (acks, pings, ...)
         self._inflight = []         # [pid, topic, payload, retain, sent_ms or None (due), sends]
         self._pid = 0
@@ -230,9 +230,11 @@ class Client:
                         if q and q[0] is m:
                             q.pop(0)
                         n[_TX] += 1
-                    # soon again after a message (discovery sends one at a time), else a poll
-                    await sleep_ms(_POLL_MS if m is None else 10)
-                    e = m = None            # don't keep the last message while waiting
+                    # soon again after a message (discovery sends one at a time), else a poll;
+                    # the last message is not kept while waiting
+                    i = 10 if m else _POLL_MS
+                    e = m = None
+                    await sleep_ms(i)
                     now = self._clock()
                     if ticks_diff(now, t) >= tick:
                         t = now

@@ -1,16 +1,17 @@
 """The board's MQTT link: Home Assistant discovery, state out, commands and site data in.
 
 See the package docstring (``dynevse.mqtt``) for how the app uses it. ``run()`` is the
-client's supervisor (the connection). After every connect the entities are announced by
-a task that loads ``discovery`` for the purpose and drops it again. State goes out from
-``publish_state`` (on change), after a command, and on the client's tick (at least every
-``state_period_s``). Commands and site data arrive through the client's reader and are
-handled at once, without awaiting anything.
+client's supervisor (the connection). After every connect (and registration) the
+entities are announced by a task that loads ``discovery`` for the purpose and drops it
+again; states wait until then. State goes out from ``publish_state`` (on change), after
+a command, and on the client's tick (at least every ``state_period_s``). Commands and
+site data arrive through the client's reader and are handled at once, without awaiting
+anything.
 
 Only what runs all the time stays in memory. Settings validation (``config``,
-``core.schema``: unchecked settings, ``register``), ``commands`` (one command) and
-``discovery`` (one announcement) are loaded for the call and dropped after it, unless
-something else had them loaded already.
+``core.schema``: unchecked settings, ``register``), a command and the status page
+(``occasional``) and an announcement (``discovery``) load their modules for the call and
+drop them after it, unless something else had them loaded already.
 """
 import asyncio
 
@@ -19,7 +20,6 @@ from dynevse.mqtt.client import Client, acall, call
 from dynevse.mqtt.inputs import Inputs
 from dynevse.mqtt.state import parse_command
 
-# counters: Link.n, named by ``occasional.LINK`` in this order
 _CONFIG = ("dynevse.mqtt.config", "dynevse.core.schema")
 
 
@@ -128,7 +128,8 @@ class Link:
         finally:
             if self._task is asyncio.current_task():
                 self._task = None   # a failed one is tried again on the next tick
-        self._pump()
+        if not self._discover:
+            self._pump()            # the states, now that their entities are known
 
     def _pump(self, again=False):
         # States go out once connected and announced; the announcement goes first, after
