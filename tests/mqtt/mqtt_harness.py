@@ -24,9 +24,10 @@ BIN = os.path.dirname(sys.executable)
 MICROPYTHON = os.path.join(BIN, "micropython")
 RUNTIMES = ("cpython", "micropython")
 # Heap for the MicroPython board process: the allocation engine, the test harness and the
-# MQTT package together need about 110 KB live on the 64-bit unix port (see
-# test_memory_footprint for the MQTT part alone), so this is above the board's budget.
-MICROPYTHON_HEAP = "160K"
+# MQTT package run in it (see test_memory_footprint for the MQTT part alone). 128 KB on the
+# 64-bit unix port, where pointers and object headers are twice the ESP32's (was 160 KB
+# before the MQTT package was slimmed; 116 KB is too little).
+MICROPYTHON_HEAP = "128K"
 USER = "dynevse"
 PASSWORD = "pw-for-tests"
 
