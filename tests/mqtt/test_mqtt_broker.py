@@ -1,8 +1,9 @@
 """Our MQTT link against a real Mosquitto, on CPython and on the MicroPython unix port.
 
 The board is tests/mqtt/standalone.py in its own process (MicroPython runs the same
-.mpy files as the ESP32, in a 110 KB heap); an independent client (amqtt) watches the
-broker and plays Home Assistant, the smart meter and the inverter.
+.mpy files as the ESP32, in a 128 KB heap on the 64-bit unix port); an independent
+client (amqtt) watches the broker and plays Home Assistant, the smart meter and the
+inverter.
 """
 import json
 import signal
