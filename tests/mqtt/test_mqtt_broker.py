@@ -256,8 +256,9 @@ def test_memory_footprint_on_micropython(broker, probe, boards):
           % (code, running, peak))
     # validation, discovery and the occasional code are not kept: only the resident modules
     assert ev["modules"] == RESIDENT, ev["modules"]
-    # measured 21.0 KB, 7.5 KB and 25.7 KB (47.6 KB and 18.8 KB before the diet, with
-    # validation and discovery resident); the bounds catch a regression, not noise
+    # measured 20.9 KB and 7.5 KB (47.6 KB and 18.8 KB before the diet, with validation
+    # and discovery resident); the peak is sampled once a cycle: 25.7 to 28.8 KB seen. The
+    # bounds catch a regression, not noise.
     assert code < 22.5 * 1024, code
     assert running < 8 * 1024, running
-    assert peak < 28 * 1024, peak
+    assert peak < 34 * 1024, peak

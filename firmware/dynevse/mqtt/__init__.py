@@ -70,6 +70,6 @@ How the app uses it::
 Topics, entities and payloads: ``discovery`` and docs/home-assistant.md. Standalone run
 (tests, MicroPython unix port): tests/mqtt/standalone.py. Memory, measured on the 64-bit
 unix port from .mpy: about 18.5 KB of resident code (tests/bench/mem_report.py) and 7.5 KB
-more while running (connected, 2 chargers, between cycles); about 26 KB above the app at
-the peak of an announcement (docs/home-assistant.md, Memory).
+more while running (connected, 2 chargers, between cycles); up to about 29 KB above the
+app at the peak of an announcement (docs/home-assistant.md, Memory).
 """
