@@ -240,7 +240,7 @@ class App:
         try:
             apply.command(self, target, key, value)
         finally:
-            _drop_modules("dynevse.apply")
+            _drop_modules("dynevse.apply", "dynevse.core.schema")
 
     # -- start -------------------------------------------------------------------------
 
