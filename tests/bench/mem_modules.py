@@ -11,7 +11,7 @@ RESIDENT = (
     "asyncio", "dynevse.compat", "dynevse.aio", "dynevse.log", "dynevse.hal", "dynevse.hal.unix",
     "dynevse.meter", "dynevse.app",
     "dynevse.core.distribute", "dynevse.core.engine", "dynevse.core.regulate",
-    "microdot", "dynevse.ocpp.server", "dynevse.web.front",
+    "dynevse.web.front",
 )
 BOOT_ONLY = ("dynevse.core.schema", "dynevse.ocpp.config", "dynevse.mqtt.config",
              "dynevse.mqtt.discovery", "dynevse.settings")
@@ -25,7 +25,7 @@ def _package_modules(pkg):
     for f in sorted(os.listdir(base)):
         if f.endswith(".mpy") and f[:-4] != "__init__":
             name = pkg + "." + f[:-4]
-            if name not in BOOT_ONLY and not name.endswith((".standalone", ".occasional")):
+            if name not in BOOT_ONLY and not name.endswith((".standalone", ".occasional", ".server")):
                 names.append(name)
     return names
 
