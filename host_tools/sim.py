@@ -478,6 +478,19 @@ def run(duration_s=None, heap_kb=None, cycle_s=5, table=None):
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
+def firmware_heap(lines):
+    """(in use, peak) from the firmware's last cycle line ("... | heap N peak M"), or None."""
+    for line in reversed(list(lines or ())):
+        i = line.find("| heap ")
+        if i >= 0:
+            parts = line[i + 7:].split()
+            try:
+                return int(parts[0]), int(parts[2])
+            except (IndexError, ValueError):
+                return None
+    return None
+
+
 def _parser():
     p = argparse.ArgumentParser(prog="python -m host_tools.sim",
                                 description="The firmware, two simulated chargers with cars, a house "
@@ -509,6 +522,10 @@ def main(argv):
         return 130
     for line in report.details():
         print(line, file=sys.stderr)
+    heap = firmware_heap(_fw_lines)
+    if heap is not None:
+        print("sim: firmware heap in use %d bytes, peak %d bytes (after each cycle's collection%s)"
+              % (heap[0], heap[1], ", heap %d KB" % args.heap_kb if args.heap_kb else ""), file=sys.stderr)
     print(report.summary(), flush=True)
     return report.exit_code()
 
