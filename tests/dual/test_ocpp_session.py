@@ -199,6 +199,28 @@ def test_callerror_descriptions_are_bounded():
     assert r == [4, 'a"b\\', "ProtocolError", "x" * 120, {}]    # any id goes back as it came
 
 
+def test_faults_are_answered_even_when_their_texts_cannot_be_loaded():
+    # the texts come from a module imported for the purpose; short of memory, the
+    # CALLERROR still goes (without a description) and drops are still counted
+    from dynevse.ocpp import central
+    s, _ = make()
+    real = central._sync
+
+    def short_of_memory(name, fn, *args):
+        if fn in ("refuse", "text"):
+            raise MemoryError("memory allocation failed")
+        return real(name, fn, *args)
+
+    central._sync = short_of_memory
+    try:
+        assert json.loads(s.handle_text('[2, "m1", "Heartbeat", {"x": ')) == [4, "m1", "FormationViolation", "", {}]
+        assert s.handle_text("[]") is None and s.handle_text('[3, "nobody-asked", {}]') is None
+        assert call(s, "Heartbeat", {})[2] == {"currentTime": TS}     # all else as usual
+    finally:
+        central._sync = real
+    assert s.counters["callerrors"] == 1 and s.counters["dropped"] == 2
+
+
 def test_log_is_bounded():
     s, _ = make({"log_lines": 3})
     for i in range(10):

@@ -293,8 +293,7 @@ class ChargePointSession:
                 link = self._link
                 c = link[_PENDING] if link is not None else None
                 if c is None or uid != c[0] or c[2] is not None:   # a second answer is dropped too
-                    _sync("occasional", "stray", self, uid)
-                    return None
+                    raise rpc.RpcError(None, uid)
                 c[2] = (kind, a, p)
                 c[1].set()
                 return None
@@ -338,7 +337,11 @@ class ChargePointSession:
                 self._note("internal", a[:40], e)
                 raise rpc.RpcError("InternalError", "internal error", uid)
         except rpc.RpcError as e:
-            return _sync("occasional", "refuse", self, e, action)
+            try:
+                return _sync("occasional", "refuse", self, e, action)
+            except Exception:   # MemoryError: the text cannot be had, the answer still goes
+                self.counters["dropped" if e.unique_id is None else "callerrors"] += 1
+                return None if e.unique_id is None else json.dumps([4, e.unique_id, e.code, "", {}])
 
     # ---- calls to the charger ------------------------------------------------------
 

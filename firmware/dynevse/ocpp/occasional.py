@@ -6,7 +6,7 @@ no use of them runs (``central._use``), so they cost no heap while chargers just
   module's table and answered; an action not taken here is NotSupported or
   NotImplemented (the frequent ones, Heartbeat, StatusNotification and MeterValues,
   are answered in ``central.py``)
-- ``refuse`` / ``stray``: a malformed message's CALLERROR (or drop), an answer to no CALL;
+- ``refuse``: a malformed message's CALLERROR (or drop), an answer to no CALL (dropped);
   ``describe``: the text of a fault rpc names by a key; ``text``: the text of a rare
   event (a log line, an error) central names by a key
 - ``setup``: after every (re)connection, wait for the BootNotification (after
@@ -125,8 +125,10 @@ def answer(s, action, p):
         link = s._link
         if link is not None:
             link[_BOOTED] = True
-            if link[_SETUP] is True:
-                # booted again on the same connection: it has lost its profiles
+            t = link[_SETUP]
+            if t is True or t is not None and t.done():
+                # booted again on the same connection: it has lost its profiles (or the
+                # setup could not run, short of memory)
                 central._start_setup(s, link)
         return {"status": "Accepted", "currentTime": central.iso8601(cs.clock.utc_s()),
                 "interval": cs.config["heartbeat_interval_s"]}
@@ -166,7 +168,12 @@ def answer(s, action, p):
 
 def refuse(s, e, action):
     """What answers RpcError ``e`` (of a CALL of ``action``, None when no action was read):
-    its CALLERROR, or None when it has no unique id (dropped and counted)."""
+    its CALLERROR, or None when it has no unique id (dropped and counted). A code of None
+    is an answer to no outstanding CALL (its id is the description): dropped."""
+    if e.code is None:
+        s.counters["dropped"] += 1
+        s._log("dropped an answer to no outstanding CALL (id %s)" % e.description[:40])
+        return None
     d = describe(e)
     if e.unique_id is None:
         s.counters["dropped"] += 1
@@ -177,10 +184,6 @@ def refuse(s, e, action):
     return json.dumps([4, e.unique_id, e.code, d[:120], {}])
 
 
-def stray(s, uid):
-    """An answer to no outstanding CALL: dropped and counted."""
-    s.counters["dropped"] += 1
-    s._log("dropped an answer to no outstanding CALL (id %s)" % uid[:40])
 _RATE_KEY = "ChargingScheduleAllowedChargingRateUnit"
 _STACK_KEY = "ChargeProfileMaxStackLevel"
 _CONNECTORS_KEY = "NumberOfConnectors"
