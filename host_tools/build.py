@@ -6,6 +6,8 @@ Layout of ``build/<board>/`` (the board's filesystem root):
 
     boot.py, main.py          as source (MicroPython runs these two by name)
     board.json                the board file (pins, CT calibration)
+    build_id.txt              a hash of the sources, so the board knows when to check its
+                              configuration again
     lib/dynevse/**.mpy        the firmware, precompiled
     lib/microdot/*.mpy        the web framework, precompiled from the pinned PyPI package
 
@@ -59,6 +61,22 @@ def microdot_dir():
     return os.path.dirname(microdot.__file__)
 
 
+def build_id(board_name):
+    """A hash of everything that goes onto the board: the firmware knows a checked
+    configuration is still valid for it (see dynevse.app.load_config)."""
+    import hashlib
+    h = hashlib.sha1(board_name.encode())
+    srcs = []
+    for d, _dirs, names in os.walk(os.path.join(FIRMWARE, "dynevse")):
+        srcs += [os.path.join(d, n) for n in names if n.endswith(".py")]
+    srcs += [os.path.join(microdot_dir(), m + ".py") for m in MICRODOT_MODULES]
+    for path in sorted(srcs):
+        h.update(os.path.relpath(path, ROOT).encode())
+        with open(path, "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()[:16]
+
+
 def build(board_name, out=None):
     """Build ``build/<board>``; returns [(path relative to the tree, bytes)]."""
     board = load_board(board_name)
@@ -78,6 +96,9 @@ def build(board_name, out=None):
     with open(os.path.join(out, "board.json"), "w") as f:
         json.dump(board, f, indent=1, sort_keys=True)
     files.append("board.json")
+    with open(os.path.join(out, "build_id.txt"), "w") as f:
+        f.write(build_id(board_name) + "\n")
+    files.append("build_id.txt")
     pkg = os.path.join(FIRMWARE, "dynevse")
     for d, _dirs, names in os.walk(pkg):
         for n in sorted(names):

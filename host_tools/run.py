@@ -21,31 +21,50 @@ from host_tools import build
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
 
 
-class Firmware:
-    """A running firmware process; ``lines`` keeps its most recent output lines."""
+SOFT_RESET_EXIT = 4   # dynevse.hal.unix: the firmware asks to be started again
 
-    def __init__(self, proc, state_dir, own_state, echo):
-        self.proc = proc
+
+class Firmware:
+    """A running firmware process; ``lines`` keeps its most recent output lines.
+
+    A soft reset of the board (the firmware exits with SOFT_RESET_EXIT) starts the
+    process again, as a board restarts Python; ``restarts`` counts them.
+    """
+
+    def __init__(self, start, state_dir, own_state, echo):
+        self._start = start
+        self.proc = start()
         self.state_dir = state_dir
         self._own_state = own_state
         self.lines = collections.deque(maxlen=500)
         self._echo = echo
+        self.restarts = 0
+        self._stopping = False
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
     def _read(self):
-        for raw in self.proc.stdout:
-            line = raw.rstrip("\n")
-            self.lines.append(line)
-            if self._echo:
-                print(line, flush=True)
+        while True:
+            for raw in self.proc.stdout:
+                line = raw.rstrip("\n")
+                self.lines.append(line)
+                if self._echo:
+                    print(line, flush=True)
+            code = self.proc.wait()
+            if code != SOFT_RESET_EXIT or self._stopping or self.restarts >= 10:
+                return
+            self.restarts += 1
+            self.proc = self._start()
 
     def alive(self):
+        if self.proc.poll() == SOFT_RESET_EXIT and not self._stopping:
+            return self._reader.is_alive()      # restarting
         return self.proc.poll() is None
 
     def stop(self, timeout_s=5):
         """Stop the firmware and everything it started; returns its exit code."""
-        if self.alive():
+        self._stopping = True
+        if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
                 self.proc.wait(timeout=timeout_s)
@@ -76,9 +95,11 @@ def start_firmware(config, heap_kb=None, state_dir=None, echo=False, rebuild=Tru
         cmd += ["-X", "heapsize=%dK" % heap_kb]
     cmd.append("main.py")
     env = dict(os.environ, MICROPYPATH=".frozen:lib", DYNEVSE_ROOT=state_dir)
-    proc = subprocess.Popen(cmd, cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
-    return Firmware(proc, state_dir, own, echo)
+
+    def start():
+        return subprocess.Popen(cmd, cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True)
+    return Firmware(start, state_dir, own, echo)
 
 
 def main(args):
@@ -90,7 +111,7 @@ def main(args):
         return 2
     fw = start_firmware(config, heap_kb=args.heap_kb, state_dir=args.state, echo=True)
     try:
-        fw.proc.wait()
+        fw._reader.join()
     except KeyboardInterrupt:
         pass
     finally:

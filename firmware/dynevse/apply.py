@@ -24,10 +24,10 @@ def command(app, target, key, value):
             if lo > hi:
                 raise ConfigError("site.battery." + key, "must keep soc_min (%s) <= soc_target (%s)" % (lo, hi))
             bat[key] = value
-            persist(app.board, ("site", "battery", key), value)
+            persist(app, ("site", "battery", key), value)
         else:
             cfg["site"][key] = value
-            persist(app.board, ("site", key), value)
+            persist(app, ("site", key), value)
         log.info("command: site %s = %r", key, value)
         return
     index = [c["id"] for c in cfg["chargers"]].index(target)
@@ -48,12 +48,15 @@ def command(app, target, key, value):
     if key == "min_a" and value > usable:
         raise ConfigError(path + "min_a", "must fit the main breaker (%s A usable), got %s" % (usable, value))
     c[key] = value
-    persist(app.board, ("chargers", index, key), value)
+    persist(app, ("chargers", index, key), value)
     log.info("command: %s %s = %r", target, key, value)
 
 
-def persist(board, path, value):
-    """Write one changed value into config.json (atomically)."""
+def persist(app, path, value):
+    """Write one changed value into config.json (atomically), and the checked copy with
+    it, so the next boot need not check again."""
+    from dynevse.app import config_key, store_checked
+    board = app.board
     raw = json.loads(board.read_text(board.config_path))
     node = raw
     for k in path[:-1]:
@@ -64,4 +67,8 @@ def persist(board, path, value):
                 node[k] = {}
             node = node[k]
     node[path[-1]] = value
-    board.write_atomic(board.config_path, json.dumps(raw))
+    text = json.dumps(raw)
+    board.write_atomic(board.config_path, text)
+    key = config_key(board, text)
+    if key is not None:
+        store_checked(board, key, app.cfg)

@@ -25,7 +25,7 @@ def _package_modules(pkg):
     for f in sorted(os.listdir(base)):
         if f.endswith(".mpy") and f[:-4] != "__init__":
             name = pkg + "." + f[:-4]
-            if name not in BOOT_ONLY and not name.endswith((".standalone", ".occasional", ".server")):
+            if name not in BOOT_ONLY and not name.endswith((".standalone", ".occasional", ".server", ".accept", ".clock")):
                 names.append(name)
     return names
 

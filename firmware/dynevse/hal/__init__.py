@@ -12,7 +12,7 @@ interface, so the rest of the firmware never asks which runtime it is on:
 - ``network_up(wifi)`` (coroutine; the address or None), ``start_access_point(ssid, password)``,
   ``sync_time()``
 - ``safe_mode_requested()``: the safe-mode button is held at boot
-- ``reset()``
+- ``reset()``; ``soft_reset()`` (Python starts again: frees everything, keeps the files)
 """
 
 import json

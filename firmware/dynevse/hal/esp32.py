@@ -126,3 +126,6 @@ class Board:
 
     def reset(self):
         machine.reset()
+
+    def soft_reset(self):
+        machine.soft_reset()

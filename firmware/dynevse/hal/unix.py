@@ -9,6 +9,8 @@ import time
 
 from dynevse.hal.files import read_text, write_atomic
 
+SOFT_RESET_EXIT = 4
+
 
 class Board:
     def __init__(self, board_cfg, root=None):
@@ -61,3 +63,7 @@ class Board:
 
     def reset(self):
         sys.exit(3)
+
+    def soft_reset(self):
+        # the runner (host_tools.run) starts the firmware again, as a board restarts Python
+        sys.exit(SOFT_RESET_EXIT)

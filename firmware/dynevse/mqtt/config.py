@@ -211,15 +211,4 @@ def register(link, name, phases, battery, chargers, url):
         for k in CHARGER_INFO[1:]:
             v = c.get(k)
             chs.append(schema.check_value("chargers[%d].%s" % (i, k), v, TEXT, None, None, "") if v else None)
-    hub = link._hub
-    if hub is not None:
-        old = hub[2:]
-        if old != (phases, battery) and old not in link._old:
-            link._old = list(link._old) + [old]
-    gone = list(link._gone)
-    for c in link._chargers[::5]:
-        if c not in ids and c not in gone and len(gone) < 16:
-            gone.append(c)
-    link._gone = [g for g in gone if g not in ids]
-    link._hub = (name, url, phases, battery)
-    link._chargers = chs
+    link.store_registration(name, url, phases, battery, ids, chs)

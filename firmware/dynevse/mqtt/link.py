@@ -60,12 +60,37 @@ class Link:
 
     # ---- what the app calls ------------------------------------------------------
 
-    def register(self, name, phases, battery, chargers, url=""):
+    def register(self, name, phases, battery, chargers, url="", checked=False):
         """Announce the hub and ``chargers`` ([{"id", "name", optional "vendor", "model",
-        "firmware"}]); entities of chargers registered before but not now are removed."""
-        call(_CONFIG, "register", self, name, phases, battery, chargers, url)
+        "firmware"}]); entities of chargers registered before but not now are removed.
+
+        ``checked``: the values come from the board's validated settings (ids, phases and
+        names already checked), so the settings tables need not be loaded."""
+        if checked:
+            chs = []
+            for c in chargers:
+                chs += (c["id"], c.get("name") or None, c.get("vendor"), c.get("model"), c.get("firmware"))
+            self.store_registration(name, url, phases, battery, chs[::5], chs)
+        else:
+            call(_CONFIG, "register", self, name, phases, battery, chargers, url)
         self._discover = True
         self._pump(True)
+
+    def store_registration(self, name, url, phases, battery, ids, chs):
+        """Keep a registration; remember what the previous one announced that this one
+        lacks (removed after the next connect)."""
+        hub = self._hub
+        if hub is not None:
+            old = hub[2:]
+            if old != (phases, battery) and old not in self._old:
+                self._old = list(self._old) + [old]
+        gone = list(self._gone)
+        for c in self._chargers[::5]:
+            if c not in ids and c not in gone and len(gone) < 16:
+                gone.append(c)
+        self._gone = [g for g in gone if g not in ids]
+        self._hub = (name, url, phases, battery)
+        self._chargers = chs
 
     def publish_state(self, site, chargers):
         """Hand over this cycle's state as ``state.snapshot`` gives it: the hub's JSON
