@@ -9,7 +9,6 @@ a stuck loop resets the board.
 """
 import asyncio
 import gc
-import json
 import sys
 
 from dynevse import hal, log
@@ -32,27 +31,6 @@ class BoardClock:
     def utc_s(self):
         t = self.board.utc_s()
         return t if t is not None else 0
-
-
-CHECKED = ".checked"
-
-
-def config_key(board, text):
-    """What a checked copy must match: this firmware build and this config.json text.
-    None when either is unknown (running from source: no build id; no config)."""
-    build = board.read_text("build_id.txt")
-    if build is None or text is None:
-        return None
-    import binascii
-    return "%s:%08x" % (build.strip(), binascii.crc32(text.encode()) & 0xffffffff)
-
-
-def store_checked(board, key, cfg):
-    """Keep the checked configuration next to config.json (see App.load_config)."""
-    try:
-        board.write_atomic(board.config_path + CHECKED, json.dumps({"key": key, "config": cfg}))
-    except OSError as e:
-        log.warning("can't store the checked configuration: %s", e)
 
 
 def _print_exception(e):
@@ -88,50 +66,7 @@ class App:
         self.last_status = ""
         self.peak_heap = 0          # heap in use after a cycle's collection, highest so far
         self.heap_now = 0
-
-    # -- configuration -------------------------------------------------------------
-
-    def load_config(self):
-        """The configuration, checked. The first boot after config.json or the firmware
-        changed validates it (the schema and the packages' setting tables), stores the
-        checked copy and asks for a restart: validating leaves ~25 KB of interned names in
-        the heap for good, and a restart leaves them behind. Later boots read the checked
-        copy. Any problem: the safe state, with the reason."""
-        board = self.board
-        text = board.read_text(board.config_path)
-        key = config_key(board, text)
-        if key is not None:
-            try:
-                checked = json.loads(board.read_text(board.config_path + CHECKED) or "null")
-            except ValueError:
-                checked = None
-            if isinstance(checked, dict) and checked.get("key") == key:
-                self.use_config(checked["config"])
-                return False
-        from dynevse import settings
-        from dynevse.core.schema import ConfigError
-        try:
-            if text is None:
-                raise ConfigError("config", "no configuration at %s yet" % board.config_path)
-            try:
-                raw = json.loads(text)
-            except ValueError as e:
-                raise ConfigError("config", "not valid JSON (%s)" % e)
-            cfg = settings.check_config(raw)
-            cfg["ocpp"] = settings.ocpp_settings(cfg)
-            self.use_config(cfg)
-        except (ConfigError, ValueError, OSError) as e:
-            self.cfg = None
-            self.safe_reason = str(e)
-        _drop_modules("dynevse.settings", "dynevse.mqtt.config", "dynevse.ocpp.config", "dynevse.core.schema")
-        if self.cfg is None or key is None:
-            return False
-        store_checked(board, key, self.cfg)
-        return True
-
-    def use_config(self, cfg):
-        self.cfg = cfg
-        self.engine_cfg = (cfg["site"], cfg["chargers"], cfg["site"]["groups"])
+        self.engine_cfg = None
 
     # -- tasks -------------------------------------------------------------------------
 
@@ -283,51 +218,19 @@ class App:
         try:
             apply.command(self, target, key, value)
         finally:
-            _drop_modules("dynevse.apply", "dynevse.core.schema")
+            _drop_modules("dynevse.apply", "dynevse.start", "dynevse.core.schema")
 
     # -- start -------------------------------------------------------------------------
 
     async def run(self):
-        board = self.board
-        log.clock = board.monotonic_s
-        if board.safe_mode_requested():
-            self.safe_reason = "the safe-mode button was held at boot: configuration not loaded"
-        elif self.load_config():
-            log.info("configuration checked; restarting to free the memory the check used")
-            board.soft_reset()
-        if self.cfg is None:
-            await self.safe_state()
-            return
-        cfg = self.cfg
-        log.set_level(cfg["device"]["log_level"])
-        log.info("%s (%s) starting with %d charger(s)", cfg["device"]["name"], cfg["device"]["id"],
-                 len(cfg["chargers"]))
-        if cfg["wifi"]["ssid"]:
-            address = await board.network_up(cfg["wifi"])
-            if address is None:
-                log.error("Wi-Fi %r not joined; starting the setup access point", cfg["wifi"]["ssid"])
-                board.start_access_point(cfg["wifi"]["ap_ssid"], cfg["wifi"]["ap_password"])
-            else:
-                log.info("network up: %s", address)
-                board.sync_time()
-        del cfg["wifi"]          # secrets leave memory once used
-        from dynevse.core.regulate import Regulator
-        from dynevse.ocpp.central import CentralSystem
-        self.regulator = Regulator(cfg["regulation"], checked=True)
-        self.central = CentralSystem(cfg["ocpp"], cfg["chargers"], BoardClock(board),
-                                     lambda cp, line: log.info("ocpp %s: %s", cp, line), checked=True)
-        tasks = [asyncio.create_task(self.supervise("http", self.serve_http))]
-        if cfg["mqtt"]["host"]:
-            from dynevse.mqtt.link import Link
-            self.link = Link(cfg["mqtt"], cfg["device"]["id"], on_command=self.on_command, checked=True)
-            self.link.register(cfg["device"]["name"], cfg["site"]["phases"], cfg["site"]["battery"] is not None,
-                               [{"id": c["id"], "name": c["name"] or c["id"]} for c in cfg["chargers"]],
-                               checked=True)
-            tasks.append(asyncio.create_task(self.supervise("mqtt", self.link.run)))
-        tasks.append(asyncio.create_task(self.supervise("control loop", self.control_loop)))
+        from dynevse import start
+        tasks = await start.start(self)
+        _drop_modules("dynevse.start")
         gc.collect()
-        log.debug("modules loaded: %s", " ".join(sorted(sys.modules)))
-        await asyncio.gather(*tasks)
+        if tasks is None:
+            await self.safe_state()
+        else:
+            await asyncio.gather(*tasks)
 
 
 def main():

@@ -55,7 +55,7 @@ def command(app, target, key, value):
 def persist(app, path, value):
     """Write one changed value into config.json (atomically), and the checked copy with
     it, so the next boot need not check again."""
-    from dynevse.app import config_key, store_checked
+    from dynevse.start import config_key, store_checked
     board = app.board
     raw = json.loads(board.read_text(board.config_path))
     node = raw
