@@ -98,8 +98,14 @@ def test_refusals():
 def test_pages_get_the_rest():
     seen = []
 
-    async def pages(method, path, headers, reader, writer):
-        seen.append((method, path))
+    async def pages(method, path, headers, body_start, reader, writer):
+        # what came with the head starts the body; the rest is still in the stream
+        body = body_start
+        n = int(headers.get("content-length", "0"))
+        while len(body) < n:
+            body += await reader.read(n - len(body))
+        seen.append((method, path, body))
 
     handle(b"GET /status HTTP/1.1\r\n\r\n", FakeCentral(), pages)
-    assert seen == [("GET", "/status")]
+    handle(b"POST /api HTTP/1.1\r\nContent-Length: 5\r\n\r\n[1,2]", FakeCentral(), pages)
+    assert seen == [("GET", "/status", b""), ("POST", "/api", b"[1,2]")]

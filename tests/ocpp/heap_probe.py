@@ -6,7 +6,7 @@ Prints one JSON object (bytes of heap after gc.collect(), 64-bit unix port):
 
 - ``code``: what importing the central system costs once boot-time validation is
   dropped (as the app does), on top of what the rest of the firmware has anyway
-  (asyncio, dynevse.aio/compat, microdot)
+  (asyncio, dynevse.aio/compat, the HTTP front)
 - ``code_once_used``: the same after chargers have come and gone: the modules imported
   for one use are gone again, but the names they interned stay (MicroPython never frees
   a qstr)
@@ -32,7 +32,7 @@ import binascii      # noqa: F401  (the firmware has these anyway)
 import hashlib       # noqa: F401
 
 from dynevse import aio, compat    # noqa: F401
-import microdot      # noqa: F401
+from dynevse.web import front      # noqa: F401
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 4
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 5
@@ -279,7 +279,6 @@ def main():
         drop(name)
     settings = heap()
     from dynevse.ocpp.central import CentralSystem   # noqa: F401
-    from dynevse.ocpp import server                  # noqa: F401
     code = heap() - settings
     cs = new_central(cfg, chargers)
     sessions = heap() - settings - code

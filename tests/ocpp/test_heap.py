@@ -6,7 +6,7 @@ Two measurements:
 - ``heap_probe.py`` (in-process): the package's resident code, and what each connected,
   busy charger costs without the objects an HTTP server keeps per connection; chargers
   talk to ``CentralSystem.serve`` over in-memory streams.
-- the standalone server (microdot, the control API) with real charge points over TCP:
+- the standalone server (the board's HTTP front, the control API) with real charge points over TCP:
   everything a connection costs, the HTTP server's objects included.
 
 The numbers are of the 64-bit unix port, where every object is about twice its size on
@@ -45,7 +45,7 @@ def test_resident_code_and_per_charger_heap(mpy_dir):
     # What stays imported while chargers are connected: the modules used for one thing
     # (accept, occasional) have been forgotten again.
     assert m["resident"] == ["dynevse.ocpp", "dynevse.ocpp.central", "dynevse.ocpp.rpc",
-                             "dynevse.ocpp.server", "dynevse.ocpp.ws"], m["resident"]
+                             "dynevse.ocpp.ws"], m["resident"]
     # Resident code once chargers have come and gone (the names a forgotten module
     # interned stay): measured 25.8 KB, 62.9 KB before.
     assert m["code"] < 26 * 1024 and m["code_once_used"] < 28 * 1024
@@ -110,13 +110,14 @@ def test_heap_with_chargers_connected(tmp_path, mpy_dir):
           "connected: %s; after they left: %d; second round: %s, after: %d; %.0f B per connected "
           "charger (%.0f B in the second round)"
           % (start, N, used1, after1, used2, after2, per_charger, per_charger2))
-    # Idle: imports (OCPP, microdot, asyncio, the standalone server with its control API,
+    # Idle: imports (OCPP, the HTTP front, asyncio, the standalone server with its control API,
     # the validation it runs) and four sessions. Measured 108 KB (133 KB before).
     assert start < 114 * 1024
     # A connected charger holds its connection (streams, HTTP request, websocket, the
     # task serving it), its readings and its log; the first round also pays for the
     # names of the modules imported for one use. Measured 7.6 KB in the first round and
-    # 5.4 KB in the second (10.5 KB before), of which microdot's objects are about 3.8 KB.
+    # 5.4 KB in the second over microdot (10.5 KB before), of which microdot's objects were
+    # about 3.8 KB; the board's own front replaced microdot since.
     assert per_charger < 9 * 1024 and per_charger2 < 6.5 * 1024
     # What stays after they leave is readings and at most log_lines lines per charger,
     # and those names: measured 2.3 KB each (3.2 KB before).

@@ -6,8 +6,7 @@ Interface for the app::
 
     cs = CentralSystem(ocpp_config, chargers, clock=None, log_sink=None, checked=False)
     await cs.serve(cp_id, headers, reader, writer)    # per upgrade request to /ocpp/<cp_id>
-    # or on microdot: from dynevse.ocpp import server; app = server.make_app(cs)
-    # (or server.mount(cs, existing_microdot_app)); await app.start_server(port=80)
+    # the board's HTTP front does this: await dynevse.web.front.Front(cs).serve(host, port)
 
 - ``ocpp_config``: the ``ocpp`` section (fields, defaults and ranges in ``config.py``,
   ``OCPP_FIELDS``); ``chargers``: the charger list, each ``{"id", "phases", ...}`` with the
@@ -49,8 +48,7 @@ a trigger):
 
 A bad argument raises ValueError. ``standalone.py`` runs a server alone on either runtime.
 
-Memory: what stays imported while chargers charge is ``central``, ``rpc``, ``ws`` (and
-``server`` when microdot is used). ``accept`` (per connection attempt) and
+Memory: what stays imported while chargers charge is ``central``, ``rpc`` and ``ws``. ``accept`` (per connection attempt) and
 ``occasional`` (the setup after connecting, the less frequent CALLs, commands,
 summaries, fault texts, the constructor) are imported for a use and forgotten when no use
 runs; ``config`` is for boot. ``tests/ocpp/heap_probe.py`` measures it.

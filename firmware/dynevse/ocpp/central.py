@@ -3,7 +3,7 @@
 ``CentralSystem`` holds the settings, the clock, a ``ChargePointSession`` per configured
 charger, the short list of unknown ids that tried to connect, and the ids it hands out
 (unique ids of CALLs, transaction ids). It knows nothing of HTTP frameworks: ``serve``
-runs an upgrade request on a stream pair (``server.py`` mounts it on microdot).
+runs an upgrade request on a stream pair (``dynevse.web.front`` hands it one).
 
 A ``ChargePointSession`` lives as long as the central system; connections come and go
 (``run_connection``), each with its own small link state (a list, see ``_attach``), so an

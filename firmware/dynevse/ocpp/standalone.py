@@ -3,7 +3,9 @@
     micropython -m dynevse.ocpp.standalone HOST PORT CONFIG.json [--control] [--quiet]
     python -m dynevse.ocpp.standalone HOST PORT CONFIG.json [--control] [--quiet]
 
-CONFIG.json holds ``{"ocpp": {...settings...}, "chargers": [{"id": ..., ...}, ...]}``.
+The server is the board's own HTTP front (``dynevse.web.front``), so tests exercise the
+path the app serves chargers on. CONFIG.json holds ``{"ocpp": {...settings...},
+"chargers": [{"id": ..., ...}, ...]}``.
 Each charger's log lines are printed unless ``--quiet``. ``--control`` adds an HTTP API
 without authentication, for tests and bench work only:
 
@@ -17,10 +19,12 @@ import gc
 import json
 import sys
 
+from dynevse import aio
 from dynevse.ocpp.central import CentralSystem
-from dynevse.ocpp.server import make_app
+from dynevse.web.front import Front, answer
 
 COMMANDS = ("set_limit", "clear_profiles", "remote_start", "remote_stop", "reset", "trigger")
+_BODY_MAX = 1024
 
 
 def heap_used():
@@ -29,42 +33,63 @@ def heap_used():
     return gc.mem_alloc() if hasattr(gc, "mem_alloc") else None
 
 
-def add_control_routes(app, central):
-    """The unauthenticated test API described in the module docstring."""
+async def _reply(writer, status, doc):
+    body = json.dumps(doc)
+    writer.write(("HTTP/1.1 %d OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                  "Connection: close\r\n\r\n%s" % (status, len(body), body)).encode())
+    await aio.wait_for(writer.drain(), 10)
 
-    async def status(request):
-        # the heap first: the summary is made by a module imported for it (and forgotten)
-        used = heap_used()
-        s = central.status()
-        s["heap_used"] = used
-        return s
 
-    async def charger(request, cp_id):
-        session = central.charger(cp_id)
+def control_pages(central):
+    """The unauthenticated test API described in the module docstring, as the HTTP
+    front's page handler."""
+
+    async def pages(method, path, headers, body, reader, writer):
+        parts = path.strip("/").split("/")
+        if parts[:2] != ["api", "ocpp"] or len(parts) > 4:
+            await answer(writer, 404, "not found\n")
+            return
+        if len(parts) == 2 and method == "GET":
+            # the heap first: the summary is made by a module imported for it (and forgotten)
+            used = heap_used()
+            s = central.status()
+            s["heap_used"] = used
+            await _reply(writer, 200, s)
+            return
+        session = central.charger(parts[2])
         if session is None:
-            return {"error": "unknown charger"}, 404
-        return session.snapshot(central.clock.monotonic_ms())
-
-    async def command(request, cp_id, name):
-        session = central.charger(cp_id)
-        if session is None or name not in COMMANDS:
-            return {"error": "unknown charger or command"}, 404
-        try:
-            args = json.loads(request.body or b"[]")
-        except ValueError:
+            await _reply(writer, 404, {"error": "unknown charger"})
+        elif len(parts) == 3 and method == "GET":
+            await _reply(writer, 200, session.snapshot(central.clock.monotonic_ms()))
+        elif len(parts) == 4 and method == "POST" and parts[3] in COMMANDS:
+            try:
+                n = int(headers.get("content-length", "0"))
+            except ValueError:
+                n = -1
             args = None
-        if type(args) is not list:
-            return {"error": "the body must be a JSON list of arguments"}, 400
-        try:
-            result = await getattr(session, name)(*args)
-        except (ValueError, TypeError) as e:
-            return {"error": str(e)}, 400
-        return {"result": result}
+            if 0 <= n <= _BODY_MAX:
+                while len(body) < n:
+                    more = await aio.wait_for(reader.read(n - len(body)), 10)
+                    if not more:
+                        break
+                    body += more
+                try:
+                    args = json.loads(body or b"[]")
+                except ValueError:
+                    args = None
+            if type(args) is not list:
+                await _reply(writer, 400, {"error": "the body must be a JSON list of arguments"})
+                return
+            try:
+                result = await getattr(session, parts[3])(*args)
+            except (ValueError, TypeError) as e:
+                await _reply(writer, 400, {"error": str(e)})
+                return
+            await _reply(writer, 200, {"result": result})
+        else:
+            await _reply(writer, 404, {"error": "unknown charger or command"})
 
-    app.route("/api/ocpp")(status)
-    app.route("/api/ocpp/<cp_id>")(charger)
-    app.route("/api/ocpp/<cp_id>/<name>", methods=["POST"])(command)
-    return app
+    return pages
 
 
 def main(argv):
@@ -81,11 +106,9 @@ def main(argv):
 
     central = CentralSystem(cfg.get("ocpp"), cfg.get("chargers") or [],
                             log_sink=None if "--quiet" in argv else print_line)
-    app = make_app(central)
-    if "--control" in argv:
-        add_control_routes(app, central)
+    front = Front(central, control_pages(central) if "--control" in argv else None)
     print("ocpp: listening on %s:%d, chargers %s" % (host, port, ", ".join(central.ids)))
-    asyncio.run(app.start_server(host=host, port=port))
+    asyncio.run(front.serve(host, port))
     return 0
 
 

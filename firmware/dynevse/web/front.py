@@ -3,8 +3,9 @@ the OCPP central system, answers everything else itself.
 
 The always-on OCPP endpoint costs little this way: a request head of at most 2 KB, one
 small dict of headers, then the websocket on the same asyncio streams. Pages (setup,
-status) are routed through ``pages``, a coroutine ``(method, path, headers, reader,
-writer)`` the app may set; without it they get 404.
+status) are routed through ``pages``, a coroutine ``(method, path, headers, body_start,
+reader, writer)`` the app may set (``body_start``: what arrived after the head, the start
+of a request body); without it they get 404.
 """
 import asyncio
 
@@ -117,7 +118,7 @@ class Front:
                     return
                 await self.central.serve(unquote(path[6:]), headers, reader, writer)
             elif self.pages is not None:
-                await self.pages(method, path, headers, reader, writer)
+                await self.pages(method, path, headers, rest, reader, writer)
             else:
                 await answer(writer, 404, "not found\n")
         except Exception as e:  # one connection's fault must not reach the others
