@@ -39,6 +39,7 @@ class Firmware:
         self.lines = collections.deque(maxlen=500)
         self._echo = echo
         self.restarts = 0
+        self.memory_errors = 0     # "MemoryError" lines the firmware printed
         self._stopping = False
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -48,6 +49,8 @@ class Firmware:
             for raw in self.proc.stdout:
                 line = raw.rstrip("\n")
                 self.lines.append(line)
+                if "MemoryError" in line:
+                    self.memory_errors += 1
                 if self._echo:
                     print(line, flush=True)
             code = self.proc.wait()

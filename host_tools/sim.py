@@ -17,8 +17,8 @@ The summary line (``--duration``)::
 profiles: SetChargingProfile CALLs the simulated chargers received; energy_kwh: what the
 cars drew; max_phase_a: the highest grid import of any phase over the run (the physics'
 truth, sampled every PHYSICS_S). Exit code 0 only if no phase ever went above the
-breaker, the firmware stayed up and at least one profile arrived; details per charger
-go to stderr.
+breaker, the firmware stayed up without a MemoryError and at least one profile arrived;
+details per charger and the firmware's heap go to stderr.
 """
 import argparse
 import asyncio
@@ -49,7 +49,7 @@ VOLTAGE_V = 230
 EXIT_OK = 0
 EXIT_BREAKER = 1          # a phase went above the breaker
 EXIT_USAGE = 2
-EXIT_FIRMWARE = 3         # the firmware did not start or died
+EXIT_FIRMWARE = 3         # the firmware did not start, died or ran out of memory
 EXIT_NO_PROFILE = 4       # no charging profile ever arrived
 
 # ---- the site ---------------------------------------------------------------------
@@ -189,6 +189,7 @@ class Report:
         self.chargers = []
         self.elapsed_s = 0.0
         self.interrupted = False
+        self.memory_errors = 0
 
     def profiles(self):
         return sum(c.profiles_received for c in self.chargers)
@@ -209,10 +210,12 @@ class Report:
                    % (self.elapsed_s, self.max_phase_a, self.max_phase_at_s, self.over_breaker_s))
         if self.firmware_died:
             out.append("sim: the firmware stopped: %s" % self.firmware_error)
+        if self.memory_errors:
+            out.append("sim: the firmware ran out of memory %d time(s)" % self.memory_errors)
         return out
 
     def exit_code(self):
-        if self.firmware_died:
+        if self.firmware_died or self.memory_errors:
             return EXIT_FIRMWARE
         if self.max_phase_a > self.breaker_a:
             return EXIT_BREAKER
@@ -303,6 +306,7 @@ class Simulation:
                 await self.stop.wait()
             self.stop.set()
             self.report.elapsed_s = self.elapsed_s()
+            self.report.memory_errors = self.fw.memory_errors
             # the chargers close their websockets themselves; the rest just ends
             done, pending = await asyncio.wait(tasks, timeout=10)
             for t in pending:
