@@ -124,19 +124,25 @@ def run_all(scenarios):
     return [run_scenario(sc) for sc in scenarios]
 
 
-def main(argv):
+def run_file(argv, run_one):
+    """Run every case of the JSON file argv[1] with ``run_one``; write the results to
+    argv[2]. A case that crashes fails, the others go on."""
     with open(argv[1]) as f:
-        scenarios = json.load(f)
+        cases = json.load(f)
     results = []
-    for sc in scenarios:
+    for case in cases:
         try:
-            results.append(run_scenario(sc))
-        except Exception as e:   # a crash fails that scenario, not the run
-            results.append({"name": sc.get("name"), "passed": False,
+            results.append(run_one(case))
+        except Exception as e:
+            results.append({"name": case.get("name"), "passed": False,
                             "failures": ["crashed: %s: %s" % (type(e).__name__, e)],
                             "final": [], "history": []})
     with open(argv[2], "w") as f:
         json.dump(results, f)
+
+
+def main(argv):
+    run_file(argv, run_scenario)
 
 
 if __name__ == "__main__":

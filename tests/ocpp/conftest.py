@@ -25,9 +25,7 @@ CONFIG = {
 
 @pytest.fixture(scope="session")
 def mpy_dir(tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("mpy"))
-    compile_mpy(out)
-    return out
+    return compile_mpy(str(tmp_path_factory.mktemp("mpy")))
 
 
 @pytest.fixture(scope="session", params=RUNTIMES)

