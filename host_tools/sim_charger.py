@@ -589,7 +589,9 @@ class SimCharger:
     async def _start_transaction(self, cp, id_tag, authorize):
         if authorize:
             r = await self._call(cp, call.Authorize(id_tag=id_tag))
-            if r is None or r.id_tag_info["status"] != "Accepted":
+            if r is None:
+                return          # no answer (a timeout, a dropped link): the loop asks again
+            if r.id_tag_info["status"] != "Accepted":
                 self.note("Authorize %s refused" % id_tag)
                 self.stopped_remotely = True      # wait for a RemoteStart or a new plug-in
                 return
