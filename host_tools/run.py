@@ -3,8 +3,8 @@
     python -m host_tools run --config CONFIG.json [--heap-kb 110] [--state DIR]
 
 The firmware is built for the ``unix-sim`` board (the same .mpy tree a board gets) and
-started with its configuration in a state directory (``DYNEVSE_ROOT``), as on a board's
-filesystem. ``start_firmware`` does the same for the simulator and the tests.
+started as a board starts it — boot.py, then main.py — with its configuration in a state
+directory (``DYNEVSE_ROOT``), as on a board's filesystem. ``start_firmware`` does the same for the simulator and the tests.
 """
 import collections
 import json
@@ -49,7 +49,7 @@ class Firmware:
             for raw in self.proc.stdout:
                 line = raw.rstrip("\n")
                 self.lines.append(line)
-                if "MemoryError" in line:
+                if "MemoryError" in line or "memory allocation failed" in line:
                     self.memory_errors += 1
                 if self._echo:
                     print(line, flush=True)
@@ -96,7 +96,8 @@ def start_firmware(config, heap_kb=None, state_dir=None, echo=False, rebuild=Tru
     cmd = [MICROPYTHON]
     if heap_kb:
         cmd += ["-X", "heapsize=%dK" % heap_kb]
-    cmd.append("main.py")
+    # as a board does: boot.py, then main.py, in the same globals
+    cmd += ["-c", "exec(open('boot.py').read()); exec(open('main.py').read())"]
     env = dict(os.environ, MICROPYPATH=".frozen:lib", DYNEVSE_ROOT=state_dir)
 
     def start():

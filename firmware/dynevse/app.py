@@ -67,6 +67,7 @@ class App:
         self.peak_heap = 0          # heap in use after a cycle's collection, highest so far
         self.heap_now = 0
         self.engine_cfg = None
+        self.mqtt_error = ""
 
     # -- tasks -------------------------------------------------------------------------
 
@@ -159,6 +160,11 @@ class App:
                 self.send(row, out["engine"]["chargers"][i])
         if self.link is not None:
             self.publish(out, chargers)
+            err = self.link.client.last_error
+            if err != self.mqtt_error:          # say it once, when it changes
+                self.mqtt_error = err
+                if err:
+                    log.warning("mqtt: %s", err)
         self.log_status(readings, out, chargers)
 
     def send(self, row, engine_row):

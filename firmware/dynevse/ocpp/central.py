@@ -259,8 +259,8 @@ class ChargePointSession:
         """Log a rare event, its text from occasional.py (its key if that cannot be had)."""
         try:
             key = _sync("occasional", "text", key, args)
-        except Exception:   # MemoryError: the event still shows
-            pass
+        except Exception as e:   # MemoryError: the event still shows, and why its text doesn't
+            key = key + " (" + type(e).__name__ + ")"
         self._log(key)
 
     @property
