@@ -1,9 +1,11 @@
-"""asyncio and clock differences between MicroPython and CPython, for the I/O packages.
+"""asyncio and clock differences between MicroPython and CPython, for the I/O packages,
+and ``forget`` for code loaded for one use.
 
 The core never imports this (it takes time as a number). Everything that runs tasks,
 sockets or timeouts uses these names instead of probing the runtime itself.
 """
 import asyncio
+import sys
 
 try:
     from time import ticks_ms, ticks_diff, ticks_add  # MicroPython: wraps, use ticks_diff
@@ -58,3 +60,16 @@ class BoundedQueue:
 
     def __len__(self):
         return len(self._items)
+
+
+def forget(names):
+    """Forget modules loaded for one use (boot, a command, a rare message), so their code
+    leaves the heap once nothing else holds them."""
+    for name in names:
+        mod = sys.modules.pop(name, None)
+        if mod is None:
+            continue
+        parent, _, child = name.rpartition(".")
+        pkg = sys.modules.get(parent)
+        if pkg is not None and getattr(pkg, child, None) is mod:
+            delattr(pkg, child)

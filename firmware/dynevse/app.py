@@ -12,7 +12,7 @@ import gc
 import sys
 
 from dynevse import hal, log
-from dynevse.aio import sleep_ms, ticks_diff, ticks_ms
+from dynevse.aio import forget, sleep_ms, ticks_diff, ticks_ms
 from dynevse.meter import site_readings
 
 _RESTART_MS = 2000
@@ -39,18 +39,6 @@ def _print_exception(e):
     else:
         import traceback
         traceback.print_exception(type(e), e, e.__traceback__)
-
-
-def _drop_modules(*names):
-    """Forget modules only needed at boot, so their code does not stay in the heap."""
-    for name in names:
-        mod = sys.modules.pop(name, None)
-        if mod is None:
-            continue
-        parent, _, child = name.rpartition(".")
-        pkg = sys.modules.get(parent)
-        if pkg is not None and getattr(pkg, child, None) is mod:
-            delattr(pkg, child)
 
 
 class App:
@@ -224,14 +212,14 @@ class App:
         try:
             apply.command(self, target, key, value)
         finally:
-            _drop_modules("dynevse.apply", "dynevse.start", "dynevse.core.schema")
+            forget(("dynevse.apply", "dynevse.start", "dynevse.core.schema"))
 
     # -- start -------------------------------------------------------------------------
 
     async def run(self):
         from dynevse import start
         tasks = await start.start(self)
-        _drop_modules("dynevse.start")
+        forget(("dynevse.start",))
         gc.collect()
         if tasks is None:
             await self.safe_state()

@@ -13,6 +13,7 @@ import asyncio
 import json
 
 from dynevse import log
+from dynevse.aio import forget
 
 CHECKED = ".checked"
 
@@ -73,7 +74,6 @@ def validate(app, text):
 
 async def start(app):
     """Set the app up; the tasks to run, or None for the safe state (app.safe_reason)."""
-    from dynevse.app import _drop_modules
     board = app.board
     log.clock = board.monotonic_s
     if board.safe_mode_requested():
@@ -89,7 +89,7 @@ async def start(app):
         cfg = read_checked(board, key)
     if cfg is None:
         restart = validate(app, text)
-        _drop_modules("dynevse.settings", "dynevse.mqtt.config", "dynevse.ocpp.config", "dynevse.core.schema")
+        forget(("dynevse.settings", "dynevse.mqtt.config", "dynevse.ocpp.config", "dynevse.core.schema"))
         if restart:
             log.info("configuration checked; restarting to free the memory the check used")
             board.soft_reset()

@@ -32,7 +32,7 @@ which no frame keeps once it is handled, and no ``wait_for`` while idle.
 import asyncio
 import sys
 
-from dynevse.aio import ticks_ms, ticks_diff, sleep_ms, wait_for
+from dynevse.aio import forget, ticks_ms, ticks_diff, sleep_ms, wait_for
 from dynevse.compat import const
 from dynevse.mqtt import packet as P
 
@@ -60,16 +60,6 @@ _UNEXPECTED = const(12)
 _DROPPED = const(13)
 
 
-def drop(names):
-    """Forget modules loaded for one call, so that their code leaves the heap."""
-    for name in names:
-        mod = sys.modules.pop(name, None)
-        parent, _, child = name.rpartition(".")
-        pkg = sys.modules.get(parent)
-        if mod is not None and getattr(pkg, child, None) is mod:
-            delattr(pkg, child)
-
-
 def call(names, fn, *args):
     """``fn`` of module ``names[0]`` called with the modules ``names`` loaded just for it
     (those that were not loaded before are dropped after)."""
@@ -78,7 +68,7 @@ def call(names, fn, *args):
         __import__(names[0])
         return getattr(sys.modules[names[0]], fn)(*args)
     finally:
-        drop(new)
+        forget(new)
 
 
 async def acall(names, fn, *args):
@@ -88,7 +78,7 @@ async def acall(names, fn, *args):
         __import__(names[0])
         return await getattr(sys.modules[names[0]], fn)(*args)
     finally:
-        drop(new)
+        forget(new)
 
 
 class Client:

@@ -21,7 +21,6 @@ at boot). Also here: MeterValues into readings, and time as text.
 """
 import asyncio
 import json
-import sys
 
 from dynevse import aio
 from dynevse.compat import const, is_number
@@ -57,10 +56,7 @@ def _use(name, n=1):
     if n > 0:
         return __import__("dynevse.ocpp." + name, None, None, (name,))
     if not _users[name]:
-        sys.modules.pop("dynevse.ocpp." + name, None)
-        pkg = sys.modules["dynevse.ocpp"]
-        if getattr(pkg, name, None) is not None:
-            delattr(pkg, name)
+        aio.forget(("dynevse.ocpp." + name,))
 
 
 def _sync(name, fn, *args):
