@@ -68,9 +68,10 @@ config-validate: $(STAMP)
 config-show: $(STAMP)
 	$(BIN)/python -m host_tools config show --help-text $(CONFIG)
 
-## make sim [DURATION=60] [HEAP_KB=256]: the whole product on this PC
+## make sim [DURATION=60] [HEAP_KB=256] [CODE_IN_ROM=1]: the whole product on this PC
+## (CODE_IN_ROM: measure it with the bytecode run in place from a ROMFS image)
 sim: $(STAMP)
-	$(BIN)/python -m host_tools sim $(if $(DURATION),--duration $(DURATION)) $(if $(HEAP_KB),--heap-kb $(HEAP_KB))
+	$(BIN)/python -m host_tools sim $(if $(DURATION),--duration $(DURATION)) $(if $(HEAP_KB),--heap-kb $(HEAP_KB)) $(if $(CODE_IN_ROM),--code-in-rom)
 
 ## make mem: what each firmware module costs in heap (MicroPython unix port)
 mem: $(STAMP)

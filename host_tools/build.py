@@ -106,6 +106,22 @@ def build(board_name, out=None):
     return [(f, os.path.getsize(os.path.join(out, f))) for f in sorted(files)]
 
 
+def romfs_image(tree):
+    """Pack ``tree``/lib into a ROMFS image (mpremote's format) next to the tree; its path.
+
+    Used to measure the firmware with its bytecode run in place (``run --code-in-rom``);
+    the stock ESP32 firmware has no ROMFS partition, so boards still get the .mpy files."""
+    import contextlib
+    import io
+    from mpremote.romfs import make_romfs
+    with contextlib.redirect_stdout(io.StringIO()):     # it lists every file it packs
+        image = make_romfs(os.path.join(tree, "lib"), mpy_cross=False)
+    path = tree.rstrip("/") + ".romfs"
+    with open(path, "wb") as f:
+        f.write(image)
+    return path
+
+
 def main(args):
     try:
         sizes = build(args.board, args.out)

@@ -5,6 +5,12 @@
 The firmware is built for the ``unix-sim`` board (the same .mpy tree a board gets) and
 started as a board starts it — boot.py, then main.py — with its configuration in a state
 directory (``DYNEVSE_ROOT``), as on a board's filesystem. ``start_firmware`` does the same for the simulator and the tests.
+
+``code_in_rom`` (a measurement, not how a board runs today): the .mpy tree is packed into a
+ROMFS image that is mounted before boot.py, so the bytecode runs in place as it would from
+frozen modules or a ROMFS partition. On the unix port the image itself has to sit in the
+heap; it is read first, never freed, and the heap is enlarged by its size, so the rest of
+the heap is the size asked for. ``Firmware.rom_bytes`` is what the image holds.
 """
 import collections
 import json
@@ -22,6 +28,18 @@ MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
 
 
 SOFT_RESET_EXIT = 4   # dynevse.hal.unix: the firmware asks to be started again
+_ROM_LINE = "romfs: the code image holds "
+# Mounts the image at /rom and imports from it only (asyncio stays the port's frozen one).
+_ROM_PRELUDE = ("import gc, sys, vfs\n"
+                "gc.collect()\n"
+                "_a = gc.mem_alloc()\n"
+                "with open(%r, 'rb') as _f:\n"
+                "    _img = _f.read()\n"
+                "vfs.mount(vfs.VfsRom(_img), '/rom')\n"
+                "sys.path[:] = ['/rom', '.frozen']\n"
+                "gc.collect()\n"
+                "print('" + _ROM_LINE + "%%d bytes of heap' %% (gc.mem_alloc() - _a))\n"
+                "del _a, _f\n")
 
 
 class Firmware:
@@ -40,6 +58,7 @@ class Firmware:
         self._echo = echo
         self.restarts = 0
         self.memory_errors = 0     # "MemoryError" lines the firmware printed
+        self.rom_bytes = 0         # heap the ROMFS image holds (code_in_rom)
         self._stopping = False
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -49,6 +68,8 @@ class Firmware:
             for raw in self.proc.stdout:
                 line = raw.rstrip("\n")
                 self.lines.append(line)
+                if line.startswith(_ROM_LINE):
+                    self.rom_bytes = int(line[len(_ROM_LINE):].split()[0])
                 if "MemoryError" in line or "memory allocation failed" in line:
                     self.memory_errors += 1
                 if self._echo:
@@ -83,11 +104,17 @@ class Firmware:
         return self.proc.returncode
 
 
-def start_firmware(config, heap_kb=None, state_dir=None, echo=False, rebuild=True):
+def start_firmware(config, heap_kb=None, state_dir=None, echo=False, rebuild=True, code_in_rom=False):
     """Build (unless ``rebuild`` is False), write ``config`` (a dict) and start the firmware."""
     if rebuild:
         build.build("unix-sim")
     tree = os.path.join(build.ROOT, "build", "unix-sim")
+    prelude = ""
+    if code_in_rom:
+        image = build.romfs_image(tree)
+        prelude = _ROM_PRELUDE % image
+        if heap_kb:
+            heap_kb += (os.path.getsize(image) + 1023) // 1024 + 1   # + the image and its header
     own = state_dir is None
     if own:
         state_dir = tempfile.mkdtemp(prefix="dynevse-state-")
@@ -97,7 +124,7 @@ def start_firmware(config, heap_kb=None, state_dir=None, echo=False, rebuild=Tru
     if heap_kb:
         cmd += ["-X", "heapsize=%dK" % heap_kb]
     # as a board does: boot.py, then main.py, in the same globals
-    cmd += ["-c", "exec(open('boot.py').read()); exec(open('main.py').read())"]
+    cmd += ["-c", prelude + "exec(open('boot.py').read()); exec(open('main.py').read())"]
     env = dict(os.environ, MICROPYPATH=".frozen:lib", DYNEVSE_ROOT=state_dir)
 
     def start():

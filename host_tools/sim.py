@@ -19,6 +19,10 @@ cars drew; max_phase_a: the highest grid import of any phase over the run (the p
 truth, sampled every PHYSICS_S). Exit code 0 only if no phase ever went above the
 breaker, the firmware stayed up without a MemoryError and at least one profile arrived;
 details per charger and the firmware's heap go to stderr.
+
+``--heap-kb N`` gives the firmware a heap of N KB; ``--code-in-rom`` runs it with its
+bytecode in place from a ROMFS image, a measurement of what frozen modules would save
+(host_tools.run explains how the image is kept out of the count).
 """
 import argparse
 import asyncio
@@ -455,9 +459,9 @@ class _Abort(Exception):
     """The run cannot go on (the firmware did not start); the report says why."""
 
 
-def run(duration_s=None, heap_kb=None, cycle_s=5, table=None):
-    """Run the simulation; returns (Report, firmware's last lines). Everything it started
-    is stopped before it returns, also on Ctrl-C or an error."""
+def run(duration_s=None, heap_kb=None, cycle_s=5, table=None, code_in_rom=False):
+    """Run the simulation; returns (Report, firmware's last lines, heap the ROMFS image
+    holds). Everything it started is stopped before it returns, also on Ctrl-C or an error."""
     if table is None:
         table = not duration_s
     log_ring = _quiet_libraries()
@@ -468,13 +472,13 @@ def run(duration_s=None, heap_kb=None, cycle_s=5, table=None):
         web_port = free_port()
         config = sim_config(web_port, brk.port, cycle_s)
         from host_tools.run import start_firmware
-        fw = start_firmware(config, heap_kb=heap_kb, state_dir=state_dir)
+        fw = start_firmware(config, heap_kb=heap_kb, state_dir=state_dir, code_in_rom=code_in_rom)
         sim = Simulation(fw, web_port, brk.port, cycle_s, duration_s, table, log_ring)
         try:
             report = asyncio.run(sim.run())
         except _Abort:
             report = sim.report
-        return report, list(fw.lines)
+        return report, list(fw.lines), fw.rom_bytes
     finally:
         if fw is not None:
             fw.stop()
@@ -503,6 +507,9 @@ def _parser():
                    help="run S seconds without the live table, then print one summary line")
     p.add_argument("--heap-kb", type=int, default=None,
                    help="MicroPython heap for the firmware in KB (default: the unix port's own)")
+    p.add_argument("--code-in-rom", action="store_true",
+                   help="measure the firmware with its bytecode run in place from a ROMFS image, as "
+                        "frozen modules or a ROMFS partition would hold it (the image is not counted)")
     p.add_argument("--cycle-s", type=float, default=5, help="the firmware's control cycle (s, 1-60)")
     return p
 
@@ -517,7 +524,8 @@ def main(argv):
         return EXIT_USAGE
     from host_tools.build import BuildError
     try:
-        report, _fw_lines = run(args.duration, args.heap_kb, args.cycle_s)
+        report, _fw_lines, rom_bytes = run(args.duration, args.heap_kb, args.cycle_s,
+                                           code_in_rom=args.code_in_rom)
     except BuildError as e:
         print("sim: building the firmware failed: %s" % e, file=sys.stderr)
         return EXIT_FIRMWARE
@@ -527,9 +535,12 @@ def main(argv):
     for line in report.details():
         print(line, file=sys.stderr)
     heap = firmware_heap(_fw_lines)
-    if heap is not None:
+    if heap is not None and heap[1] > 0:      # 0: no cycle measured yet
+        notes = ", heap %d KB" % args.heap_kb if args.heap_kb else ""
+        if args.code_in_rom:
+            notes += ", code in ROM: the image's %d bytes not counted" % rom_bytes
         print("sim: firmware heap in use %d bytes, peak %d bytes (after each cycle's collection%s)"
-              % (heap[0], heap[1], ", heap %d KB" % args.heap_kb if args.heap_kb else ""), file=sys.stderr)
+              % (heap[0] - rom_bytes, heap[1] - rom_bytes, notes), file=sys.stderr)
     print(report.summary(), flush=True)
     return report.exit_code()
 

@@ -62,6 +62,38 @@ def test_build_esp32_reports_sizes(tmp_path):
     assert str(total) in last
 
 
+def test_romfs_image_runs_the_firmware_from_rom(tmp_path):
+    """The measurement path of ``--code-in-rom``: the image mounts, the firmware imports from
+    /rom and not from lib/, and bytecode run in place leaves less in the heap than .mpy files."""
+    sys.path.insert(0, ROOT)
+    from host_tools import build
+    tree = str(tmp_path / "unix-sim")
+    build.build("unix-sim", out=tree)
+    image = build.romfs_image(tree)
+    assert image == tree + ".romfs"
+    probe = ("import gc, sys, vfs\n"
+             "f = open(%r, 'rb'); img = f.read(); f.close()\n"
+             "vfs.mount(vfs.VfsRom(img), '/rom'); sys.path[:] = ['/rom', '.frozen']\n"
+             "gc.collect(); a = gc.mem_alloc()\n"
+             "import dynevse.core.engine as e\n"
+             "gc.collect(); print(e.__file__, gc.mem_alloc() - a)\n" % image)
+    plain = ("import gc, sys\n"
+             "gc.collect(); a = gc.mem_alloc()\n"
+             "import dynevse.core.engine as e\n"
+             "gc.collect(); print(e.__file__, gc.mem_alloc() - a)\n")
+    mp = os.path.join(os.path.dirname(sys.executable), "micropython")
+    outs = []
+    for code in (probe, plain):
+        r = subprocess.run([mp, "-c", code], cwd=tree, env=dict(os.environ, MICROPYPATH=".frozen:lib"),
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        outs.append(r.stdout.split())
+    assert outs[0][0] == "/rom/dynevse/core/engine.mpy"
+    assert outs[1][0] == "lib/dynevse/core/engine.mpy"
+    # in place, the bytecode and its string constants stay in the image
+    assert int(outs[0][1]) < int(outs[1][1])
+
+
 def test_unknown_board():
     r = tool("build", "--board", "esp8266-nope")
     assert r.returncode == 2 and "esp32-devkitc" in r.stderr

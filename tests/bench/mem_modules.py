@@ -2,7 +2,8 @@
 
 Runs under the MicroPython unix port from the built unix-sim tree (the .mpy files a board
 gets): ``python tests/bench/mem_report.py`` builds and runs it. Numbers are bytes of heap
-after a collection, 64-bit unix port (the ESP32, 32-bit, needs less).
+after a collection, 64-bit unix port (the ESP32, 32-bit, needs less). With the path of a
+ROMFS image as its argument, the same modules are imported from that image instead.
 """
 import gc
 import sys
@@ -30,7 +31,19 @@ def _package_modules(pkg):
     return names
 
 
+def mount_image(path):
+    """Import from a ROMFS image instead of lib/: the bytecode runs in place, as frozen
+    modules or a ROMFS partition hold it. The image is read first and not counted."""
+    import vfs
+    with open(path, "rb") as f:
+        image = f.read()
+    vfs.mount(vfs.VfsRom(image), "/rom")
+    sys.path[:] = ["/rom", ".frozen"]
+    return image
+
+
 def main():
+    image = mount_image(sys.argv[1]) if len(sys.argv) > 1 else None  # noqa: F841 (kept alive)
     gc.collect()
     start = last = gc.mem_alloc()
     rows = []
@@ -45,9 +58,13 @@ def main():
         __import__(name)
     gc.collect()
     boot = gc.mem_alloc() - last
-    for name, n in rows:
-        print("%-26s %6d" % (name, n))
-    print("resident modules: %d bytes; boot-only modules on top: %d bytes" % (resident, boot))
+    if image is None:
+        for name, n in rows:
+            print("%-26s %6d" % (name, n))
+        print("resident modules: %d bytes; boot-only modules on top: %d bytes" % (resident, boot))
+    else:
+        print("code in ROM (run in place), resident modules: %d bytes; boot-only modules on top: %d bytes"
+              % (resident, boot))
 
 
 main()
