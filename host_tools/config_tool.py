@@ -113,11 +113,18 @@ def load(path):
     return settings.check_config(raw)
 
 
-def cmd_validate(args):
+def _load_or_say(path):
+    """The checked configuration at ``path``, or None once the reason is printed."""
     try:
-        cfg = load(args.file)
+        return load(path)
     except (ConfigError, OSError) as e:
-        print("%s: %s" % (args.file, e))
+        print("%s: %s" % (path, e))
+        return None
+
+
+def cmd_validate(args):
+    cfg = _load_or_say(args.file)
+    if cfg is None:
         return 1
     print("%s: ok (%d charger(s), mode %s, %s)" % (args.file, len(cfg["chargers"]), cfg["site"]["mode"],
                                                   cfg["site"]["distribution"]))
@@ -136,10 +143,8 @@ def _rows(prefix, value):
 
 
 def cmd_show(args):
-    try:
-        cfg = load(args.file)
-    except (ConfigError, OSError) as e:
-        print("%s: %s" % (args.file, e))
+    cfg = _load_or_say(args.file)
+    if cfg is None:
         return 1
     rows = list(_rows("", settings.masked(cfg)))
     width = max(len(p) for p, _ in rows)

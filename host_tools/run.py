@@ -42,6 +42,12 @@ _ROM_PRELUDE = ("import gc, sys, vfs\n"
                 "del _a, _f\n")
 
 
+def rom_prelude(image):
+    """MicroPython source that mounts the ROMFS ``image`` at /rom, imports from it only,
+    keeps it alive in ``_img`` and prints the heap it holds (the ``_ROM_LINE``)."""
+    return _ROM_PRELUDE % image
+
+
 class Firmware:
     """A running firmware process; ``lines`` keeps its most recent output lines.
 
@@ -112,7 +118,7 @@ def start_firmware(config, heap_kb=None, state_dir=None, echo=False, rebuild=Tru
     prelude = ""
     if code_in_rom:
         image = build.romfs_image(tree)
-        prelude = _ROM_PRELUDE % image
+        prelude = rom_prelude(image)
         if heap_kb:
             heap_kb += (os.path.getsize(image) + 1023) // 1024 + 1   # + the image and its header
     own = state_dir is None

@@ -67,27 +67,27 @@ def test_romfs_image_runs_the_firmware_from_rom(tmp_path):
     /rom and not from lib/, and bytecode run in place leaves less in the heap than .mpy files."""
     sys.path.insert(0, ROOT)
     from host_tools import build
+    from host_tools.run import rom_prelude
     tree = str(tmp_path / "unix-sim")
     build.build("unix-sim", out=tree)
     image = build.romfs_image(tree)
     assert image == tree + ".romfs"
-    probe = ("import gc, sys, vfs\n"
-             "f = open(%r, 'rb'); img = f.read(); f.close()\n"
-             "vfs.mount(vfs.VfsRom(img), '/rom'); sys.path[:] = ['/rom', '.frozen']\n"
-             "gc.collect(); a = gc.mem_alloc()\n"
-             "import dynevse.core.engine as e\n"
-             "gc.collect(); print(e.__file__, gc.mem_alloc() - a)\n" % image)
-    plain = ("import gc, sys\n"
-             "gc.collect(); a = gc.mem_alloc()\n"
-             "import dynevse.core.engine as e\n"
-             "gc.collect(); print(e.__file__, gc.mem_alloc() - a)\n")
+    measure = ("import gc\n"
+               "gc.collect(); a = gc.mem_alloc()\n"
+               "import dynevse.core.engine as e\n"
+               "gc.collect(); print(e.__file__, gc.mem_alloc() - a)\n")
     mp = os.path.join(os.path.dirname(sys.executable), "micropython")
     outs = []
-    for code in (probe, plain):
+    for code in (rom_prelude(image) + measure, measure):
         r = subprocess.run([mp, "-c", code], cwd=tree, env=dict(os.environ, MICROPYPATH=".frozen:lib"),
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stdout + r.stderr
-        outs.append(r.stdout.split())
+        outs.append(r.stdout.splitlines())
+    # the prelude says what the image holds in the heap: at least the image's own bytes
+    said = outs[0].pop(0)
+    assert said.startswith("romfs: the code image holds ")
+    assert int(said.split()[5]) >= os.path.getsize(image)
+    outs = [o[-1].split() for o in outs]
     assert outs[0][0] == "/rom/dynevse/core/engine.mpy"
     assert outs[1][0] == "lib/dynevse/core/engine.mpy"
     # in place, the bytecode and its string constants stay in the image

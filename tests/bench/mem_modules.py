@@ -2,8 +2,8 @@
 
 Runs under the MicroPython unix port from the built unix-sim tree (the .mpy files a board
 gets): ``python tests/bench/mem_report.py`` builds and runs it. Numbers are bytes of heap
-after a collection, 64-bit unix port (the ESP32, 32-bit, needs less). With the path of a
-ROMFS image as its argument, the same modules are imported from that image instead.
+after a collection, 64-bit unix port (the ESP32, 32-bit, needs less). Run after
+``host_tools.run.rom_prelude`` (mem_report does), the same modules come from a ROMFS image.
 """
 import gc
 import sys
@@ -31,19 +31,8 @@ def _package_modules(pkg):
     return names
 
 
-def mount_image(path):
-    """Import from a ROMFS image instead of lib/: the bytecode runs in place, as frozen
-    modules or a ROMFS partition hold it. The image is read first and not counted."""
-    import vfs
-    with open(path, "rb") as f:
-        image = f.read()
-    vfs.mount(vfs.VfsRom(image), "/rom")
-    sys.path[:] = ["/rom", ".frozen"]
-    return image
-
-
 def main():
-    image = mount_image(sys.argv[1]) if len(sys.argv) > 1 else None  # noqa: F841 (kept alive)
+    in_rom = sys.path[0] == "/rom"     # host_tools.run's prelude mounted an image
     gc.collect()
     start = last = gc.mem_alloc()
     rows = []
@@ -58,7 +47,7 @@ def main():
         __import__(name)
     gc.collect()
     boot = gc.mem_alloc() - last
-    if image is None:
+    if not in_rom:
         for name, n in rows:
             print("%-26s %6d" % (name, n))
         print("resident modules: %d bytes; boot-only modules on top: %d bytes" % (resident, boot))

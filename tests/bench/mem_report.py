@@ -12,16 +12,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, ROOT)
 
 from host_tools import build  # noqa: E402
+from host_tools.run import rom_prelude  # noqa: E402
 
 
 def main():
     build.build("unix-sim")
     tree = os.path.join(ROOT, "build", "unix-sim")
     env = dict(os.environ, MICROPYPATH=".frozen:lib")
+    modules = os.path.join(ROOT, "tests", "bench", "mem_modules.py")
     code = 0
-    for extra in ([], [build.romfs_image(tree)]):
-        r = subprocess.run([os.path.join(os.path.dirname(sys.executable), "micropython"), "-X", "heapsize=1M",
-                            os.path.join(ROOT, "tests", "bench", "mem_modules.py")] + extra,
+    # from the .mpy files, then from the image (host_tools.run's prelude mounts it first)
+    for how in (["-X", "heapsize=1M", modules],
+                ["-X", "heapsize=1M", "-c", rom_prelude(build.romfs_image(tree)) + "exec(open(%r).read())" % modules]):
+        r = subprocess.run([os.path.join(os.path.dirname(sys.executable), "micropython")] + how,
                            cwd=tree, env=env, capture_output=True, text=True)
         print(r.stdout + r.stderr, end="")
         code = code or r.returncode

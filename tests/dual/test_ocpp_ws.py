@@ -114,8 +114,9 @@ def run(coro):
     return asyncio.run(coro)
 
 
-def receive_all(data, max_bytes=1024, timeout_s=5):
-    """Feed ``data`` to a WebSocket; returns (messages, close exception or None, server frames)."""
+def receive_all(data, max_bytes=1024, timeout_s=5, runner=run):
+    """Feed ``data`` to a WebSocket; returns (messages, close exception or None, server frames).
+    ``runner`` runs the coroutine (test_fuzz keeps one event loop for its thousands of inputs)."""
     s = Streams(data)
     ws = WebSocket(s, s, max_bytes, timeout_s)
     got = []
@@ -127,7 +128,7 @@ def receive_all(data, max_bytes=1024, timeout_s=5):
         except WebSocketClosed as e:
             return e
 
-    err = run(go())
+    err = runner(go())
     return got, err, server_frames(s.out)
 
 

@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from dynevse.ocpp import occasional
 from dynevse.ocpp.central import CentralSystem
-from dynevse.ocpp.ws import WebSocket, WebSocketClosed
+from dynevse.ocpp.ws import WebSocketClosed
 from test_ocpp_session import FakeClock, FakeLink
-from test_ocpp_ws import Streams, frame
+from test_ocpp_ws import frame, receive_all
 
 # derandomized: CI sees the same inputs every run (no flaky finds), still thousands of them
 FUZZ = dict(deadline=None, derandomize=True, database=None,
@@ -32,26 +32,10 @@ FIELDS = ("chargePointVendor", "chargePointModel", "firmwareVersion", "connector
 LOOP = asyncio.new_event_loop()
 
 
-def receive_everything(data, max_bytes=512):
-    s = Streams(data)
-    ws = WebSocket(s, s, max_bytes, 1)
-    got = []
-
-    async def go():
-        try:
-            while True:
-                got.append(await ws.receive())
-        except WebSocketClosed as e:
-            return e
-
-    err = LOOP.run_until_complete(go())
-    return got, err
-
-
 @settings(max_examples=3000, **FUZZ)
 @given(st.binary(max_size=400))
 def test_frame_parser_on_random_bytes(data):
-    got, err = receive_everything(data)
+    got, err, _ = receive_all(data, 512, 1, LOOP.run_until_complete)
     assert isinstance(err, WebSocketClosed) and err.code in CLOSE_CODES
     assert all(isinstance(m, str) for m in got)
 
@@ -69,7 +53,7 @@ frames = st.lists(st.tuples(
 @given(frames)
 def test_frame_parser_on_frame_sequences(seq):
     data = b"".join(frame(op, payload, fin, masked, rsv) for op, fin, rsv, masked, payload in seq)
-    got, err = receive_everything(data)
+    got, err, _ = receive_all(data, 512, 1, LOOP.run_until_complete)
     assert isinstance(err, WebSocketClosed) and err.code in CLOSE_CODES
     # a sequence of whole, valid, small text frames is read back exactly
     if all(op == 1 and fin and rsv == 0 and masked for op, fin, rsv, masked, payload in seq):
