@@ -31,6 +31,7 @@ TOP = ("device", "wifi", "web", "control", "site", "chargers", "regulation", "oc
 # Set elsewhere, fed to the OCPP side by the app: one value, one place.
 OCPP_DERIVED = {"fallback_a": "regulation.fallback_a",
                 "profile_duration_s": "regulation.profile_duration_s",
+                "refresh_before_s": "regulation.refresh_before_s",
                 "voltage_v": "site.voltage_v"}
 # Never shown, never sent out.
 SECRETS = ("wifi.password", "wifi.ap_password", "web.admin_password", "mqtt.password",
@@ -118,6 +119,7 @@ def ocpp_settings(cfg):
     out = dict(cfg["ocpp"])
     out["fallback_a"] = cfg["regulation"]["fallback_a"]
     out["profile_duration_s"] = cfg["regulation"]["profile_duration_s"]
+    out["refresh_before_s"] = cfg["regulation"]["refresh_before_s"]
     out["voltage_v"] = cfg["site"]["voltage_v"]
     return out
 

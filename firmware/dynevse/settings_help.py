@@ -70,6 +70,7 @@ ocpp.profile_id: chargingProfileId of the limit profile.
 ocpp.fallback_profile_id: chargingProfileId of the fallback profile (one stack level below).
 ocpp.stack_level: Stack level of the limit profile; the fallback goes one below.
 ocpp.profile_duration_s: Set by regulation.profile_duration_s.
+ocpp.refresh_before_s: Set by regulation.refresh_before_s.
 ocpp.meter_sample_interval_s: MeterValueSampleInterval set on chargers after boot; 0 leaves theirs.
 ocpp.meter_measurands: MeterValuesSampledData set on chargers after boot; empty leaves theirs.
 ocpp.call_timeout_s: How long the board waits for a charger's answer.

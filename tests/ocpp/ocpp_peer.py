@@ -22,6 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, ROOT)
 from host_tools import build  # noqa: E402
 from host_tools.broker import free_port  # noqa: E402,F401  (tests import it from here)
+from host_tools.sim_charger import PURPOSES, ProfileStack  # noqa: E402
 BIN = os.path.dirname(sys.executable)
 # The test server holds 15 chargers (more than a home has), their logs, and an API that
 # builds JSON documents the board never builds; test_heap.py measures what OCPP itself costs.
@@ -132,18 +133,44 @@ class Charger(ChargePoint):
     """An OCPP 1.6 charge point with the quirks real chargers have, as switches:
 
     ``rate_unit``: what it reports as ChargingScheduleAllowedChargingRateUnit;
-    ``units``: the units it accepts in a profile; ``max_stack``: its ChargeProfileMaxStackLevel.
+    ``units``: the units it accepts in a profile; ``purposes``: the profile purposes it
+    accepts; ``max_stack``: its ChargeProfileMaxStackLevel; ``config_delay_s``: how long
+    it takes to answer GetConfiguration.
+    The profiles it accepts go into ``stack`` (host_tools.sim_charger.ProfileStack, on
+    the wall clock): stacking, the rules of OCPP 1.6 3.13 (a TxProfile only with the
+    running transaction, a ChargePointMaxProfile only on connector 0) and expiry as a
+    charger keeps them; ``limit_a()`` is what it allows now (None: its own maximum).
     Every CALL from the central system is recorded in ``received`` (a queue of
     (action, kwargs)); profiles also in ``profiles``.
     """
 
-    def __init__(self, cp_id, connection, rate_unit="Current", units=("A", "W"), max_stack="8"):
+    def __init__(self, cp_id, connection, rate_unit="Current", units=("A", "W"), max_stack="8",
+                 purposes=PURPOSES, config_delay_s=0):
         super().__init__(cp_id, connection, response_timeout=30)
         self.rate_unit = rate_unit
         self.units = units
+        self.purposes = purposes
         self.max_stack = max_stack
+        self.config_delay_s = config_delay_s
+        self.stack = ProfileStack(int(max_stack))
+        self.transaction_id = None
+        self.config_answered = False
         self.received = asyncio.Queue()
         self.profiles = asyncio.Queue()
+
+    def limit_a(self, car_phases=3):
+        return self.stack.limit_a(time.time(), car_phases)
+
+    async def start_transaction(self, id_tag="T"):
+        r = await self.call(call.StartTransaction(connector_id=1, id_tag=id_tag, meter_start=0, timestamp=TS),
+                            suppress=False)
+        self.transaction_id = r.transaction_id
+        return r.transaction_id
+
+    async def stop_transaction(self):
+        tx, self.transaction_id = self.transaction_id, None
+        self.stack.end_transaction()
+        await self.call(call.StopTransaction(meter_stop=1000, timestamp=TS, transaction_id=tx), suppress=False)
 
     async def next(self, action, timeout_s=30):
         """The next CALL of this action from the central system (others are skipped)."""
@@ -167,11 +194,13 @@ class Charger(ChargePoint):
         return await self.call(call.Heartbeat(), suppress=False)
 
     @on("GetConfiguration")
-    def _get_configuration(self, key=None):
+    async def _get_configuration(self, key=None):
         self.received.put_nowait(("GetConfiguration", {"key": key}))
+        await asyncio.sleep(self.config_delay_s)
         known = {"ChargingScheduleAllowedChargingRateUnit": self.rate_unit,
                  "ChargeProfileMaxStackLevel": self.max_stack, "NumberOfConnectors": "1"}
         keys = [{"key": k, "readonly": True, "value": known[k]} for k in (key or known) if k in known]
+        self.config_answered = True
         return call_result.GetConfiguration(configuration_key=keys,
                                             unknown_key=[k for k in key or () if k not in known])
 
@@ -183,15 +212,21 @@ class Charger(ChargePoint):
     @on("SetChargingProfile")
     def _set_charging_profile(self, connector_id, cs_charging_profiles):
         unit = cs_charging_profiles["charging_schedule"]["charging_rate_unit"]
-        status = "Accepted" if unit in self.units else "Rejected"
-        kw = {"connector_id": connector_id, "profile": cs_charging_profiles, "status": status}
+        status = "Rejected"
+        if unit in self.units and cs_charging_profiles["charging_profile_purpose"] in self.purposes:
+            tx = cs_charging_profiles.get("transaction_id")
+            if tx is None or tx == self.transaction_id:
+                status = self.stack.set(connector_id, cs_charging_profiles, time.time(), self.transaction_id)
+        kw = {"connector_id": connector_id, "profile": cs_charging_profiles, "status": status,
+              "config_answered": self.config_answered}
         self.received.put_nowait(("SetChargingProfile", kw))
         self.profiles.put_nowait(kw)
         return call_result.SetChargingProfile(status=status)
 
     @on("ClearChargingProfile")
-    def _clear_charging_profile(self, **kw):
-        self.received.put_nowait(("ClearChargingProfile", kw))
+    def _clear_charging_profile(self, id=None, connector_id=None, charging_profile_purpose=None, stack_level=None):
+        self.received.put_nowait(("ClearChargingProfile", {"charging_profile_purpose": charging_profile_purpose}))
+        self.stack.clear(id, connector_id, charging_profile_purpose, stack_level)
         return call_result.ClearChargingProfile(status="Accepted")
 
     @on("RemoteStartTransaction")

@@ -26,8 +26,11 @@ OCPP_FIELDS = (
     ("fallback_profile_id", INT, 10, 1, 1000000, ""),
     # stack level of the dynamic profile; the fallback goes one level below it
     ("stack_level", INT, 2, 1, 100, ""),
-    # how long a dynamic limit stays valid on the charger without being sent again
-    ("profile_duration_s", INT, 600, 60, 86400, "s"),
+    # how long a dynamic limit stays valid on the charger without being sent again, and
+    # how long before it lapses it is sent again. On the board both are regulation's
+    # (60 s at least); shorter is for the standalone server's bench work and tests
+    ("profile_duration_s", INT, 600, 10, 86400, "s"),
+    ("refresh_before_s", INT, 60, 1, 3600, "s"),
     # ChangeConfiguration after boot; 0 leaves the charger's own setting alone
     ("meter_sample_interval_s", INT, 10, 0, 3600, "s"),
     # MeterValuesSampledData after boot; an empty list leaves the charger's own setting alone
@@ -82,6 +85,9 @@ def check_ocpp(data, strict=False):
         if len(t) > _ID_TAG_MAX:
             raise ConfigError("ocpp.id_tags", "must be idTags of at most %d characters, got %r"
                               % (_ID_TAG_MAX, t))
+    if cfg["refresh_before_s"] >= cfg["profile_duration_s"]:
+        raise ConfigError("ocpp.refresh_before_s", "must be below profile_duration_s (%s s), got %s"
+                          % (cfg["profile_duration_s"], cfg["refresh_before_s"]))
     if cfg["profile_id"] == cfg["fallback_profile_id"]:
         raise ConfigError("ocpp.fallback_profile_id", "must differ from profile_id (%s), got %s"
                           % (cfg["profile_id"], cfg["fallback_profile_id"]))

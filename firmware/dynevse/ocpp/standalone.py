@@ -11,7 +11,9 @@ without authentication, for tests and bench work only:
 
 - ``GET /api/ocpp``: the central system's summary (chargers, unknown ids, counters, heap)
 - ``GET /api/ocpp/<id>``: one charger in detail (readings, transaction, log...)
-- ``POST /api/ocpp/<id>/<command>`` with a JSON list of arguments: set_limit,
+- ``POST /api/ocpp/<id>/<command>`` with a JSON list of arguments: want_limit and
+  clear_and_resend (what the controller calls: they return at once, the session's
+  sender does the rest), set_limit (want_limit, then wait for the charger's answer),
   clear_profiles, remote_start, remote_stop, reset, trigger; answers {"result": ...}
 """
 import asyncio
@@ -23,7 +25,8 @@ from dynevse import aio
 from dynevse.ocpp.central import CentralSystem
 from dynevse.web.front import Front, answer
 
-COMMANDS = ("set_limit", "clear_profiles", "remote_start", "remote_stop", "reset", "trigger")
+COMMANDS = ("want_limit", "clear_and_resend", "set_limit", "clear_profiles", "remote_start", "remote_stop",
+            "reset", "trigger")
 _BODY_MAX = 1024
 
 
@@ -81,7 +84,9 @@ def control_pages(central):
                 await _reply(writer, 400, {"error": "the body must be a JSON list of arguments"})
                 return
             try:
-                result = await getattr(session, parts[3])(*args)
+                result = getattr(session, parts[3])(*args)
+                if parts[3] not in COMMANDS[:2]:
+                    result = await result
             except (ValueError, TypeError) as e:
                 await _reply(writer, 400, {"error": str(e)})
                 return
