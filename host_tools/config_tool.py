@@ -5,7 +5,7 @@
     python -m host_tools config show F [--help-text]
     python -m host_tools config reference
 
-Validation is the board's own (``dynevse.settings``): an error names the field and what
+Validation is the board's own (``dynevse.config.check``): an error names the field and what
 is allowed. Secrets are never printed.
 """
 import json
@@ -13,8 +13,10 @@ import os
 import sys
 
 from host_tools import FIRMWARE_PATH  # noqa: F401  (puts firmware/ on sys.path)
-from dynevse import settings, settings_help
-from dynevse.core.schema import ConfigError
+from dynevse.config import help as settings_help
+from dynevse.config.check import check
+from dynevse.config.fields import masked
+from dynevse.config.schema import ConfigError
 
 _QUESTIONS = (
     ("device.id", "Board name (letters, digits, _ - .)", "dynevse"),
@@ -88,7 +90,7 @@ def cmd_new(args):
             print("config new: can't set %r" % path, file=sys.stderr)
             return 2
     try:
-        settings.check_config(cfg)
+        check(cfg)
     except ConfigError as e:
         print("config new: %s" % e, file=sys.stderr)
         return 1
@@ -110,7 +112,7 @@ def load(path):
         raw = json.loads(text)
     except ValueError as e:
         raise ConfigError("config", "not valid JSON (%s)" % e)
-    return settings.check_config(raw)
+    return check(raw)
 
 
 def _load_or_say(path):
@@ -146,7 +148,7 @@ def cmd_show(args):
     cfg = _load_or_say(args.file)
     if cfg is None:
         return 1
-    rows = list(_rows("", settings.masked(cfg)))
+    rows = list(_rows("", masked(cfg)))
     width = max(len(p) for p, _ in rows)
     for path, value in rows:
         line = "%-*s = %s" % (width, path, json.dumps(value))

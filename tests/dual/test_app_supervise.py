@@ -6,7 +6,6 @@ from dynevse import app, log
 
 def test_failing_task_is_restarted_and_others_go_on():
     app._RESTART_MS = 10          # the board waits 2 s; the test need not
-    a = app.App(board=None)
     runs = []
     ticks = []
 
@@ -22,7 +21,7 @@ def test_failing_task_is_restarted_and_others_go_on():
             await asyncio.sleep(0.005)
 
     async def main():
-        t = asyncio.create_task(a.supervise("flaky", flaky))
+        t = asyncio.create_task(app.supervise("flaky", flaky))
         await steady()
         t.cancel()
         try:

@@ -5,7 +5,7 @@ the same answers.
 """
 from dualtest import close, raises
 from dynevse.core.engine import above, allocate, milli
-from dynevse.core.schema import ConfigError
+from dynevse.config.schema import ConfigError
 
 
 def site(**kw):
@@ -231,7 +231,7 @@ def test_results_are_plain_data():
 
 def test_prevalidated_settings_give_the_same_answer():
     # The board validates once and passes the result every cycle.
-    from dynevse.core import schema
+    from dynevse.config import check as schema
     s = site(grid_a=[10, 12, 9], mode="eco", distribution="priority")
     chs = [cp("a", priority=2), cp("b", max_a=10)]
     settings = schema.check_setup(s, chs)

@@ -10,8 +10,9 @@ Runs under pytest and MicroPython.
 """
 import json
 
-from dynevse.core import engine, schema
-from dynevse.mqtt import config as C
+from dynevse.core import engine
+from dynevse.config import check as schema
+from dynevse.config import check as C
 from dynevse.mqtt import discovery as D
 from dynevse.mqtt import packet as P
 from dynevse.mqtt import state as S

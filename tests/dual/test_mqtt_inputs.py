@@ -2,7 +2,7 @@
 
 Runs under pytest and MicroPython. A fake clock stands in for ticks_ms.
 """
-from dynevse.mqtt import config as C
+from dynevse.config import check as C
 from dynevse.mqtt import occasional
 from dynevse.mqtt.inputs import Inputs, parse_number
 

@@ -7,7 +7,7 @@ import asyncio
 import json
 
 from dualtest import raises
-from dynevse.core.schema import ConfigError
+from dynevse.config.schema import ConfigError
 from dynevse.mqtt import discovery as D
 from dynevse.mqtt import state as S
 from dynevse.mqtt import occasional

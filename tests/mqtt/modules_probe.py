@@ -1,11 +1,11 @@
-"""Which MQTT (and schema) modules a fresh interpreter holds after each step of using the
+"""Which MQTT (and configuration) modules a fresh interpreter holds after each step of using the
 link; one JSON line per step. Run by test_mqtt_modules.py on CPython and MicroPython."""
 import json
 import sys
 
 
 def loaded():
-    return sorted(n for n in sys.modules if n.startswith("dynevse.mqtt.") or n == "dynevse.core.schema")
+    return sorted(n for n in sys.modules if n.startswith("dynevse.mqtt.") or n.startswith("dynevse.config."))
 
 
 def step(name):

@@ -6,8 +6,8 @@ own draw from the grid reading, build the limits (breaker per phase, import powe
 circuit groups, each charging mode's power pool) and distribute between the active
 chargers.
 
-``site`` (dict) holds the site settings (see ``schema.SITE_FIELDS``; ``battery``: None or
-a dict of ``schema.BATTERY_FIELDS``; ``groups``: list of ``{id, limit_a, chargers}``)
+``site`` (dict) holds the site settings (see ``config.site.SITE_FIELDS``; ``battery``: None or
+a dict of ``config.site.BATTERY_FIELDS``; ``groups``: list of ``{id, limit_a, chargers}``)
 and the latest readings, each optional (absent or None means unknown):
 
 - ``grid_a``: signed current per site phase, A (+ import, - export), one entry per
@@ -18,7 +18,7 @@ and the latest readings, each optional (absent or None means unknown):
 - ``solar_w``: PV production; without it the surplus is derived from export and battery;
 - ``battery_soc`` (%) and ``battery_w`` (+ charging, - discharging).
 
-``chargers`` (list of dicts) hold each charger's settings (``schema.CHARGER_FIELDS``)
+``chargers`` (list of dicts) hold each charger's settings (``config.site.CHARGER_FIELDS``)
 and its live data: ``status`` (OCPP status), ``draw_a`` (metered current per charger
 phase L1..L3), optionally ``active`` (overrides the status rule), ``car_phases`` (how
 many phases the car draws on; otherwise derived from ``draw_a``) and ``hold_min`` (keep
@@ -322,13 +322,13 @@ class _Plan:
 def allocate(site, chargers, state=None, settings=None):
     """Allocate current to each charger; see the module docstring for the data.
 
-    ``settings`` is what ``schema.check_setup(site, chargers)`` returned for these
+    ``settings`` is what ``config.check.check_setup(site, chargers)`` returned for these
     settings: the board validates once and passes it every cycle, so the schema need not
     stay in memory. Without it the settings are validated here.
     """
     if settings is None:
-        from dynevse.core import schema
-        settings = schema.check_setup(site, chargers)
+        from dynevse.config.check import check_setup
+        settings = check_setup(site, chargers)
     cfg = dict(settings[0])
     chs = [dict(c) for c in settings[1]]
     groups = settings[2]

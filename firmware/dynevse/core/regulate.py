@@ -13,7 +13,7 @@ It returns ``{"chargers": [...], "site": {...}, "engine": result}``; per charger
 ``inactive``), ``send`` (a profile should go out now), ``paused_left_s`` (``status.text``
 turns a row into words for people),
 ``clear_and_resend`` and ``compliance_failures``. docs/regulation.md explains every
-timer and threshold and why; their table is ``schema.REGULATION_FIELDS``.
+timer and threshold and why; their table is ``config.fields.REGULATION_FIELDS``.
 """
 from dynevse.compat import const
 from dynevse.core.engine import ACTIVE_STATUSES, URGENCY, allocate, milli
@@ -54,10 +54,10 @@ class Regulator:
 
     def __init__(self, settings=None, checked=False):
         """``settings``: the regulation section; ``checked``: it already went through
-        ``schema.check_regulation`` (the board's case: the schema need not stay loaded)."""
+        ``config.check.check_regulation`` (the board's case: the schema need not stay loaded)."""
         if not checked:
-            from dynevse.core import schema
-            settings = schema.check_regulation(settings)
+            from dynevse.config.check import check_regulation
+            settings = check_regulation(settings)
         self.cfg = settings
         self.states = {}
         self.bat_state = None

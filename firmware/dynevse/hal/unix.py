@@ -1,13 +1,16 @@
 """The simulated board: the firmware on a PC under the MicroPython unix port.
 
-No CT clamps, no Wi-Fi (the PC's network is used as is), a watchdog that only counts,
-files under a root directory (``DYNEVSE_ROOT`` or the working directory).
+No CT clamps, a watchdog that only counts, files under a root directory (``DYNEVSE_ROOT``
+or the working directory). Wi-Fi is the PC's network; ``DYNEVSE_WIFI_FAILS=N`` makes the
+first N joins fail (the tests use it for the Wi-Fi supervisor), and an access point is
+only noted.
 """
 import os
 import sys
 import time
 
-from dynevse.hal.files import read_text, write_atomic
+from dynevse.aio import ticks_ms
+from dynevse.hal.files import read_text, remove, write_atomic
 
 SOFT_RESET_EXIT = 4
 
@@ -22,12 +25,21 @@ class Board:
         self.watchdog_feeds = 0
         self._t0 = time.ticks_ms() if hasattr(time, "ticks_ms") else None
         self._mono_t0 = time.time()
+        self.joins = 0
+        self.access_point = None    # (ssid, password) while the access point is up
+        self._fails = int(os.getenv("DYNEVSE_WIFI_FAILS") or 0)
 
     def read_text(self, path):
         return read_text(path)
 
     def write_atomic(self, path, text):
         write_atomic(path, text)
+
+    def remove(self, path):
+        remove(path)
+
+    def monotonic_ms(self):
+        return ticks_ms()
 
     def monotonic_s(self):
         if self._t0 is None:
@@ -36,6 +48,9 @@ class Board:
 
     def utc_s(self):
         return time.time()
+
+    def time_set(self):
+        return True
 
     def watchdog_start(self, ms):
         self.watchdog_ms = ms
@@ -49,11 +64,23 @@ class Board:
     def read_ct(self):
         return None
 
-    async def network_up(self, wifi):
+    def wifi_join(self, wifi):
+        self.joins += 1
+
+    def wifi_address(self):
+        if self._fails and self.joins <= self._fails:
+            return None         # simulated: the network can't be joined (yet)
         return "127.0.0.1"
 
     def start_access_point(self, ssid, password):
-        return None
+        self.access_point = (ssid, password)
+        return "127.0.0.1"
+
+    def stop_access_point(self):
+        self.access_point = None
+
+    def listen_address(self):
+        return os.getenv("DYNEVSE_LISTEN") or "0.0.0.0"
 
     def sync_time(self):
         return True

@@ -8,9 +8,9 @@ a command, and on the client's tick (at least every ``state_period_s``). Command
 site data arrive through the client's reader and are handled at once, without awaiting
 anything.
 
-Only what runs all the time stays in memory. Settings validation (``config``,
-``core.schema``: unchecked settings, ``register``), a command and the status page
-(``occasional``) and an announcement (``discovery``) load their modules for the call and
+Only what runs all the time stays in memory. Settings validation (``dynevse.config``:
+unchecked settings; ``registration``: an unchecked ``register``), a command and the status page
+(``commands``, ``occasional``) and an announcement (``discovery``) load their modules for the call and
 drop them after it, unless something else had them loaded already.
 """
 import asyncio
@@ -20,12 +20,13 @@ from dynevse.mqtt.client import Client, acall, call
 from dynevse.mqtt.inputs import Inputs
 from dynevse.mqtt.state import parse_command
 
-_CONFIG = ("dynevse.mqtt.config", "dynevse.core.schema")
+_CHECK = ("dynevse.config.check", "dynevse.config.fields", "dynevse.config.site", "dynevse.config.schema")
+_REGISTRATION = ("dynevse.mqtt.registration", "dynevse.config.schema")
 
 
 class Link:
-    """MQTT for one board. ``cfg``: the ``mqtt`` settings (see ``config.MQTT_FIELDS``);
-    with ``checked`` they are ``config.check_mqtt`` output, taken as they are (not
+    """MQTT for one board. ``cfg``: the ``mqtt`` settings (``config.schema.MQTT_FIELDS``);
+    with ``checked`` they are ``config.check.check_mqtt`` output, taken as they are (not
     copied); otherwise they are validated here."""
 
     # set on the instance when they change (an attribute less per object meanwhile)
@@ -39,7 +40,7 @@ class Link:
     def __init__(self, cfg, device_id, on_command=None, clock=ticks_ms,
                  open_connection=None, client=None, checked=False):
         if not checked:
-            cfg = call(_CONFIG, "check_mqtt", cfg, device_id)
+            cfg = call(_CHECK, "check_mqtt", cfg, device_id)
         self.cfg = cfg
         self.base = cfg["base_topic"]
         self._clock = clock
@@ -72,7 +73,7 @@ class Link:
                 chs += (c["id"], c.get("name") or None, c.get("vendor"), c.get("model"), c.get("firmware"))
             self.store_registration(name, url, phases, battery, chs[::5], chs)
         else:
-            call(_CONFIG, "register", self, name, phases, battery, chargers, url)
+            call(_REGISTRATION, "register", self, name, phases, battery, chargers, url)
         self._discover = True
         self._pump(True)
 
@@ -136,7 +137,7 @@ class Link:
 
     def _on_message(self, topic, payload, retained):
         if parse_command(self.base, topic) is not None:
-            call(("dynevse.mqtt.occasional",), "command", self, topic, payload, retained)
+            call(("dynevse.mqtt.commands", "dynevse.config.site", "dynevse.config.schema"), "command", self, topic, payload, retained)
         elif not self.inputs.handle(topic, payload, retained) and self._sweep is not None \
                 and retained and len(payload):
             self._sweep(topic)
@@ -145,7 +146,8 @@ class Link:
 
     async def _announce(self):
         try:
-            await acall(("dynevse.mqtt.discovery", "dynevse.mqtt.occasional"), "announce", self)
+            await acall(("dynevse.mqtt.discovery", "dynevse.config.site", "dynevse.config.schema"), "announce",
+                        self)
             self._discover = False
         except Exception as e:
             # link lost or slow; everything is announced again after the reconnect

@@ -3,8 +3,8 @@
 Runs under pytest and MicroPython.
 """
 from dualtest import raises
-from dynevse.core.schema import ConfigError
-from dynevse.mqtt import config as C
+from dynevse.config.schema import ConfigError
+from dynevse.config import check as C
 
 
 def err(data, device_id="board1"):
@@ -21,8 +21,9 @@ def test_defaults_and_derived_names():
 
 
 def test_every_field_has_a_default_in_the_table():
-    d = C.defaults()
-    for f in C.MQTT_FIELDS:
+    from dynevse.config import fields, schema
+    d = schema.defaults(fields.MQTT_FIELDS)
+    for f in fields.MQTT_FIELDS:
         assert len(f) == 6
         assert f[0] in d, f
 
@@ -59,7 +60,7 @@ def test_bad_values_name_the_field():
 
 def test_bad_device_id():
     e = err({}, "board 1")
-    assert e.field == "device_id"
+    assert e.field == "device.id"
 
 
 def test_input_defaults():
