@@ -110,22 +110,25 @@ class Firmware:
         return self.proc.returncode
 
 
-def start_firmware(config, heap_kb=None, state_dir=None, echo=False, rebuild=True, code_in_rom=False):
-    """Build (unless ``rebuild`` is False), write ``config`` (a dict) and start the firmware."""
+def start_firmware(config, heap_kb=None, state_dir=None, echo=False, rebuild=True, code_in_rom=False,
+                   prelude=""):
+    """Build (unless ``rebuild`` is False), write ``config`` (a dict; None: keep the state
+    directory's config.json as it is) and start the firmware. ``prelude``: MicroPython
+    source run before boot.py (the tests inject faults with it)."""
     if rebuild:
         build.build("unix-sim")
     tree = os.path.join(build.ROOT, "build", "unix-sim")
-    prelude = ""
     if code_in_rom:
         image = build.romfs_image(tree)
-        prelude = rom_prelude(image)
+        prelude = rom_prelude(image) + prelude
         if heap_kb:
             heap_kb += (os.path.getsize(image) + 1023) // 1024 + 1   # + the image and its header
     own = state_dir is None
     if own:
         state_dir = tempfile.mkdtemp(prefix="dynevse-state-")
-    with open(os.path.join(state_dir, "config.json"), "w") as f:
-        json.dump(config, f, indent=1)
+    if config is not None:
+        with open(os.path.join(state_dir, "config.json"), "w") as f:
+            json.dump(config, f, indent=1)
     cmd = [MICROPYTHON]
     if heap_kb:
         cmd += ["-X", "heapsize=%dK" % heap_kb]
@@ -146,6 +149,11 @@ def main(args):
     except (OSError, ValueError) as e:
         print("run: can't read %s: %s" % (args.config, e), file=sys.stderr)
         return 2
+    if args.state and os.path.exists(os.path.join(args.state, "config.json")):
+        # the board's own file: commands and the web page may have changed it since
+        print("run: %s/config.json is kept (the board's configuration); remove it to start from %s"
+              % (args.state, args.config), file=sys.stderr)
+        config = None
     fw = start_firmware(config, heap_kb=args.heap_kb, state_dir=args.state, echo=True)
     try:
         fw._reader.join()

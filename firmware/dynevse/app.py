@@ -13,23 +13,14 @@ app swaps it in (``use``).
 """
 import asyncio
 import gc
-import sys
 
 from dynevse import log
 from dynevse.aio import forget, sleep_ms, ticks_diff
 from dynevse.meter import site_readings
 
 _RESTART_MS = 2000
-_CHANGE = ("dynevse.config.change", "dynevse.config.check", "dynevse.config.fields",
-           "dynevse.config.site", "dynevse.config.schema", "dynevse.config.store")
+_CONFIG = ("dynevse.config.",)
 
-
-def _print_exception(e):
-    if hasattr(sys, "print_exception"):
-        sys.print_exception(e)
-    else:
-        import traceback
-        traceback.print_exception(type(e), e, e.__traceback__)
 
 
 async def supervise(name, factory):
@@ -42,7 +33,7 @@ async def supervise(name, factory):
             raise
         except Exception as e:  # a failed task must not stop the others
             log.error("%s failed: %s: %s; restarting", name, type(e).__name__, e)
-            _print_exception(e)
+            log.exception(e)
         await sleep_ms(_RESTART_MS)
 
 
@@ -212,7 +203,7 @@ class App:
         try:
             new = change(self.board, self.cfg, [(path_of(self.cfg, target, key), value)])
         finally:
-            forget(_CHANGE)
+            forget(_CONFIG)
         self.use(new)
         log.info("command: %s %s = %r", target, key, value)
 
@@ -237,7 +228,7 @@ class App:
             asyncio.run(self.main())
             reason = "the firmware's tasks ended"
         except Exception as e:
-            _print_exception(e)
+            log.exception(e)
             reason = "the firmware stopped: %s: %s" % (type(e).__name__, e)
         finally:
             log.info("peak heap %d bytes", self.peak_heap)

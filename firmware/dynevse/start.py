@@ -18,17 +18,8 @@ import json
 from dynevse import log
 from dynevse.aio import forget
 
-_CONFIG = ("dynevse.config.check", "dynevse.config.fields", "dynevse.config.site", "dynevse.config.schema",
-           "dynevse.config.store")
+_CONFIG = ("dynevse.config.",)
 
-
-def _print_exception(e):
-    import sys
-    if hasattr(sys, "print_exception"):
-        sys.print_exception(e)
-    else:
-        import traceback
-        traceback.print_exception(type(e), e, e.__traceback__)
 
 
 def _why(e):
@@ -61,10 +52,9 @@ def _parts(board, cfg):
     link = None
     if cfg["mqtt"]["host"]:
         from dynevse.mqtt.link import Link
-        link = Link(cfg["mqtt"], cfg["device"]["id"], clock=board.monotonic_ms, checked=True)
+        link = Link(cfg["mqtt"], cfg["device"]["id"], clock=board.monotonic_ms)
         link.register(cfg["device"]["name"], cfg["site"]["phases"], cfg["site"]["battery"] is not None,
-                      [{"id": c["id"], "name": c["name"] or c["id"]} for c in cfg["chargers"]],
-                      checked=True)
+                      [{"id": c["id"], "name": c["name"] or c["id"]} for c in cfg["chargers"]])
     return regulator, central, link
 
 
@@ -93,7 +83,7 @@ def _build(board):
             except Exception as e:
                 log.error("the checked configuration did not work (%s: %s); checking config.json again",
                           type(e).__name__, e)
-                _print_exception(e)
+                log.exception(e)
                 store.drop_checked(board)
                 return _app(board, *_fresh(board, text, restart=False))
     return _app(board, *_fresh(board, text, key is not None))
@@ -122,7 +112,7 @@ def build(board):
     except SystemExit:
         raise          # the unix port's soft reset
     except Exception as e:
-        _print_exception(e)
+        log.exception(e)
         raw = None
         try:
             from dynevse.config import store

@@ -19,58 +19,46 @@ class WifiSupervisor:
     """``wifi``: the ``wifi`` settings (ssid, password, hostname, ap_ssid, ap_password).
     ``address`` is the board's address once joined (None before and while down)."""
 
-    def __init__(self, board, wifi):
+    def __init__(self, board, wifi, join_wait_ms=_JOIN_WAIT_MS, retry_ms=_RETRY_MS, check_ms=_CHECK_MS):
         self.board = board
         self.wifi = wifi
+        self._timing = (join_wait_ms, retry_ms, check_ms)
         self.address = None
         self.access_point = False
-        self.joins = 0
-
-    def _open_access_point(self, why):
-        if not self.access_point:
-            w = self.wifi
-            log.warning("%s; setup access point %r is open", why, w["ap_ssid"])
-            self.board.start_access_point(w["ap_ssid"], w["ap_password"])
-            self.access_point = True
-
-    async def _join(self):
-        self.joins += 1
-        self.board.wifi_join(self.wifi)
-        waited = 0
-        while waited < _JOIN_WAIT_MS:
-            a = self.board.wifi_address()
-            if a is not None:
-                return a
-            await sleep_ms(_POLL_MS)
-            waited += _POLL_MS
-        return None
 
     async def run(self):
         """The task: for ever (cancelled to stop)."""
         board = self.board
-        if not self.wifi["ssid"]:
-            self.address = board.wifi_address()     # a board on another network (the PC)
-            if self.address is None:
-                self._open_access_point("no Wi-Fi network configured")
-            while True:
-                await sleep_ms(3600000)
+        w = self.wifi
+        join_ms, retry_ms, check_ms = self._timing
+        poll_ms = min(_POLL_MS, join_ms // 4 + 1)
         while True:
             a = board.wifi_address()
-            if a is None:
+            if a is None and w["ssid"]:
                 if self.address is not None:
                     log.warning("Wi-Fi link lost; joining again")
-                    self.address = None
-                a = await self._join()
+                board.wifi_join(w)
+                waited = 0
+                while a is None and waited < join_ms:
+                    await sleep_ms(poll_ms)
+                    waited += poll_ms
+                    a = board.wifi_address()
             if a is None:
-                self._open_access_point("Wi-Fi %r not joined" % self.wifi["ssid"])
-                await sleep_ms(_RETRY_MS)
+                self.address = None
+                if not self.access_point:
+                    log.warning("%s; setup access point %r is open",
+                                "Wi-Fi %r not joined" % w["ssid"] if w["ssid"] else "no Wi-Fi network configured",
+                                w["ap_ssid"])
+                    board.start_access_point(w["ap_ssid"], w["ap_password"])
+                    self.access_point = True
+                await sleep_ms(retry_ms)
                 continue
-            if self.address is None:
-                self.address = a
+            if a != self.address:
                 log.info("network up: %s", a)
                 board.sync_time()
-                if self.access_point:
-                    board.stop_access_point()
-                    self.access_point = False
-                    log.info("setup access point closed")
-            await sleep_ms(_CHECK_MS)
+                self.address = a
+            if self.access_point:
+                board.stop_access_point()
+                self.access_point = False
+                log.info("setup access point closed")
+            await sleep_ms(check_ms)

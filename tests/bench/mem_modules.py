@@ -10,7 +10,7 @@ import sys
 
 RESIDENT = (
     "asyncio", "dynevse.compat", "dynevse.aio", "dynevse.log", "dynevse.hal", "dynevse.hal.unix",
-    "dynevse.meter", "dynevse.app",
+    "dynevse.meter", "dynevse.wifi", "dynevse.app",
     "dynevse.core.distribute", "dynevse.core.engine", "dynevse.core.regulate",
     "dynevse.web.front",
 )

@@ -250,7 +250,7 @@ def test_command_topics_are_covered_by_our_subscriptions():
     t, msgs, states = announce()
     # what the link really subscribes to, at QoS 1
     fc = FakeClient()
-    Link({"host": "broker"}, "board-7", client=fc)
+    Link(C.check_mqtt({"host": "broker"}, "board-7"), "board-7", client=fc)
     filters = [f for f, qos in fc.subs if qos == 1]
     assert len(filters) == 2
     n = 0

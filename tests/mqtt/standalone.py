@@ -19,7 +19,7 @@ persisted.
 
 It boots like the app: the settings are validated once (``config.check``,
 ``config.schema``), those modules are dropped, and the link gets the validated settings
-(``checked=True``); the schema is loaded again only to refuse a command, and dropped.
+as they are; the configuration's tables are loaded again only for a command, and dropped.
 Heap: ``before_mqtt``, ``mqtt_code`` (the resident MQTT modules imported), ``boot``
 (after validation and the drop: what validation leaves behind), ``app`` (the app's own
 data, and a listening socket as the firmware's web server has: asyncio's Event, streams
@@ -200,7 +200,7 @@ async def main(path):
     asyncio.Event()
     web = await asyncio.start_server(web_server, "127.0.0.1", 0)
     HEAP["app"] = heap_used()
-    link = Link(mqtt_cfg, setup["device_id"], on_command=app.on_command, checked=True)
+    link = Link(mqtt_cfg, setup["device_id"], on_command=app.on_command)
     link.register(setup.get("hub_name", "Panel"), site_cfg["phases"], site_cfg["battery"] is not None,
                   [{"id": c["id"], "name": c.get("name", c["id"])} for c in chargers_cfg],
                   setup.get("url", ""))

@@ -13,7 +13,8 @@ files.
 - The checked copy (``config.json.checked``) is the configuration as ``check`` returned
   it, keyed by this firmware's build id and the CRC of config.json's text: a boot whose
   key matches takes it without checking again (the check's code and names then never
-  enter the heap). A copy that does not read back whole is discarded.
+  enter the heap). Its first line is the key, its second the CRC of the rest, the JSON
+  of the configuration: a copy that does not read back whole is discarded.
 """
 import json
 
@@ -71,12 +72,16 @@ def read_checked(board, k):
     if k is None:
         return None
     try:
-        stored = json.loads(board.read_text(board.config_path + CHECKED) or "null")
+        text = board.read_text(board.config_path + CHECKED)
     except (OSError, ValueError):
         return None
-    if not isinstance(stored, dict) or stored.get("key") != k:
+    parts = text.split("\n", 2) if text is not None else ()
+    if len(parts) != 3 or parts[0] != k or parts[1] != "%08x" % _crc(parts[2]):
         return None
-    cfg = stored.get("config")
+    try:
+        cfg = json.loads(parts[2])
+    except ValueError:
+        return None
     if not isinstance(cfg, dict):
         return None
     for name in _SECTIONS:
@@ -89,7 +94,8 @@ def store_checked(board, k, cfg):
     """Keep the checked configuration next to config.json (no key: nothing to keep)."""
     if k is None:
         return
-    board.write_atomic(board.config_path + CHECKED, json.dumps({"key": k, "config": cfg}))
+    text = json.dumps(cfg)
+    board.write_atomic(board.config_path + CHECKED, "%s\n%08x\n%s" % (k, _crc(text), text))
 
 
 def drop_checked(board):

@@ -7,7 +7,7 @@ interface, so the rest of the firmware never asks which runtime it is on:
   ``remove(path)``
 - the one clock: ``monotonic_ms()`` (ticks in ms: compare with ``aio.ticks_diff``),
   ``monotonic_s()`` (float seconds, never wraps) and ``utc_s()`` (Unix time as the board's
-  clock has it: before NTP set it, an ESP32's clock starts in 2000); ``time_set()``
+  clock has it: before NTP set it, an ESP32's clock starts in 2000)
 - ``watchdog_start(ms)``, ``watchdog_feed()``
 - ``led(on)``
 - ``read_ct()``: RMS current per phase in A from the CT clamps, or None without clamps

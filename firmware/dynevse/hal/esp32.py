@@ -54,8 +54,6 @@ class Board:
     def utc_s(self):
         return time.time() + _EPOCH_OFFSET
 
-    def time_set(self):
-        return self.utc_s() > 1700000000        # NTP has set it (the RTC starts in 2000)
 
     def watchdog_start(self, ms):
         self._wdt = machine.WDT(timeout=ms)

@@ -1,9 +1,7 @@
 """The simulated board: the firmware on a PC under the MicroPython unix port.
 
 No CT clamps, a watchdog that only counts, files under a root directory (``DYNEVSE_ROOT``
-or the working directory). Wi-Fi is the PC's network; ``DYNEVSE_WIFI_FAILS=N`` makes the
-first N joins fail (the tests use it for the Wi-Fi supervisor), and an access point is
-only noted.
+or the working directory). Wi-Fi is the PC's network, always joined.
 """
 import os
 import sys
@@ -25,9 +23,6 @@ class Board:
         self.watchdog_feeds = 0
         self._t0 = time.ticks_ms() if hasattr(time, "ticks_ms") else None
         self._mono_t0 = time.time()
-        self.joins = 0
-        self.access_point = None    # (ssid, password) while the access point is up
-        self._fails = int(os.getenv("DYNEVSE_WIFI_FAILS") or 0)
 
     def read_text(self, path):
         return read_text(path)
@@ -49,8 +44,6 @@ class Board:
     def utc_s(self):
         return time.time()
 
-    def time_set(self):
-        return True
 
     def watchdog_start(self, ms):
         self.watchdog_ms = ms
@@ -65,19 +58,16 @@ class Board:
         return None
 
     def wifi_join(self, wifi):
-        self.joins += 1
+        pass
 
     def wifi_address(self):
-        if self._fails and self.joins <= self._fails:
-            return None         # simulated: the network can't be joined (yet)
         return "127.0.0.1"
 
     def start_access_point(self, ssid, password):
-        self.access_point = (ssid, password)
         return "127.0.0.1"
 
     def stop_access_point(self):
-        self.access_point = None
+        pass
 
     def listen_address(self):
         return os.getenv("DYNEVSE_LISTEN") or "0.0.0.0"
