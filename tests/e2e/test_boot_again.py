@@ -120,3 +120,30 @@ def test_boot_command_boot_again(site):
         finally:
             fw.stop()
     assert saved(state)["chargers"][2]["max_a"] == 12
+
+
+def test_a_power_cut_during_a_change_leaves_the_old_or_the_new_value(site):
+    # kill -9 (a power cut) at a random moment 0-300 ms after a command: the next boot
+    # must find a whole configuration holding the old or the new value, and run
+    import os
+    import random
+    import signal
+    import time
+    broker, probe, state = site
+    rng = random.Random(7)
+    cfg = config(broker.port)
+    fw = boot(state, cfg)
+    fw.stop()
+    value = 16              # cp3's max: not in the file, its default
+    for n in range(10):
+        fw = boot(state, None)
+        new = 6 + (value - 5) % 10          # 7, 8, ... 15, 6, ...: always a change, within cp3's range
+        probe.publish(BASE + "/charger/cp3/max_a/set", str(new))
+        time.sleep(rng.uniform(0, 0.3))
+        os.killpg(fw.proc.pid, signal.SIGKILL)
+        fw.stop()
+        got = saved(state)["chargers"][2].get("max_a", 16)
+        assert got in (value, new), (n, value, new, got)
+        value = got
+    fw = boot(state, None, cycles=3)
+    fw.stop()
