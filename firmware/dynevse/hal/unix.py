@@ -2,6 +2,10 @@
 
 No CT clamps, no Wi-Fi (the PC's network is used as is), a watchdog that only counts,
 files under a root directory (``DYNEVSE_ROOT`` or the working directory).
+
+The web server listens on the loopback, not on every interface as a board does:
+``DYNEVSE_LISTEN=host:port`` (set by ``host_tools run``, which picks a free high port
+unless told otherwise) overrides the address and the configured ``web.port``.
 """
 import os
 import sys
@@ -45,6 +49,14 @@ class Board:
 
     def led(self, on):
         pass
+
+    def listen_address(self, port):
+        """(host, port) for the web server, given the configured ``port``."""
+        v = os.getenv("DYNEVSE_LISTEN")
+        if not v:
+            return "127.0.0.1", port
+        host, p = v.rsplit(":", 1) if ":" in v else (v, "")
+        return host or "127.0.0.1", int(p) if p else port
 
     def read_ct(self):
         return None
