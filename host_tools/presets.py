@@ -107,12 +107,17 @@ def _statestream(ask, role, phases):
             unit = ask(q + "_unit", "Its unit (%s)" % ", ".join(_UNITS[q]), _UNITS[q][0], choices=_UNITS[q],
                        makes=lambda v, q=q, t=topic(entity): {q: {"topic": t, "unit": v}})
         out[q] = {"topic": topic(entity), "unit": unit}
-        if q in ("grid_l1", "grid_l2", "grid_l3", "battery_power"):
-            sign = "importing from the grid" if q != "battery_power" else "the battery charges"
-            if ask(q + "_invert", "Is it negative while %s? (yes: the board flips its sign)" % sign, "no",
-                   choices=("no", "yes")) == "yes":
-                out[q]["invert"] = True
+        if q != "solar" and q != "battery_soc":
+            _sign(ask, q + "_invert", "Is it", q, out[q])
     return out
+
+
+def _sign(ask, key, what, q, mapping):
+    """Ask whether the device counts ``q`` the other way round; set ``invert`` if so."""
+    while_ = "the battery charges" if q == "battery_power" else "importing from the grid"
+    if ask(key, "%s negative while %s? (yes: the board flips its sign)" % (what, while_), "no",
+           choices=("no", "yes")) == "yes":
+        mapping["invert"] = True
 
 
 # ---- Solar Assistant -----------------------------------------------------------------
@@ -121,12 +126,17 @@ def _solar_assistant(ask, role, phases):
     inverter = ask("inverter", "Solar Assistant's inverter topic level (inverter_1 for the first inverter)",
                    "inverter_1", makes=lambda v: {"solar": {"topic": "solar_assistant/%s/pv_power/state" % v}})
     pre = "solar_assistant/" + inverter + "/"
+    # its signs are not documented where we looked: the person checks them on its page
     if role == "grid":
-        return {"grid_l1": {"topic": pre + "grid_power/state", "unit": "W"}}
+        m = {"topic": pre + "grid_power/state", "unit": "W"}
+        _sign(ask, "grid_invert", "Is Solar Assistant's grid power", "grid_l1", m)
+        return {"grid_l1": m}
     if role == "solar":
         return {"solar": {"topic": pre + "pv_power/state", "unit": "W"}}
+    m = {"topic": "solar_assistant/total/battery_power/state", "unit": "W"}
+    _sign(ask, "battery_invert", "Is Solar Assistant's battery power", "battery_power", m)
     return {"battery_soc": {"topic": "solar_assistant/total/battery_state_of_charge/state", "unit": "%"},
-            "battery_power": {"topic": "solar_assistant/total/battery_power/state", "unit": "W"}}
+            "battery_power": m}
 
 
 # ---- Victron Venus OS (dbus-mqtt / dbus-flashmq) ---------------------------------------

@@ -123,7 +123,7 @@ class AnswerFile:
         return None if v is None or v == "" else v
 
     def say(self, text):
-        pass
+        print(text, flush=True)         # notes on the chosen devices; no menus are shown here
 
     def unused(self):
         return sorted(k for k in self.answers if k not in self.used)
@@ -175,11 +175,12 @@ class Wizard:
         self.src.say(text)
 
     def ask(self, key, question, default=None, path=None, kind=None, choices=None, secret=False,
-            convert=None, rule=None, makes=None):
+            convert=None, rule=None, makes=None, needed="an answer is needed"):
         """One question, asked until the answer passes: ``convert`` (the answer to a value),
         the board's check of ``path``, ``rule`` (the wizard's own), ``makes`` (the MQTT inputs
         the answer produces, checked in the configuration). ``choices``: [(key, text)] or
-        keys; the answer may be a key or its number. Raises ValueError (answer files)."""
+        keys; the answer may be a key or its number. ``needed``: the reason when there is no
+        answer and no default. Raises AnswerError (answer files)."""
         kind = kind or _kind_of(path)
         names = [c[0] if isinstance(c, tuple) else c for c in choices or ()]
         if choices and self.src.interactive and any(isinstance(c, tuple) for c in choices):
@@ -190,7 +191,7 @@ class Wizard:
             try:
                 if raw is None:
                     if default is None:
-                        raise ValueError("an answer is needed")
+                        raise ValueError(needed)
                     value = _parse(default, kind)
                 else:
                     value = _parse(raw, kind)
@@ -326,6 +327,8 @@ def ask_all(w):
     else:
         w.say("  no Wi-Fi: the board stays off the network until wifi.ssid is set")
     phases = w.ask("phases", "Phases of the supply (1 or 3)", 3, path="site.phases")
+    # meters that report watts are turned into amps with it: a wrong one misjudges the breaker
+    w.ask("voltage_v", "Phase voltage, V (230 in Europe, 120 in North America)", 230, path="site.voltage_v")
     w.ask("breaker_a", "Main breaker rating per phase, A", 25, path="site.breaker_a",
           rule=lambda v: _room_for_a_car(v, 0, "site.breaker_a"))
     w.ask("breaker_margin_a", "Amps to keep free below it (0 unless your electrician says otherwise)", 0,
@@ -336,7 +339,8 @@ def ask_all(w):
     need_mqtt = source == "mqtt"
     host = w.ask("mqtt_host", "MQTT broker (host name or address)" +
                  ("" if need_mqtt else "; empty: no MQTT (no Home Assistant, no solar or battery data)"),
-                 None if need_mqtt else "", path="mqtt.host")
+                 None if need_mqtt else "", path="mqtt.host",
+                 needed="the grid data comes over MQTT: give the broker's host name or address")
     used = {}
     if host:
         w.ask("mqtt_port", "MQTT port", 1883, path="mqtt.port")

@@ -27,7 +27,7 @@ def test_each_answer_is_checked_at_once_and_a_ct_configuration_is_written(tmp_pa
     out = str(tmp_path / "config.json")
     d = Dialog("--ask", "--out", out)
     d.answer([("Board name", "garage-panel"), ("PSRAM", "no"), ("Wi-Fi network", "Home"),
-              ("Wi-Fi password", PASSWORD), ("Phases", "3")])
+              ("Wi-Fi password", PASSWORD), ("Phases", "3"), ("Phase voltage", "")])
     # 3 A is a breaker the schema allows (1-1000 A), but no car could ever charge behind it
     # (a car needs 6 A): asked again with the reason, before anything else is asked
     d.answer([("Main breaker", "3")])
@@ -99,13 +99,14 @@ def test_no_chargers_yet_is_a_clear_choice(tmp_path):
     # an empty network: the board stays off the network, and the wizard says so
     assert "no Wi-Fi: the board stays off the network until wifi.ssid is set" in d.expect("Phases")
     d.send("1")
-    d.answer([("Main breaker", "40"), ("Amps to keep free", ""), ("grid current", "none"),
+    d.answer([("Phase voltage", "120"), ("Main breaker", "40"), ("Amps to keep free", ""), ("grid current", "none"),
               ("MQTT broker", ""), ("Charging mode", ""), ("Charger ids", "none")])
     assert d.wait() == 0, d.out
     assert "no chargers yet: the board controls nothing until chargers are added" in d.out
     assert "board: with PSRAM: flash MicroPython's SPIRAM build" in d.out
     cfg = json.load(open(out))
-    assert cfg["chargers"] == [] and cfg["control"]["grid_source"] == "none" and cfg["site"]["phases"] == 1
+    assert cfg["chargers"] == [] and cfg["control"]["grid_source"] == "none"
+    assert cfg["site"]["phases"] == 1 and cfg["site"]["voltage_v"] == 120
     assert validate(out).returncode == 0
 
 
@@ -136,6 +137,7 @@ def test_answers_from_a_file_for_scripts(tmp_path):
     # a refused answer names its key and writes nothing; so does an answer no question asked for
     for bad, why in (({"breaker_a": 3}, "breaker_a: leaves 3 A for the chargers"),
                      ({"mqtt_host": "venus lan"}, "mqtt_host: must be a host name or IPv4 address"),
+                     ({"mqtt_host": ""}, "mqtt_host: the grid data comes over MQTT: give the broker's host"),
                      ({"grid_preset": "sma"}, "grid_preset: must be one of shelly_pro_3em"),
                      ({"battery_preset": "none", "victron.portal": "x"}, "answers to no question asked: victron.portal")):
         answers.write_text(json.dumps(dict(VICTRON, **bad)))

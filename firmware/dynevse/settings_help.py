@@ -7,7 +7,7 @@ strings costs several times its text in heap.
 HELP = """device.id: Short name of this board, used in MQTT topics and Home Assistant ids (letters, digits, _ - .).
 device.name: Name people see, e.g. in Home Assistant.
 device.log_level: How much the board logs: debug, info, warning or error.
-wifi.ssid: The Wi-Fi network to join; empty starts the setup access point.
+wifi.ssid: The Wi-Fi network to join; if it can't be joined, the board opens its setup access point (ap_ssid). Empty: no network.
 wifi.password: The Wi-Fi password. Never shown.
 wifi.hostname: The board's name on the network.
 wifi.ap_ssid: Name of the setup access point, used when the Wi-Fi can't be joined.

@@ -100,7 +100,7 @@ def meter_and_opendtu(d):
 
 def start_steps(name, phases, broker_port):
     return [("Board name", name), ("PSRAM", ""), ("Wi-Fi network", ""), ("Phases", str(phases)),
-            ("Main breaker", "25"), ("Amps to keep free", ""), ("grid current", "2"),
+            ("Phase voltage", ""), ("Main breaker", "25"), ("Amps to keep free", ""), ("grid current", "2"),
             ("MQTT broker", "127.0.0.1"), ("MQTT port", str(broker_port)), ("MQTT user name", "")]
 
 
@@ -124,8 +124,8 @@ CASES = {
         ("battery power", "sensor.battery_power"), ("Its unit", ""), ("negative while", "yes")],
         ("W", True, True)),
     "solar_assistant": (1, solar_assistant, [
-        ("Grid data", "solar_assistant"), ("inverter topic level", ""), ("Solar production", ""),
-        ("Home battery", "")], ("W", True, True)),
+        ("Grid data", "solar_assistant"), ("inverter topic level", ""), ("grid power negative while", ""),
+        ("Solar production", ""), ("Home battery", ""), ("battery power negative while", "")], ("W", True, True)),
     "victron": (3, victron, [("Grid data", "victron"), ("portal id", "c0619ab1e2f3"),
                              ("Solar production", ""), ("Home battery", "")], ("W", True, True)),
     "custom_opendtu": (3, meter_and_opendtu, [
