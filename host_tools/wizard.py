@@ -141,6 +141,8 @@ def _parse(raw, kind):
         if t in ("n", "no", "false", "0"):
             return False
         raise ValueError("answer yes or no")
+    if kind == "text" and type(raw) in (int, float):
+        return str(raw)                 # an answer file's 123456 for a serial number
     if kind == "number" and isinstance(raw, str):
         try:
             x = float(raw)
@@ -224,6 +226,9 @@ class Wizard:
             return names[int(t) - 1]
         if t in names:
             return t
+        starting = [n for n in names if t and n.startswith(t)]
+        if len(starting) == 1:          # "y" for yes, "sh" for shelly_pro_3em
+            return starting[0]
         raise ValueError("must be one of %s (or its number)" % ", ".join(names))
 
     def check_inputs(self, inputs):
