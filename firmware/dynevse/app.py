@@ -67,8 +67,9 @@ class App:
 
     async def serve_http(self):
         from dynevse.web.front import Front
-        log.info("OCPP: ws://<this board>:%d/ocpp/<chargePointId>", self.cfg["web"]["port"])
-        await Front(self.central).serve(self.board.listen_address(), self.cfg["web"]["port"])
+        host, port = self.board.listen_address(self.cfg["web"]["port"])
+        log.info("OCPP: ws://%s:%d/ocpp/<chargePointId>", "<this board>" if host == "0.0.0.0" else host, port)
+        await Front(self.central).serve(host, port)
 
     async def control_loop(self):
         period_ms = int(self.cfg["control"]["cycle_s"] * 1000)
@@ -176,13 +177,29 @@ class App:
         self.link.publish_state(*snapshot(out["engine"], self.cfg["site"], self.cfg["chargers"], live))
 
     def log_status(self, readings, out, chargers):
-        grid = readings.get("grid_a")
-        g = "/".join("-" if x is None else "%.1f" % x for x in grid) if grid else "?"
-        parts = []
+        """The cycle's line: the site data as read (grid in A or W per phase, or its total;
+        solar; battery), each charger, and the heap after the last cycle's collection."""
+        if not self.peak_heap and hasattr(gc, "mem_alloc"):
+            gc.collect()                # the first cycle: none measured yet
+            self.heap_now = self.peak_heap = gc.mem_alloc()
+        g = "? A"
+        for key, fmt, unit in (("grid_a", "%.1f", "A"), ("grid_w", "%.0f", "W"), ("grid_total_w", "%.0f", "W total")):
+            v = readings.get(key)
+            if v is not None:
+                v = v if isinstance(v, list) else [v]
+                g = "/".join("-" if x is None else fmt % x for x in v) + " " + unit
+                break
+        parts = ["grid " + g]
+        if readings.get("solar_w") is not None:
+            parts.append("solar %.0f W" % readings["solar_w"])
+        if readings.get("battery_soc") is not None or readings.get("battery_w") is not None:
+            soc = readings.get("battery_soc")
+            bat = readings.get("battery_w")
+            parts.append("battery %s %% %s W" % ("?" if soc is None else "%.0f" % soc, "?" if bat is None else "%+.0f" % bat))
         for i in range(len(chargers)):
             row = out["chargers"][i]
             parts.append("%s %s %.1fA %s" % (row["id"], chargers[i]["status"], row["limit_a"], row["reason"]))
-        line = "grid %s A | %s | heap %d peak %d" % (g, " | ".join(parts), self.heap_now, self.peak_heap)
+        line = "%s | heap %d peak %d" % (" | ".join(parts), self.heap_now, self.peak_heap)
         log.info("cycle %d: %s", self.cycles, line)
         self.last_status = line
 

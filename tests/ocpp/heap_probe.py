@@ -282,7 +282,7 @@ def main():
     code = heap() - settings
     cs = new_central(cfg, chargers)
     sessions = heap() - settings - code
-    boot_only = [n for n in ("dynevse.ocpp.config", "dynevse.core.schema") if n in sys.modules]
+    boot_only = [n for n in ("dynevse.config.check", "dynevse.config.schema") if n in sys.modules]
     # what the test's own objects cost (its charge points, the streams: an HTTP server
     # has its own instead)
     base = heap()

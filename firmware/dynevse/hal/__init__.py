@@ -14,7 +14,7 @@ interface, so the rest of the firmware never asks which runtime it is on:
 - Wi-Fi, driven by one supervisor (``dynevse.wifi``): ``wifi_join(wifi)`` (starts joining,
   never waits), ``wifi_address()`` (the address once joined, else None),
   ``start_access_point(ssid, password)``, ``stop_access_point()``, ``sync_time()``
-- ``listen_address()``: the address the web server binds to
+- ``listen_address(port)``: (host, port) the web server binds to, given the configured port
 - ``safe_mode_requested()``: the safe-mode button is held at boot
 - ``reset()``; ``soft_reset()`` (Python starts again: frees everything, keeps the files)
 """

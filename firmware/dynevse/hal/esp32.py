@@ -123,8 +123,9 @@ class Board:
     def stop_access_point(self):
         network.WLAN(network.AP_IF).active(False)
 
-    def listen_address(self):
-        return "0.0.0.0"
+    def listen_address(self, port):
+        """(host, port) for the web server: every interface, the configured port."""
+        return "0.0.0.0", port
 
     def sync_time(self):
         try:

@@ -2,6 +2,10 @@
 
 No CT clamps, a watchdog that only counts, files under a root directory (``DYNEVSE_ROOT``
 or the working directory). Wi-Fi is the PC's network, always joined.
+
+The web server listens on the loopback, not on every interface as a board does:
+``DYNEVSE_LISTEN=host:port`` (set by ``host_tools run``, which picks a free high port
+unless told otherwise) overrides the address and the configured ``web.port``.
 """
 import os
 import sys
@@ -44,7 +48,6 @@ class Board:
     def utc_s(self):
         return time.time()
 
-
     def watchdog_start(self, ms):
         self.watchdog_ms = ms
 
@@ -53,6 +56,14 @@ class Board:
 
     def led(self, on):
         pass
+
+    def listen_address(self, port):
+        """(host, port) for the web server, given the configured ``port``."""
+        v = os.getenv("DYNEVSE_LISTEN")
+        if not v:
+            return "127.0.0.1", port
+        host, p = v.rsplit(":", 1) if ":" in v else (v, "")
+        return host or "127.0.0.1", int(p) if p else port
 
     def read_ct(self):
         return None
@@ -68,9 +79,6 @@ class Board:
 
     def stop_access_point(self):
         pass
-
-    def listen_address(self):
-        return os.getenv("DYNEVSE_LISTEN") or "0.0.0.0"
 
     def sync_time(self):
         return True
