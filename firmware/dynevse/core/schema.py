@@ -62,6 +62,12 @@ SITE_FIELDS = (
     ("mode", MODES, "standard", None, None, ""),
     ("distribution", DISTRIBUTIONS, "shared", None, None, ""),
     ("excess_threshold_w", NUM, 0, 0, 1000000, "W"),
+    # the PV/hybrid inverter and the meter (docs/modes.md, "Inverter, meter, off-grid")
+    ("off_grid", BOOL, False, None, None, ""),
+    ("meter_netting", ("sum", "per_phase"), "sum", None, None, ""),
+    ("inverter_output", ("symmetric", "asymmetric"), "symmetric", None, None, ""),
+    ("inverter_max_w", NUM, 0, 0, 1000000, "W"),
+    ("inverter_max_phase_w", NUM, 0, 0, 1000000, "W"),
 )
 
 BATTERY_FIELDS = (
@@ -70,6 +76,7 @@ BATTERY_FIELDS = (
     ("soc_hysteresis", NUM, 3, 0, 20, "%"),
     ("max_charge_w", NUM, 5000, 0, 100000, "W"),
     ("max_discharge_w", NUM, 5000, 0, 100000, "W"),
+    ("coupling", ("series", "parallel"), "series", None, None, ""),
 )
 
 CHARGER_FIELDS = (
@@ -218,7 +225,20 @@ def check_site(site, strict=False):
     if cfg["breaker_margin_a"] >= cfg["breaker_a"]:
         raise ConfigError("site.breaker_margin_a",
                           "must be below breaker_a (%s A), got %s" % (cfg["breaker_a"], cfg["breaker_margin_a"]))
+    check_inverter(cfg)
     return cfg
+
+
+def check_inverter(cfg):
+    """Cross-field rules of the inverter and off-grid settings of a checked site."""
+    total = cfg["inverter_max_w"]
+    if total > 0 and cfg["inverter_max_phase_w"] > total:
+        raise ConfigError("site.inverter_max_phase_w",
+                          "must not be above inverter_max_w (%s W), got %s" % (total, cfg["inverter_max_phase_w"]))
+    if cfg["off_grid"] and cfg["max_import_w"] > 0:
+        raise ConfigError("site.max_import_w",
+                          "must be 0 on an off-grid site (there is no grid to import from), got %s"
+                          % cfg["max_import_w"])
 
 
 def check_charger(path, ch, site_cfg, strict=False):
