@@ -26,7 +26,7 @@ site.allow_grid_charging: Off: no mode may import from the grid for the cars.
 site.mode: The charging mode of every charger that has none of its own: standard, eco, solar or excess.
 site.distribution: How chargers share: shared, priority, sequential_optimized or sequential_strict.
 site.excess_threshold_w: Excess mode charges only from export above this many watts.
-site.off_grid: On: no grid connection; the inverter and battery supply the site, the phase limits come from the inverter.
+site.off_grid: On: no grid connection (set control.grid_source to none); the inverter and battery supply the site and limit each phase.
 site.meter_netting: sum: the meter bills the sum over the phases (import on one offsets export on another); per_phase: it bills each phase on its own.
 site.inverter_output: symmetric: the inverter puts the same power on each phase; asymmetric: it puts its power where the load is.
 site.inverter_max_w: The inverter's largest total AC output, 0 = not set.
