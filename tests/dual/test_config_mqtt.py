@@ -101,5 +101,8 @@ def test_quantities_feed_the_engine_names():
         names[name] = (reading, phase)
     assert names["grid_l3"] == ("grid", 2) and names["solar"] == ("solar_w", -1)
     assert names["battery_power"] == ("battery_w", -1) and names["grid_total"] == ("grid_total_w", -1)
+    # the inverter's AC output, total and per phase (issue 14: the inverter model, off-grid)
+    assert names["inverter"] == ("inverter_w", -1) and names["inverter_l2"] == ("inverter_phase_w", 1)
     assert sorted(names) == sorted(["grid_l1", "grid_l2", "grid_l3", "grid_total", "solar",
-                                    "battery_soc", "battery_power", "voltage"])
+                                    "battery_soc", "battery_power", "voltage",
+                                    "inverter", "inverter_l1", "inverter_l2", "inverter_l3"])

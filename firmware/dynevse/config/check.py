@@ -60,7 +60,20 @@ def check_site(site, strict=False):
     if cfg["breaker_margin_a"] >= cfg["breaker_a"]:
         raise ConfigError("site.breaker_margin_a",
                           "must be below breaker_a (%s A), got %s" % (cfg["breaker_a"], cfg["breaker_margin_a"]))
+    check_inverter(cfg)
     return cfg
+
+
+def check_inverter(cfg):
+    """Cross-field rules of the inverter and off-grid settings of a checked site."""
+    total = cfg["inverter_max_w"]
+    if total > 0 and cfg["inverter_max_phase_w"] > total:
+        raise ConfigError("site.inverter_max_phase_w",
+                          "must not be above inverter_max_w (%s W), got %s" % (total, cfg["inverter_max_phase_w"]))
+    if cfg["off_grid"] and cfg["max_import_w"] > 0:
+        raise ConfigError("site.max_import_w",
+                          "must be 0 on an off-grid site (there is no grid to import from), got %s"
+                          % cfg["max_import_w"])
 
 
 def check_charger(path, ch, site_cfg, strict=False):

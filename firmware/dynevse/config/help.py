@@ -27,11 +27,17 @@ site.allow_grid_charging: Off: no mode may import from the grid for the cars.
 site.mode: The charging mode of every charger that has none of its own: standard, eco, solar or excess.
 site.distribution: How chargers share: shared, priority, sequential_optimized or sequential_strict.
 site.excess_threshold_w: Excess mode charges only from export above this many watts.
+site.off_grid: On: no grid connection (set control.grid_source to none); the inverter and battery supply the site and limit each phase.
+site.meter_netting: sum: the meter bills the sum over the phases (import on one offsets export on another); per_phase: it bills each phase on its own.
+site.inverter_output: symmetric: the inverter puts the same power on each phase; asymmetric: it puts its power where the load is.
+site.inverter_max_w: The inverter's largest total AC output, 0 = not set.
+site.inverter_max_phase_w: The inverter's largest AC output on one phase, 0 = not set.
 site.battery.soc_min: Home battery state of charge below which it is not used for the cars.
 site.battery.soc_target: State of charge the home battery should reach before Solar and Excess may take its solar.
 site.battery.soc_hysteresis: Once above a threshold, the SOC must drop this far below it to count as below.
 site.battery.max_charge_w: Most power the home battery takes when charging.
 site.battery.max_discharge_w: Most power the home battery gives when discharging.
+site.battery.coupling: series: the battery's power goes through the (hybrid) inverter; parallel: it has its own inverter on the AC side.
 site.groups.id: Name of a circuit group (a sub-breaker shared by some chargers).
 site.groups.limit_a: The group's breaker rating per phase.
 site.groups.chargers: The ids of the chargers behind this sub-breaker.

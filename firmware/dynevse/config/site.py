@@ -25,6 +25,12 @@ SITE_FIELDS = (
     ("mode", MODES, "standard", None, None, ""),
     ("distribution", DISTRIBUTIONS, "shared", None, None, ""),
     ("excess_threshold_w", NUM, 0, 0, 1000000, "W"),
+    # the PV/hybrid inverter and the meter (docs/modes.md, "Inverter, meter, off-grid")
+    ("off_grid", BOOL, False, None, None, ""),
+    ("meter_netting", ("sum", "per_phase"), "sum", None, None, ""),
+    ("inverter_output", ("symmetric", "asymmetric"), "symmetric", None, None, ""),
+    ("inverter_max_w", NUM, 0, 0, 1000000, "W"),
+    ("inverter_max_phase_w", NUM, 0, 0, 1000000, "W"),
 )
 
 BATTERY_FIELDS = (
@@ -33,6 +39,7 @@ BATTERY_FIELDS = (
     ("soc_hysteresis", NUM, 3, 0, 20, "%"),
     ("max_charge_w", NUM, 5000, 0, 100000, "W"),
     ("max_discharge_w", NUM, 5000, 0, 100000, "W"),
+    ("coupling", ("series", "parallel"), "series", None, None, ""),
 )
 
 GROUP_FIELDS = (

@@ -19,7 +19,7 @@ from dynevse.compat import const
 from dynevse.core.engine import ACTIVE_STATUSES, URGENCY, allocate, milli
 
 GRID_KEYS = ("grid_a", "grid_w", "grid_total_w")
-OTHER_KEYS = ("solar_w", "battery_soc", "battery_w", "voltage")
+OTHER_KEYS = ("solar_w", "battery_soc", "battery_w", "voltage", "inverter_w", "inverter_phase_w")
 _GRACE_MODES = ("solar", "excess")
 _UNPLUGGED = ("Available", "Unavailable", "Faulted")
 _DA = const(100)   # commands are kept in tenths of an amp: mA // 100
