@@ -47,10 +47,9 @@ _KICKED = const(1)
 _ASLEEP = const(2)    # sleeping until its next step is due: a kick cancels the sleep
 _DAY_MS = const(86400000)   # "until kicked"
 
-# The sender: a charger that rejected every kind of profile is tried again after this
-# long (and after every new setup); an answer other than Accepted or Rejected (none in
-# time, the link busy) is followed by another try after this long.
-_RETRY_MS = const(600000)
+# The sender: an answer other than Accepted or Rejected (none in time, the link busy) is
+# followed by another try after this long (a charger that rejected every kind of profile:
+# occasional._RETRY_MS).
 _AGAIN_MS = const(10000)
 # What a dynamic profile can be, in the order tried (OCPP 1.6, 3.13.1); a session's
 # ``purpose`` is an index into it.
@@ -110,14 +109,21 @@ async def _sender(s, link):
         except Exception as e:    # MemoryError: the sender goes on, a while later
             s._note("internal", "sender", e)
             wait_ms = _AGAIN_MS
-        if link[_KICK] == _KICKED or s._link is not link:
-            continue              # kicked during the step: look again now
+        if s._link is not link:
+            break
+        if wait_ms == 0 or link[_KICK] == _KICKED:
+            # the next step now (kicked during this one): after a yield, as a step's
+            # calls need not have given other tasks a turn
+            await aio.sleep_ms(0)
+            continue
         link[_KICK] = _ASLEEP
         try:
-            await aio.sleep_ms(_DAY_MS if wait_ms is None else wait_ms)
+            # (a test's clock may run faster than real time: its ``rate``)
+            await aio.sleep_ms(_DAY_MS if wait_ms is None else wait_ms // s._cs.clock_rate)
         except asyncio.CancelledError:
-            # a kick sets _BUSY before it cancels; any other cancel ends the sender
-            if s._link is not link or link[_KICK] != _BUSY:
+            # a kick leaves _ASLEEP before it cancels (a second kick before this task
+            # runs again makes it _KICKED); any other cancel ends the sender
+            if s._link is not link or link[_KICK] == _ASLEEP:
                 raise
             t = asyncio.current_task()
             if hasattr(t, "uncancel") and t.uncancel():
@@ -689,7 +695,6 @@ class ChargePointSession:
     def _attach(self, ws):
         """Make ``ws`` the charger's connection; returns its link state."""
         self._link = link = [ws, None, None, None, 0, False, None, _BUSY]
-        self._delivered = None     # what a charger that connects again has in force is not known
         self._log("connected")
         return link
 
@@ -697,6 +702,11 @@ class ChargePointSession:
         """The current connection is over: wake a waiting CALL, stop the connection's tasks."""
         link = self._link
         self._link = None
+        # what a charger that is away (and may have rebooted) has in force is not known;
+        # one that refused every profile stays refused until it takes one
+        self._delivered = None
+        if self.control == "ok":
+            self.control = "pending"
         p = link[_PENDING]
         if p is not None:
             p[1].set()      # no answer: NotConnected

@@ -29,6 +29,9 @@ from dynevse.ocpp import central, rpc
 _TX_EPOCH_S = const(1577836800)   # 2020-01-01T00:00:00Z
 _SETUP = const(2)      # central._SETUP
 _BOOTED = const(5)     # central._BOOTED
+# A charger that rejected every kind of profile is tried again after this long (and
+# after every new setup: a reconnection, a BootNotification).
+_RETRY_MS = const(600000)
 
 # In the form of rpc._TABLE: the schemas of the CALLs answered here (and of the answer
 # to our GetConfiguration), their word lists, and the statuses of the answers to the
@@ -91,7 +94,7 @@ _TEXTS = (
     "|silent:silent for %d s: closing the connection|error:connection error: %r"
     "|amps:amps must be a number from 0 to 1000, got %r|phases:phases_in_use must be 1, 2 or 3, got %r"
     "|resend:not following its limit: clearing its profiles and sending the limit again"
-    "|refused:refused every charging profile (%s; in A and in W): its current is not under the board's"
+    "|refused:refused every charging profile (%s; in %s): its current is not under the board's"
     " control; tried again after a reconnect and every %d minutes"
     "|learnt:charger takes its limit as a %s|notx:TxProfile: the charger gets its limit with each"
     " transaction, and no fallback profile (if the board stops it returns to its own default)|")
@@ -295,12 +298,13 @@ def refused(s, now_ms):
     Said once; tried again after _RETRY_MS (and after every new setup). Returns the wait."""
     if s.control != "refused":
         names = [central.PURPOSES[p] for p in (0, 1, 2) if s._tried >> p & 1]
-        s._note("refused", ", ".join(names), central._RETRY_MS // 60000)
+        units = "A and in W" if s.opts["rate_unit"] == "auto" else s.rate_unit
+        s._note("refused", ", ".join(names), units, _RETRY_MS // 60000)
         s.control = "refused"
-    s._retry_ms = aio.ticks_add(now_ms, central._RETRY_MS)
+    s._retry_ms = aio.ticks_add(now_ms, _RETRY_MS)
     w = s._want
     s.last_limit = [w[0] / 10, w[1], s.rate_unit, "Rejected", None]
-    return central._RETRY_MS
+    return _RETRY_MS
 
 
 async def learnt(s):
@@ -319,6 +323,8 @@ async def set_limit(s, amps, phases):
     cs = s._cs
     want = s._want
     mark = s.last_limit
+    if s.control == "refused" and s._retry_ms is not None:
+        return "Rejected"     # tried again later (refused)
     for _ in range(int((cs.config["call_timeout_s"] * 7 + cs.config["boot_wait_s"]) * 50)):
         if s._link is None:
             return "NotConnected"
@@ -409,6 +415,7 @@ def init(cs, config, chargers, clock, log_sink, checked):
         clock = SystemClock()
     cs.config = config
     cs.clock = clock
+    cs.clock_rate = getattr(clock, "rate", 1)
     cs.log_sink = log_sink
     cs.chargers = {}
     for opts in chargers:
