@@ -97,7 +97,8 @@ def control_pages(central):
     return pages
 
 
-def main(argv):
+def main(argv, clock=None):
+    """``clock``: the central system's (``clock.SystemClock`` when None)."""
     if len(argv) < 4:
         print("usage: standalone.py HOST PORT CONFIG.json [--control] [--quiet]")
         return 2
@@ -109,8 +110,8 @@ def main(argv):
     def print_line(cp_id, line):
         print("ocpp %s: %s" % (cp_id, line))
 
-    central = CentralSystem(cfg.get("ocpp"), cfg.get("chargers") or [],
-                            log_sink=None if "--quiet" in argv else print_line)
+    central = CentralSystem(cfg.get("ocpp"), cfg.get("chargers") or [], clock,
+                            None if "--quiet" in argv else print_line)
     front = Front(central, control_pages(central) if "--control" in argv else None)
     print("ocpp: listening on %s:%d, chargers %s" % (host, port, ", ".join(central.ids)))
     asyncio.run(front.serve(host, port))
