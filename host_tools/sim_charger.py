@@ -109,8 +109,9 @@ class ProfileStack:
             return "Rejected"
         if purpose == "ChargePointMaxProfile" and connector_id != 0:
             return "Rejected"
-        if purpose == "TxProfile" and (connector_id == 0 or transaction_id is None):
-            return "Rejected"     # a TxProfile needs a running transaction (3.13.4)
+        if purpose == "TxProfile" and (connector_id == 0 or transaction_id is None or
+                                       profile.get("transaction_id") not in (None, transaction_id)):
+            return "Rejected"     # a TxProfile is for the running transaction (3.13.4)
         if kind == "Absolute" or kind == "Recurring":
             if not sched.get("start_schedule"):
                 return "Rejected"
@@ -416,10 +417,11 @@ class SimCharger:
                 and profile.get("charging_profile_purpose") in self.purposes)
 
     def on_profile(self, connector_id, profile):
+        """SetChargingProfile: Accepted if this charger takes its unit and purpose and the
+        stack takes it (ProfileStack.set); the limit applies at once."""
         self.profiles_received += 1
         st = "Rejected"
-        tx = profile.get("transaction_id")
-        if self.takes(profile) and (tx is None or tx == self.transaction_id):
+        if self.takes(profile):
             st = self.profiles.set(connector_id, profile, self.clock(), self.transaction_id)
         if st == "Accepted":
             self.profiles_accepted += 1

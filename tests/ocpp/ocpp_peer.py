@@ -234,9 +234,7 @@ class Charger(ChargePoint):
         unit = cs_charging_profiles["charging_schedule"]["charging_rate_unit"]
         status = "Rejected"
         if unit in self.units and cs_charging_profiles["charging_profile_purpose"] in self.purposes:
-            tx = cs_charging_profiles.get("transaction_id")
-            if tx is None or tx == self.transaction_id:
-                status = self.stack.set(connector_id, cs_charging_profiles, self.clock(), self.transaction_id)
+            status = self.stack.set(connector_id, cs_charging_profiles, self.clock(), self.transaction_id)
         kw = {"connector_id": connector_id, "profile": cs_charging_profiles, "status": status,
               "config_answered": self.config_answered}
         self.received.put_nowait(("SetChargingProfile", kw))
