@@ -16,7 +16,9 @@ and the latest readings, each optional (absent or None means unknown):
   per-phase readings are incomplete;
 - ``voltage``: measured phase voltage (a number, or a list per phase); default voltage_v;
 - ``solar_w``: PV production; without it the surplus is derived from export and battery;
-- ``battery_soc`` (%) and ``battery_w`` (+ charging, - discharging).
+- ``battery_soc`` (%) and ``battery_w`` (+ charging, - discharging);
+- ``fixed_a``: current per site phase of loads to count on top of the net (the regulator's
+  uncontrolled chargers, whose own draw it passes as ``draw_a``).
 
 ``chargers`` (list of dicts) hold each charger's settings (``schema.CHARGER_FIELDS``)
 and its live data: ``status`` (OCPP status), ``draw_a`` (metered current per charger
@@ -124,6 +126,7 @@ class _Site:
             self.draws.append(d)
         self.net = [None if grid[p] is None else grid[p] - self.ev[p] for p in range(n)]
         ev_w = 0
+        fixed_w = 0
         for p in range(n):
             ev_w += self.ev[p] * volts[p]
         ev_w //= 1000
@@ -137,6 +140,14 @@ class _Site:
             total = whole(site.get("grid_total_w"))
             if total is not None:
                 net_w = total - ev_w
+        for p in range(n):
+            # loads the regulator counts besides the net: uncontrolled chargers
+            f = milli(_item(site.get("fixed_a"), p))
+            if f is not None and f > 0:
+                self.net[p] = f + (self.net[p] or 0)
+                fixed_w += f * volts[p]
+        if net_w is not None:
+            net_w += fixed_w // 1000
         self.net_w = net_w
         self.phases_known = n - grid.count(None)
 

@@ -98,7 +98,8 @@ REGULATION_FIELDS = (
     ("idle_draw_a", NUM, 1.0, 0, 6, "A"),
     ("compliance_tolerance_a", NUM, 2.0, 0.5, 20, "A"),
     ("compliance_cycles", INT, 3, 1, 100, ""),
-    ("car_response_s", NUM, 5, 0, 60, "s"),
+    ("car_response_s", NUM, 30, 2, 60, "s"),
+    ("grace_import_pct", NUM, 3, 0, 20, "%"),
 )
 
 GROUP_FIELDS = (
