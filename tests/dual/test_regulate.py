@@ -187,7 +187,7 @@ def test_a_refusing_charger_is_a_fixed_load():
 
 def test_grace_rides_only_on_its_budget():
     # Solar, one 3-phase car, house 2 A/phase (1380 W). Sun 8000 W: 9.5 A (6555 W).
-    # grace_import_pct 3: 100 s at 6555 W earn 3 % x 655 kJ = 19.7 kJ. A deep cloud
+    # grace_import_pct 1: ~95 s at 6555 W earn 1 % x 623 kJ = 6.2 kJ. A deep cloud
     # (solar 0, import = house 1380 + car) spends 6555 x 5 s = 32.8 kJ in its first cycle:
     # the ride may start (budget > 0) but ends the next cycle -> stop, pause.
     r = Regulator({})

@@ -47,6 +47,8 @@ class _State:
         self.ignoring = False    # accepts its limit but draws above it
         self.plugged = False
         self.budget_ws = 0       # grid energy a grace ride may still take, W s
+        self.sun_stop = False    # the pause is for a Solar/Excess stop: the sun went
+        self.sun_since = None    # since when the mode's sources give the minimum again
         self.last_s = None
         self.car = CarResponse(response_s)
 
@@ -115,32 +117,55 @@ class Regulator:
                         and [x for x in letters[j] if x in letters[i]]]
                 if not busy:
                     sts[i].car.grid_check(grid, ["ABC".index(x) for x in letters[i]])
-        prep_lo, prep_hi, fixed, uncertain, flags = self._prepare(now_s, site, chargers, ch_cfgs, sts)
+        bases, draws, fixed, flags = self._prepare(now_s, site, chargers, ch_cfgs, sts)
         site_e = fresh
         if fixed:
             site_e = dict(fresh)
             site_e["fixed_a"] = [x / 1000 for x in fixed]
-        res_hi = allocate(site_e, prep_hi, self.bat_state, settings)
-        res_lo = allocate(site_e, prep_lo, self.bat_state, settings) if uncertain else res_hi
+        res_hi = self._engine(site_e, bases, [d[1] for d in draws], settings)
         self.bat_state = res_hi["state"]
+        res_lo = res_hi
+        if [i for i in range(len(draws)) if draws[i][0] is not draws[i][1]]:
+            res_lo = self._engine(site_e, bases, [d[0] for d in draws], settings)
+        # A phase measured over its limit is planned with each car coming down taken as
+        # far down as the grid shows, every other car at its least.
+        exp = []
+        for i in range(len(chargers)):
+            car = sts[i].car
+            idx = ["ABC".index(x) for x in letters[i]]
+            exp.append(car.expected(grid, idx) if sts[i].plugged and flags[i][3] is None else None)
+        res_over = res_lo
+        if [p for p in grid if p is not None and p > limit]:
+            over_draws = []
+            differ = False
+            for i in range(len(chargers)):
+                lo = sts[i].car.bounds()[0]
+                if exp[i] is not None and exp[i] != lo:
+                    differ = True
+                    over_draws.append(sts[i].car.per_phase(exp[i], len(ch_cfgs[i]["phase_map"])))
+                else:
+                    over_draws.append(draws[i][0])
+            if differ:
+                res_over = self._engine(site_e, bases, over_draws, settings)
         order = sorted(range(len(chargers)), key=lambda i: (URGENCY[res_lo["chargers"][i]["mode"]],
                                                           ch_cfgs[i]["priority"], ch_cfgs[i]["id"]))
-        new, reasons, want = self._decide(now_s, chargers, ch_cfgs, sts, res_lo, res_hi, grid,
-                                          limit, stale_for, flags)
+        new, reasons, want = self._decide(now_s, chargers, ch_cfgs, sts, res_lo, res_hi, res_over,
+                                          grid, limit, stale_for, flags)
         com = []
-        lows = []
+        base = []
         mins = []
         for i in range(len(chargers)):
             car = sts[i].car
             fx = flags[i][3]
             plugged = sts[i].plugged
             com.append(0 if not plugged else fx if fx is not None else car.committed(milli(ch_cfgs[i]["max_a"])))
-            lows.append(car.bounds()[0] if plugged else None)
+            lo, hi = car.bounds()
+            # what the grid may already hold of it: a car only coming down adds nothing
+            base.append(0 if not plugged else hi if car.falling() else lo)
             mins.append(_da(ch_cfgs[i]["min_a"]))
         ids = [c["id"] for c in ch_cfgs]
-        make_after_break(order, new, reasons, want, [x or 0 for x in lows], com, mins, ids, letters,
-                         grid, limit, groups)
-        cut(order, new, reasons, lows, mins, letters, grid, limit)
+        make_after_break(order, new, reasons, want, base, com, mins, ids, letters, grid, limit, groups)
+        cut(order, new, reasons, exp, mins, letters, grid, limit)
         out = []
         for i in range(len(chargers)):
             st = sts[i]
@@ -150,9 +175,16 @@ class Regulator:
             st.cmd = new[i]
             if st.cmd == 0 and prev > 0 and reasons[i] in _STOPS:
                 st.grace_since = None
+                st.sun_stop = reasons[i] == "mode_limit" and st.mode in _GRACE_MODES
+                st.sun_since = None
                 if cfg["pause_s"] > 0:
                     st.paused_until = now_s + cfg["pause_s"]
                     reasons[i] = "paused"
+            elif st.sun_stop and reasons[i] == "paused":
+                if not row["mode_reaches_min"]:
+                    st.sun_since = None
+                elif st.sun_since is None:
+                    st.sun_since = now_s
             self._budget(now_s, st, ch_cfgs[i], row, reasons[i], fresh, grid, site_cfg)
             st.last_s = now_s
             resend = self._compliance(st, c, flags[i][0])
@@ -184,15 +216,15 @@ class Regulator:
         return "".join(pm[k] for k in st.car.used(len(pm)))
 
     def _prepare(self, now, site, chargers, ch_cfgs, sts):
-        """Engine inputs in two views: every car at the least (``lo``) and at the most
-        (``hi``) it may draw now. Returns (lo, hi, fixed load per site phase in mA or
-        None, whether the views differ, per charger (active, uncontrolled, mode))."""
+        """Per charger: the engine's input without its draw, and its draw with the car at
+        the least (``lo``) and at the most (``hi``) it may draw now; the fixed load per
+        site phase (mA) of uncontrolled chargers, or None; flags (active, uncontrolled,
+        mode, its fixed load in mA or None)."""
         cfg = self.cfg
-        lo_list = []
-        hi_list = []
+        bases = []
+        draws = []
         flags = []
         fixed = None
-        uncertain = False
         for i in range(len(chargers)):
             ch = chargers[i]
             st = sts[i]
@@ -218,6 +250,9 @@ class Regulator:
                 if st.mode is not None:
                     st.paused_until = None      # the user changed the mode: obeyed at once
                 st.mode = mode
+            if (st.sun_stop and st.sun_since is not None and st.paused_until is not None
+                    and now - st.sun_since >= cfg["sun_back_s"]):
+                st.paused_until = None          # the sun is back: the weather sets the pace
             paused = st.paused_until is not None and now < st.paused_until
             lo, hi = car.bounds()
             if car.seen is not None and not car.in_transition():
@@ -225,6 +260,7 @@ class Regulator:
             else:
                 draw_lo = car.per_phase(lo, n)
             draw_hi = car.per_phase(hi, n) if hi != lo else draw_lo
+            fx = None
             if loose and st.plugged:
                 # Not under our control: its draw is a load like the house's.
                 if fixed is None:
@@ -241,26 +277,28 @@ class Regulator:
                     fixed["ABC".index(pm[k])] += x
                     fx = x if x > fx else fx
                 draw_lo = draw_hi = [x / 1000 for x in car.seen] if car.seen is not None else [0.0] * n
-            elif draw_hi is not draw_lo:
-                uncertain = True
-            views = []
-            for draw in (draw_lo, draw_hi):
-                c = {}
-                for k in ch:
-                    c[k] = ch[k]
-                c["draw_a"] = draw
-                if car.phases is not None and ch.get("car_phases") is None:
-                    c["car_phases"] = car.phases
-                c["active"] = active and not paused and not loose
-                c["hold_min"] = mode in _GRACE_MODES and st.cmd > 0 and (
-                    st.grace_since is None or (now - st.grace_since < cfg["grace_s"] and st.budget_ws > 0))
-                views.append(c)
-            lo_list.append(views[0])
-            hi_list.append(views[1])
-            flags.append((active, loose, mode, fx if loose and st.plugged else None))
-        return lo_list, hi_list, fixed, uncertain, flags
+            c = {}
+            for k in ch:
+                c[k] = ch[k]
+            if car.phases is not None and ch.get("car_phases") is None:
+                c["car_phases"] = car.phases
+            c["active"] = active and not paused and not loose
+            c["hold_min"] = mode in _GRACE_MODES and st.cmd > 0 and (
+                st.grace_since is None or (now - st.grace_since < cfg["grace_s"] and st.budget_ws > 0))
+            bases.append(c)
+            draws.append((draw_lo, draw_hi))
+            flags.append((active, loose, mode, fx))
+        return bases, draws, fixed, flags
 
-    def _decide(self, now, chargers, ch_cfgs, sts, res_lo, res_hi, grid, limit, stale_for, flags):
+    def _engine(self, site, bases, draws, settings):
+        chs = []
+        for i in range(len(bases)):
+            c = dict(bases[i])
+            c["draw_a"] = draws[i]
+            chs.append(c)
+        return allocate(site, chs, self.bat_state, settings)
+
+    def _decide(self, now, chargers, ch_cfgs, sts, res_lo, res_hi, res_over, grid, limit, stale_for, flags):
         """Each charger's new limit before break-before-make: decreases at once (to what
         even the most favourable view allows), increases wanted (to what the least
         favourable view allows). Returns (new, reasons, wanted increase)."""
@@ -307,6 +345,7 @@ class Regulator:
                         reason = "grace"
                     else:
                         t_lo = t_hi = 0
+                        reason = "mode_limit"   # the ride is over: the sun is not back
                 else:
                     st.grace_since = None
                 over = False
@@ -314,15 +353,19 @@ class Regulator:
                     p = "ABC".index(x)
                     if p < len(grid) and grid[p] is not None and grid[p] > limit:
                         over = True
-                # Over the limit the least favourable view rules; otherwise a decrease
-                # waits until even the most favourable view asks for it (no hunting on the
-                # uncertainty of a car still answering its last change).
-                down = t_lo if over and t_lo < t_hi else t_hi
+                # A decrease waits until even the most favourable view asks for it (no
+                # hunting on the uncertainty of a car still answering its last change);
+                # over the limit the overload view rules.
+                if over:
+                    t_over = _da(res_over["chargers"][i]["allocated_a"])
+                    if t_over < t_hi:
+                        t_hi = t_over
+                down = t_hi
                 if down < mn:
                     down = 0
                 if prev > down and (over or down == 0 or prev - down >= deadband):
                     cmd = down
-                    if down == 0:
+                    if down == 0 and reason is None:
                         reason = "mode_limit" if lo_row["limited_by"] == "mode" else "no_capacity"
                     if over:
                         reason = "over_limit_cut"

@@ -47,6 +47,8 @@ class _Transition:
         self.ref = ref              # grid per site phase before the first change, or None
         self.clean = clean          # one change from a settled car that follows its limit
         self.grid_seen = False      # the grid showed the decrease
+        self.cut_from = p           # before the latest decrease: where the car was going ...
+        self.cut_ref = ref          # ... and the grid then (None: the latest was a rise)
 
 
 class CarResponse:
@@ -112,6 +114,11 @@ class CarResponse:
             self.trans = _Transition(since_s, p, q, self.deliv, ref if q < p else None,
                                      q < p or self.cap is None)
             return
+        if q < t.q:
+            t.cut_from = t.q
+            t.cut_ref = ref
+        else:
+            t.cut_ref = None
         t.since_s = since_s
         t.q = q
         if q < t.lo:
@@ -216,6 +223,33 @@ class CarResponse:
         lvl = self.level()
         d = self.deliv if self.deliv is not None else 0
         return lvl, (d if d > lvl else lvl)
+
+    def falling(self):
+        """Only decreases since it was last seen settled: from its draw at the grid meter's
+        instant it can only come down, so it adds nothing to what the grid shows."""
+        t = self.trans
+        return t is not None and t.hi == t.p and t.q < t.p
+
+    def expected(self, grid, site_phases):
+        """The draw to plan a measured overload with, mA. A car whose latest change is a
+        decrease is taken to have come down only as far as the grid has dropped since
+        just before it (the house taken as unchanged meanwhile): an overload the grid
+        still shows because the car has not answered yet is not cut twice. Any other car
+        at the least it may draw."""
+        lo, hi = self.bounds()
+        t = self.trans
+        if t is None or t.cut_ref is None or t.grid_seen or t.q >= t.cut_from:
+            return lo
+        drop = None
+        for p in site_phases:
+            g = grid[p] if p < len(grid) else None
+            ref = t.cut_ref[p] if p < len(t.cut_ref) else None
+            if g is None or ref is None:
+                return lo
+            d = ref - g
+            drop = d if drop is None or d < drop else drop
+        e = t.cut_from - (drop if drop > 0 else 0)
+        return lo if e < lo else hi if e > hi else e
 
     def committed(self, max_ma):
         """The most the car may draw once everything delivered so far is followed: a

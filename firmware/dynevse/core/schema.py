@@ -99,7 +99,8 @@ REGULATION_FIELDS = (
     ("compliance_tolerance_a", NUM, 2.0, 0.5, 20, "A"),
     ("compliance_cycles", INT, 3, 1, 100, ""),
     ("car_response_s", NUM, 30, 2, 60, "s"),
-    ("grace_import_pct", NUM, 3, 0, 20, "%"),
+    ("grace_import_pct", NUM, 1, 0, 20, "%"),
+    ("sun_back_s", INT, 10, 0, 3600, "s"),
 )
 
 GROUP_FIELDS = (
