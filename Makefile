@@ -45,22 +45,28 @@ scenarios: $(STAMP)
 build: $(STAMP)
 	$(BIN)/python -m host_tools build --board $(BOARD)
 
-## make run CONFIG=config.json: the unmodified firmware under the MicroPython unix port
+## make run CONFIG=config.json [LISTEN=[HOST][:PORT]]: the unmodified firmware under the
+## MicroPython unix port (127.0.0.1 and a free port unless LISTEN or web.port says otherwise)
 run: $(STAMP)
-	$(BIN)/python -m host_tools run --config $(CONFIG) $(if $(HEAP_KB),--heap-kb $(HEAP_KB))
+	$(BIN)/python -m host_tools run --config $(CONFIG) $(if $(HEAP_KB),--heap-kb $(HEAP_KB)) \
+		$(if $(LISTEN),--listen $(LISTEN))
 
-## make flash PORT=/dev/ttyUSB0 FIRMWARE=ESP32_GENERIC-v1.29.0.bin [BOARD=...] [CONFIG=...]
+## make flash PORT=/dev/ttyUSB0 FIRMWARE=ESP32_GENERIC-<date>-v1.29.0.bin [BOARD=...] [CONFIG=...] [DRY_RUN=1]
 flash: $(STAMP)
-	$(BIN)/python -m host_tools flash --port $(PORT) --board $(BOARD) --firmware $(FIRMWARE) \
-		$(if $(wildcard $(CONFIG)),--config $(CONFIG))
+	$(BIN)/python -m host_tools flash $(if $(PORT),--port $(PORT)) --board $(BOARD) \
+		$(if $(FIRMWARE),--firmware $(FIRMWARE)) $(if $(wildcard $(CONFIG)),--config $(CONFIG)) \
+		$(if $(DRY_RUN),--dry-run)
 
-## make deploy PORT=/dev/ttyUSB0 [BOARD=...] [CONFIG=...]: code and configuration only
+## make deploy PORT=/dev/ttyUSB0 [BOARD=...] [CONFIG=...] [DRY_RUN=1]: code and configuration only
 deploy: $(STAMP)
-	$(BIN)/python -m host_tools deploy --port $(PORT) --board $(BOARD) $(if $(wildcard $(CONFIG)),--config $(CONFIG))
+	$(BIN)/python -m host_tools deploy $(if $(PORT),--port $(PORT)) --board $(BOARD) \
+		$(if $(wildcard $(CONFIG)),--config $(CONFIG)) $(if $(DRY_RUN),--dry-run)
 
-## make config-new: answer a few questions, get config.json
+## make config-new [CONFIG=config.json] [FORCE=1] [ANSWERS=answers.json]: answer what the
+## site needs, get config.json (FORCE: replace an existing one; ANSWERS: from a file)
 config-new: $(STAMP)
-	$(BIN)/python -m host_tools config new --ask --out $(CONFIG)
+	$(BIN)/python -m host_tools config new --out $(CONFIG) $(if $(ANSWERS),--answers $(ANSWERS),--ask) \
+		$(if $(FORCE),--force)
 
 config-validate: $(STAMP)
 	$(BIN)/python -m host_tools config validate $(CONFIG)

@@ -18,7 +18,10 @@ profiles: SetChargingProfile CALLs the simulated chargers received; energy_kwh: 
 cars drew; max_phase_a: the highest grid import of any phase over the run (the physics'
 truth, sampled every PHYSICS_S). Exit code 0 only if no phase ever went above the
 breaker, the firmware stayed up without a MemoryError and at least one profile arrived;
-details per charger and the firmware's heap go to stderr.
+details per charger and the firmware's heap go to stderr. Otherwise: 1 a phase went above
+the breaker, 2 bad options, 3 the firmware did not start, died or ran out of memory, 4 no
+charging profile arrived. Ctrl-C (SIGINT) or SIGTERM ends the run early with its summary
+and exit 0, or 130 if by then it had failed (breaker, firmware).
 
 ``--heap-kb N`` gives the firmware a heap of N KB; ``--code-in-rom`` runs it with its
 bytecode in place from a ROMFS image, a measurement of what frozen modules would save
@@ -55,6 +58,7 @@ EXIT_BREAKER = 1          # a phase went above the breaker
 EXIT_USAGE = 2
 EXIT_FIRMWARE = 3         # the firmware did not start, died or ran out of memory
 EXIT_NO_PROFILE = 4       # no charging profile ever arrived
+EXIT_INTERRUPTED = 130    # Ctrl-C, and the run had failed by then (else 0)
 
 # ---- the site ---------------------------------------------------------------------
 #
@@ -210,8 +214,9 @@ class Report:
         out = ["sim: %s profiles=%d accepted=%d energy_kwh=%.3f status=%s connects=%d" % (
             c.id, c.profiles_received, c.profiles_accepted, c.energy_wh / 1000.0, c.status, c.connects)
             for c in self.chargers]
-        out.append("sim: ran %.1f s; max phase %.2f A at %.1f s; above the breaker %.2f s"
-                   % (self.elapsed_s, self.max_phase_a, self.max_phase_at_s, self.over_breaker_s))
+        out.append("sim: ran %.1f s%s; max phase %.2f A at %.1f s; above the breaker %.2f s"
+                   % (self.elapsed_s, " (stopped by Ctrl-C)" if self.interrupted else "", self.max_phase_a,
+                      self.max_phase_at_s, self.over_breaker_s))
         if self.firmware_died:
             out.append("sim: the firmware stopped: %s" % self.firmware_error)
         if self.memory_errors:
@@ -219,6 +224,10 @@ class Report:
         return out
 
     def exit_code(self):
+        if self.interrupted:
+            # Ctrl-C ends a run early: that is no failure, only what went wrong until then is
+            failed = self.firmware_died or self.memory_errors or self.max_phase_a > self.breaker_a
+            return EXIT_INTERRUPTED if failed else EXIT_OK
         if self.firmware_died or self.memory_errors:
             return EXIT_FIRMWARE
         if self.max_phase_a > self.breaker_a:
@@ -342,6 +351,8 @@ class Simulation:
         while not _port_open(self.web_port):
             if not self.fw.alive():
                 self._firmware_failed("it exited at start with code %s" % self.fw.proc.returncode)
+                raise _Abort()
+            if self.report.interrupted:
                 raise _Abort()
             if time.monotonic() > deadline or self.stop.is_set():
                 self._firmware_failed("its OCPP server did not listen on port %d within %d s"
@@ -480,10 +491,16 @@ def run(duration_s=None, heap_kb=None, cycle_s=5, table=None, code_in_rom=False)
             report = sim.report
         return report, list(fw.lines), fw.rom_bytes
     finally:
-        if fw is not None:
-            fw.stop()
-        brk.stop()
-        shutil.rmtree(state_dir, ignore_errors=True)
+        # a second Ctrl-C (or a SIGTERM) must not cut the clean-up short
+        held = [(sig, signal.signal(sig, signal.SIG_IGN)) for sig in (signal.SIGINT, signal.SIGTERM)]
+        try:
+            if fw is not None:
+                fw.stop()
+            brk.stop()
+            shutil.rmtree(state_dir, ignore_errors=True)
+        finally:
+            for sig, handler in held:
+                signal.signal(sig, handler)
 
 
 def firmware_heap(lines):
@@ -523,15 +540,19 @@ def main(argv):
         print("sim: --cycle-s must be from 1 to 60", file=sys.stderr)
         return EXIT_USAGE
     from host_tools.build import BuildError
+
+    def terminated(_sig, _frame):   # before and after the run's own handlers: stop as Ctrl-C does
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, terminated)
     try:
         report, _fw_lines, rom_bytes = run(args.duration, args.heap_kb, args.cycle_s,
                                            code_in_rom=args.code_in_rom)
     except BuildError as e:
         print("sim: building the firmware failed: %s" % e, file=sys.stderr)
         return EXIT_FIRMWARE
-    except KeyboardInterrupt:      # during the build or the firmware's start; all stopped
+    except KeyboardInterrupt:      # during the build or the broker's start; all stopped
         print("sim: interrupted before the run started", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     for line in report.details():
         print(line, file=sys.stderr)
     heap = firmware_heap(_fw_lines)

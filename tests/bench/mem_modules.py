@@ -10,12 +10,12 @@ import sys
 
 RESIDENT = (
     "asyncio", "dynevse.compat", "dynevse.aio", "dynevse.log", "dynevse.hal", "dynevse.hal.unix",
-    "dynevse.meter", "dynevse.app",
+    "dynevse.meter", "dynevse.wifi", "dynevse.app",
     "dynevse.core.distribute", "dynevse.core.engine", "dynevse.core.regulate",
     "dynevse.web.front",
 )
-BOOT_ONLY = ("dynevse.core.schema", "dynevse.ocpp.config", "dynevse.mqtt.config",
-             "dynevse.mqtt.discovery", "dynevse.settings")
+BOOT_ONLY = ("dynevse.config.schema", "dynevse.config.site", "dynevse.config.fields",
+             "dynevse.config.check", "dynevse.config.store", "dynevse.mqtt.discovery", "dynevse.start")
 
 
 def _package_modules(pkg):
@@ -26,7 +26,8 @@ def _package_modules(pkg):
     for f in sorted(os.listdir(base)):
         if f.endswith(".mpy") and f[:-4] != "__init__":
             name = pkg + "." + f[:-4]
-            if name not in BOOT_ONLY and not name.endswith((".standalone", ".occasional", ".server", ".accept", ".clock")):
+            if name not in BOOT_ONLY and not name.endswith((".standalone", ".occasional", ".server", ".accept", ".clock",
+                                                             ".commands", ".registration")):
                 names.append(name)
     return names
 

@@ -160,8 +160,8 @@ def test_household_steps_fit_the_margin_and_are_spaced():
 
 
 def test_sim_config_is_what_the_firmware_accepts():
-    from dynevse import settings
-    cfg = settings.check_config(sim.sim_config(8080, 1883, cycle_s=5))
+    from dynevse.config.check import check
+    cfg = check(sim.sim_config(8080, 1883, cycle_s=5))
     assert cfg["web"]["port"] == 8080 and cfg["control"]["grid_source"] == "mqtt"
     assert sorted(cfg["mqtt"]["inputs"]) == ["battery_power", "battery_soc", "grid_l1", "grid_l2",
                                              "grid_l3", "solar"]

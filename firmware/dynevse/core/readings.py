@@ -22,7 +22,7 @@ stale-data rules hold the commands, then fall back. The refusal shows in the res
 from dynevse.compat import is_number
 
 GRID_KEYS = ("grid_a", "grid_w", "grid_total_w")
-OTHER_KEYS = ("solar_w", "battery_soc", "battery_w", "voltage")
+OTHER_KEYS = ("solar_w", "battery_soc", "battery_w", "voltage", "inverter_w", "inverter_phase_w")
 _IMPORT_X = 3.0
 _EXPORT_X = 1.5
 _SOLAR_X = 3.0

@@ -19,7 +19,7 @@ a limit too and stays wanted), ``phases_in_use``, ``reason`` (``ok``, ``ramping`
 ``compliance_failures``, ``paused_left_s``, ``allocated_a``, ``target_a``,
 ``available_a``, ``mode``. Delivery (send on change, refresh before expiry) belongs to the
 OCPP sender. docs/regulation.md explains every rule; the settings are
-``schema.REGULATION_FIELDS``; ``status.text`` turns a row into words.
+``config.fields.REGULATION_FIELDS``; ``status.text`` turns a row into words.
 """
 from dynevse.compat import const
 from dynevse.core.engine import ACTIVE_STATUSES, URGENCY, allocate, milli
@@ -63,10 +63,10 @@ class Regulator:
 
     def __init__(self, settings=None, checked=False):
         """``settings``: the regulation section; ``checked``: it already went through
-        ``schema.check_regulation`` (the board's case: the schema need not stay loaded)."""
+        ``config.check.check_regulation`` (the board's case: the schema need not stay loaded)."""
         if not checked:
-            from dynevse.core import schema
-            settings = schema.check_regulation(settings)
+            from dynevse.config.check import check_regulation
+            settings = check_regulation(settings)
         self.cfg = settings
         self.states = {}
         self.bat_state = None
@@ -90,8 +90,8 @@ class Regulator:
         ``engine.allocate`` (validated site, chargers and groups), or None."""
         cfg = self.cfg
         if settings is None:
-            from dynevse.core import schema
-            settings = schema.check_setup(site, chargers)
+            from dynevse.config.check import check_setup
+            settings = check_setup(site, chargers)
         site_cfg, ch_cfgs, groups = settings
         fresh, stale_for, refused, news = self.check.check(now_s, site, ages or {}, cfg)
         grid = grid_ma(fresh, site_cfg)
