@@ -32,7 +32,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path[:0] = [os.path.join(ROOT, "firmware"), ROOT]
 
-from dynevse.core import schema  # noqa: E402
+from dynevse.config import check as schema  # noqa: E402
 from dynevse.core.engine import allocate  # noqa: E402
 from dynevse.core.regulate import Regulator  # noqa: E402
 from host_tools.charger_model import CAR_MIN_A, ChargePoint, Delayed, LaggingCar, Rng  # noqa: E402
