@@ -136,11 +136,10 @@ class App:
         self.cycles += 1
         # every cycle, the limit each charger should have: its session's sender delivers
         # it (on change and before it lapses, 0 A included)
-        for i in range(len(out["chargers"])):
-            row = out["chargers"][i]
+        for row in out["chargers"]:
             session = self.central.charger(row["id"])
             if session is not None:
-                session.want_limit(row["limit_a"], out["engine"]["chargers"][i]["phases_in_use"])
+                session.want_limit(row["limit_a"], row["phases_in_use"])
                 if row["clear_and_resend"]:
                     session.clear_and_resend()
         if self.link is not None:
