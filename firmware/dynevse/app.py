@@ -19,6 +19,7 @@ from dynevse.aio import forget, sleep_ms, ticks_diff
 from dynevse.meter import site_readings
 
 _RESTART_MS = 2000
+_OVERLOAD_GAP_MS = 250    # an overload runs a cycle at once, but at most one per this long
 _CONFIG = ("dynevse.config.",)
 
 
@@ -48,6 +49,10 @@ class App:
         self.link = link
         if link is not None:
             link.on_command = self.on_command
+            link.on_overload = self.on_overload
+        self.loop_task = None       # the control loop's task; an overload wakes it
+        self._asleep = False        # it sleeps until its next tick
+        self._overload = False      # an overload arrived since the last cycle
         self.wifi = None
         self.tasks = []
         self.cycles = 0
@@ -61,6 +66,10 @@ class App:
         """Run with ``cfg`` (a checked configuration) from the next cycle on."""
         self.cfg = cfg
         self.engine_cfg = (cfg["site"], cfg["chargers"], cfg["site"]["groups"])
+        if self.link is not None:
+            site = cfg["site"]
+            self.link.inputs.watch(site["breaker_a"] - site["breaker_margin_a"], site["voltage_v"],
+                                   site["phases"])
 
     # -- tasks -------------------------------------------------------------------------
 
@@ -82,8 +91,31 @@ class App:
                 self.heap_now = gc.mem_alloc()
                 if self.heap_now > self.peak_heap:
                     self.peak_heap = self.heap_now
+            self._overload = False
             wait = period_ms - ticks_diff(self.board.monotonic_ms(), t0)
-            await sleep_ms(wait if wait > 0 else 0)
+            if wait <= 0:
+                await sleep_ms(0)
+                continue
+            self._asleep = True
+            try:
+                await sleep_ms(wait)
+            except asyncio.CancelledError:
+                if not self._overload:      # not ours: the task is being stopped
+                    raise
+            self._asleep = False
+            if self._overload:              # rate-limited, so a flood can't starve the loop
+                wait = _OVERLOAD_GAP_MS - ticks_diff(self.board.monotonic_ms(), t0)
+                if wait > 0:
+                    await sleep_ms(wait)
+
+    def on_overload(self):
+        """A grid sample over a phase's limit arrived (from the MQTT reader): run the
+        control cycle now instead of at its next tick. It cancels the loop's sleep: a
+        task asleep costs less than one waiting for an Event with a timeout."""
+        self._overload = True
+        if self._asleep and self.loop_task is not None:
+            self._asleep = False
+            self.loop_task.cancel()
 
     # -- one control cycle -------------------------------------------------------------
 
@@ -219,7 +251,8 @@ class App:
         self.tasks.append(asyncio.create_task(supervise("http", self.serve_http)))
         if self.link is not None:
             self.tasks.append(asyncio.create_task(supervise("mqtt", self.link.run)))
-        self.tasks.append(asyncio.create_task(supervise("control loop", self.control_loop)))
+        self.loop_task = asyncio.create_task(supervise("control loop", self.control_loop))
+        self.tasks.append(self.loop_task)
         gc.collect()
         await asyncio.gather(*self.tasks)
 
