@@ -8,7 +8,7 @@ MPY    := $(BIN)/micropython
 MPYPATH := .frozen:firmware:.:tests/dual
 
 .PHONY: all venv test pytest test-mpy mpy-check scenarios build run flash deploy config-new \
-        config-validate config-show sim mem clean
+        config-validate config-show sim mem bench-latency clean
 
 BOARD  ?= esp32-devkitc
 CONFIG ?= config.json
@@ -85,3 +85,8 @@ mem: $(STAMP)
 
 clean:
 	rm -rf build .pytest_cache
+
+## make bench-latency: from an over-limit MQTT grid sample to the reduced profile on the
+## wire, 20 steps at the default cycle on the unix port (prints numbers; a few minutes)
+bench-latency: $(STAMP)
+	$(BIN)/python tests/bench/overload_latency.py
