@@ -1,7 +1,7 @@
 """make bench: whole days of a home with lagging cars and late meters, regulated by the
 core (Regulator + engine) and by an ideal controller, side by side.
 
-The world (docs/bench.md has the reasoning and the figures):
+The world (docs/regulation.md, "The day bench", has the figures and what they mean):
 
 - 06:00-20:00 in 1 s steps, the control cycle every 5 s;
 - PV 8.5 kW peak: clear, passing clouds (clear spells averaging 4 min, clouds of
