@@ -37,9 +37,11 @@ def heap_used():
 
 
 async def _reply(writer, status, doc):
-    body = json.dumps(doc)
+    # the length in bytes: a charger's log may hold text beyond ASCII (U+FFFD for what it sent broken)
+    body = json.dumps(doc).encode()
     writer.write(("HTTP/1.1 %d OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                  "Connection: close\r\n\r\n%s" % (status, len(body), body)).encode())
+                  "Connection: close\r\n\r\n" % (status, len(body))).encode())
+    writer.write(body)
     await aio.wait_for(writer.drain(), 10)
 
 
