@@ -373,8 +373,18 @@ class Regulator:
                         reason = "over_limit_cut"
                 elif prev == 0:
                     if t_lo >= mn and t_hi >= mn:
-                        up = mn                 # start at the minimum, then ramp
-                        reason = "ramping" if mn < t_lo and mn < t_hi else "ok"
+                        # start at the minimum, then ramp; Solar at the minimum and one
+                        # cycle's ramp: a sunny spell is short, waiting for the car's
+                        # answer at the minimum loses its start (docs/decisions.md)
+                        top = t_lo if t_lo < t_hi else t_hi
+                        up = mn
+                        if mode == "solar" and st.last_s is not None:
+                            up = mn + int(ramp * (now - st.last_s)) // _DA
+                            if spare[i] is not None and up > spare[i]:
+                                up = spare[i] if spare[i] > mn else mn
+                            if up > top:
+                                up = top
+                        reason = "ramping" if up < top else "ok"
                     else:
                         reason = "mode_limit" if lo_row["limited_by"] == "mode" else "no_capacity"
                 else:
@@ -397,7 +407,7 @@ class Regulator:
         return new, reasons, want
 
     def _battery_spare(self, chargers, sts, flags, res, site_cfg, fresh):
-        """Solar with a battery near its target: how far each running Solar car may rise
+        """Solar with a battery near its target: how far each active Solar car may rise or start
         (tenths of an amp; None: no such cap), by its share of what the battery charges
         with now. Below target + hysteresis the battery's discharge holds a car's rate
         through a dip but does not raise it: a car that took the whole discharge at the
@@ -409,7 +419,7 @@ class Regulator:
         if (res["site"]["soc_above_target"] is not True or b is None or not is_number(soc)
                 or soc >= bat["soc_target"] + bat["soc_hysteresis"]):
             return out
-        run = [i for i in range(len(chargers)) if flags[i][2] == "solar" and sts[i].cmd > 0]
+        run = [i for i in range(len(chargers)) if flags[i][2] == "solar" and flags[i][0]]
         b = b // 1000 if b > 0 else 0
         volts = milli(site_cfg["voltage_v"]) // 1000
         for i in run:
