@@ -21,7 +21,7 @@ a limit too and stays wanted), ``phases_in_use``, ``reason`` (``ok``, ``ramping`
 OCPP sender. docs/regulation.md explains every rule; the settings are
 ``config.fields.REGULATION_FIELDS``; ``status.text`` turns a row into words.
 """
-from dynevse.compat import const
+from dynevse.compat import const, is_number
 from dynevse.core.engine import ACTIVE_STATUSES, URGENCY, allocate, milli
 from dynevse.core.phases import cut, grid_ma, import_w, make_after_break
 from dynevse.core.readings import GRID_KEYS, ReadingCheck
@@ -159,7 +159,7 @@ class Regulator:
         order = sorted(range(len(chargers)), key=lambda i: (URGENCY[res_lo["chargers"][i]["mode"]],
                                                           ch_cfgs[i]["priority"], ch_cfgs[i]["id"]))
         new, reasons, want = self._decide(now_s, chargers, ch_cfgs, sts, res_lo, res_hi, res_over,
-                                          grid, limit, stale_for, flags)
+                                          grid, limit, stale_for, flags, site_cfg, fresh)
         com = []
         base = []
         mins = []
@@ -307,11 +307,13 @@ class Regulator:
             chs.append(c)
         return allocate(site, chs, self.bat_state, settings)
 
-    def _decide(self, now, chargers, ch_cfgs, sts, res_lo, res_hi, res_over, grid, limit, stale_for, flags):
+    def _decide(self, now, chargers, ch_cfgs, sts, res_lo, res_hi, res_over, grid, limit, stale_for, flags,
+                site_cfg, fresh):
         """Each charger's new limit before break-before-make: decreases at once (to what
         even the most favourable view allows), increases wanted (to what the least
         favourable view allows). Returns (new, reasons, wanted increase)."""
         cfg = self.cfg
+        spare = self._battery_spare(chargers, sts, flags, res_lo, site_cfg, fresh)
         deadband = _da(cfg["deadband_a"])
         ramp = milli(cfg["ramp_up_a_s"])
         new = []
@@ -380,12 +382,24 @@ class Regulator:
                         reason = "over_limit_cut"
                 elif prev == 0:
                     if t_lo >= mn and t_hi >= mn:
-                        up = mn                 # start at the minimum, then ramp
-                        reason = "ramping" if mn < t_lo and mn < t_hi else "ok"
+                        # start at the minimum, then ramp; Solar at the minimum and one
+                        # cycle's ramp: a sunny spell is short, waiting for the car's
+                        # answer at the minimum loses its start (docs/decisions.md)
+                        top = t_lo if t_lo < t_hi else t_hi
+                        up = mn
+                        if mode == "solar" and st.last_s is not None:
+                            up = mn + int(ramp * (now - st.last_s)) // _DA
+                            if spare[i] is not None and up > spare[i]:
+                                up = spare[i] if spare[i] > mn else mn
+                            if up > top:
+                                up = top
+                        reason = "ramping" if up < top else "ok"
                     else:
                         reason = "mode_limit" if lo_row["limited_by"] == "mode" else "no_capacity"
                 else:
                     top = t_lo if t_lo < t_hi else t_hi
+                    if spare[i] is not None and top > prev + spare[i]:
+                        top = prev + spare[i]
                     if top > prev and (top - prev >= deadband or prev < mn):
                         if st.car.in_transition():
                             reason = "ramping"  # wait until the car has answered the last change
@@ -400,6 +414,26 @@ class Regulator:
             reasons.append(reason)
             want.append(up)
         return new, reasons, want
+
+    def _battery_spare(self, chargers, sts, flags, res, site_cfg, fresh):
+        """Solar with a battery near its target: how far each active Solar car may rise or start
+        (tenths of an amp; None: no such cap), by its share of what the battery charges
+        with now. Below target + hysteresis the battery's discharge holds a car's rate
+        through a dip but does not raise it: a car that took the whole discharge at the
+        target would drain the hysteresis band in minutes and stop, every few minutes."""
+        out = [None] * len(chargers)
+        bat = site_cfg["battery"]
+        soc = fresh.get("battery_soc")
+        b = milli(fresh.get("battery_w"))
+        if (res["site"]["soc_above_target"] is not True or b is None or not is_number(soc)
+                or soc >= bat["soc_target"] + bat["soc_hysteresis"]):
+            return out
+        run = [i for i in range(len(chargers)) if flags[i][2] == "solar" and flags[i][0]]
+        b = b // 1000 if b > 0 else 0
+        volts = milli(site_cfg["voltage_v"]) // 1000
+        for i in run:
+            out[i] = b * 10 // (volts * res["chargers"][i]["phases_in_use"] * len(run))
+        return out
 
     def _budget(self, now, st, c, row, reason, fresh, grid, site_cfg):
         """Solar/Excess: what a grace ride may import. Charging on the mode's own sources
