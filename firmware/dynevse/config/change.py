@@ -26,7 +26,8 @@ def path_of(cfg, target, key):
 
 
 def _set(raw, path, value):
-    """Set ``path`` (``site.battery.soc_min``, ``chargers[1].max_a``) in ``raw``."""
+    """Set ``path`` (``site.battery.soc_min``, ``chargers[1].max_a``) in ``raw``; an index
+    one past the end of a list adds an entry there."""
     node = raw
     parts = path.split(".")
     for p in parts[:-1]:
@@ -34,6 +35,10 @@ def _set(raw, path, value):
             name = p[:p.index("[")]
             i = int(p[p.index("[") + 1:-1])
             lst = node.get(name)
+            if lst is None:
+                lst = node[name] = []
+            if isinstance(lst, list) and i == len(lst):
+                lst.append({})          # the next entry: how a form adds a charger
             if not isinstance(lst, list) or i >= len(lst) or not isinstance(lst[i], dict):
                 raise ConfigError(p, "no such entry")
             node = lst[i]
