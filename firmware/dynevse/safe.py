@@ -6,7 +6,8 @@ The chargers keep their own fallback profile (the board installed it, one stack 
 below the dynamic limit, when it last ran). The board keeps feeding its watchdog, logs
 the reason once a minute, keeps the Wi-Fi up (or its setup access point open), and, when
 the configuration's MQTT settings can be read, publishes the reason: the hub's status
-(``<base>/site/state``) and ``<base>/diagnostics``.
+(``<base>/site/state``) and ``<base>/diagnostics``. The setup portal (``web.portal``)
+serves the wizard; after a save the board restarts with the new configuration.
 """
 import asyncio
 import json
@@ -66,9 +67,19 @@ class SafeState:
             self.tasks.append(asyncio.create_task(WifiSupervisor(board, wifi).run()))
         if mqtt is not None:
             self.tasks.append(asyncio.create_task(self._publish(mqtt)))
+        portal = None
+        if self.with_wifi:
+            from dynevse.web.portal import Portal
+            portal = Portal(board, self.raw, self.reason)
+            port = (self.raw.get("web") or {}).get("port") if isinstance(self.raw, dict) else None
+            host, port = board.listen_address(port if isinstance(port, int) else 80)
+            self.tasks.append(asyncio.create_task(portal.serve(host, port)))
         last = ticks_ms()
         while True:
             board.watchdog_feed()
+            if portal is not None and portal.restart:
+                await sleep_ms(1000)        # the "saved" page goes out first
+                board.soft_reset()
             if ticks_diff(ticks_ms(), last) >= _REPEAT_MS:
                 log.error("safe state, no charger is controlled: %s", self.reason)
                 last = ticks_ms()

@@ -111,6 +111,22 @@ class Board:
         wlan = network.WLAN(network.STA_IF)
         return wlan.ifconfig()[0] if wlan.active() and wlan.isconnected() else None
 
+    def wifi_scan(self):
+        """[(ssid, rssi dBm)] of the networks in reach, strongest first (at most 12)."""
+        try:
+            wlan = network.WLAN(network.STA_IF)
+            wlan.active(True)
+            seen = wlan.scan()
+        except OSError:
+            return []
+        out = []
+        for n in seen:
+            name = n[0].decode("utf-8", "replace")
+            if name and all(name != o[0] for o in out):
+                out.append((name, n[3]))
+        out.sort(key=lambda n: -n[1])
+        return out[:12]
+
     def start_access_point(self, ssid, password):
         ap = network.WLAN(network.AP_IF)
         ap.active(True)

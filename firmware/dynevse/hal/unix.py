@@ -74,6 +74,10 @@ class Board:
     def wifi_address(self):
         return "127.0.0.1"
 
+    def wifi_scan(self):
+        """[(ssid, rssi dBm)], strongest first: a simulated neighbourhood."""
+        return [("HomeNet", -48), ("HomeNet-5G", -57), ("Neighbour", -81)]
+
     def start_access_point(self, ssid, password):
         return "127.0.0.1"
 
