@@ -56,6 +56,7 @@ class App:
         self.peak_heap = 0          # heap in use after a cycle's collection, highest so far
         self.heap_now = 0
         self.mqtt_error = ""
+        self.view = None            # the last cycle (readings, result, chargers): the status page
         self.use(cfg)
 
     def use(self, cfg):
@@ -67,9 +68,15 @@ class App:
 
     async def serve_http(self):
         from dynevse.web.front import Front
+        from dynevse.web.status import page
         host, port = self.board.listen_address(self.cfg["web"]["port"])
-        log.info("OCPP: ws://%s:%d/ocpp/<chargePointId>", "<this board>" if host == "0.0.0.0" else host, port)
-        await Front(self.central).serve(host, port)
+        shown = "<this board>" if host == "0.0.0.0" else host
+        log.info("OCPP: ws://%s:%d/ocpp/<chargePointId>", shown, port)
+        log.info("status page: http://%s:%d/", shown, port)
+
+        async def pages(*req):
+            await page(self, *req)
+        await Front(self.central, pages).serve(host, port)
 
     async def control_loop(self):
         period_ms = int(self.cfg["control"]["cycle_s"] * 1000)
@@ -125,6 +132,7 @@ class App:
         chargers = self.charger_live(now_ms)
         out = self.regulator.step(self.board.monotonic_s(), site, chargers, ages, self.engine_cfg)
         self.cycles += 1
+        self.view = (readings, out, chargers)
         for i in range(len(out["chargers"])):
             row = out["chargers"][i]
             if row["send"] or row["clear_and_resend"]:

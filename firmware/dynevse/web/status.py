@@ -1,0 +1,95 @@
+"""The status page beside OCPP and MQTT: ``/`` (HTML, refreshes itself every 10 s, no
+JavaScript) and ``/status.json``, from the last control cycle. Served through the front's
+``pages`` hook (no framework: it has to fit beside everything else), streamed in small
+writes. It shows no setting and no secret: the summary needs no password.
+"""
+import json
+
+from dynevse import aio
+from dynevse.compat import const
+
+_TIMEOUT_S = const(10)
+_CLOSE_PCT = const(90)      # a phase this close to its limit is shown in red
+_CSS = ("body{font:16px sans-serif;margin:0 auto;max-width:30em;padding:0 .6em}"
+        ".bar{background:#ddd;height:1.2em}.bar div{background:#2a7;height:100%}"
+        ".bar .hi{background:#c33}.warn{color:#b00020;font-weight:bold}"
+        "table{width:100%;border-collapse:collapse}td,th{text-align:left;padding:.2em;border-bottom:1px solid #ddd}")
+
+
+def _esc(s):
+    return str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def summary(app):
+    """What the page shows, as a dict (also the JSON)."""
+    site = app.cfg["site"]
+    limit_a = site["breaker_a"] - site["breaker_margin_a"]
+    out = {"mode": site["mode"], "distribution": site["distribution"], "breaker_a": limit_a,
+           "cycles": app.cycles, "phases_a": None, "chargers": [], "warnings": []}
+    view = app.view
+    if view is None:
+        out["warnings"].append("starting: no control cycle has run yet")
+        return out
+    readings, res, chargers = view
+    g = readings.get("grid_a")
+    if g is not None:
+        out["phases_a"] = [None if x is None else round(x, 1) for x in g]
+    if res["site"].get("grid_stale"):
+        out["warnings"].append("grid data is stale: chargers are held at the fallback current")
+    for i in range(len(chargers)):
+        row = res["chargers"][i]
+        c = chargers[i]
+        draw = c.get("draw_a")
+        out["chargers"].append({"id": row["id"], "status": c["status"], "limit_a": round(row["limit_a"], 1),
+                                "draw_a": None if draw is None else round(max(draw), 1),
+                                "reason": row["reason"]})
+        if not c.get("connected", True):
+            out["warnings"].append("charger %s is not connected (ws://<board>/ocpp/%s)" % (row["id"], row["id"]))
+        if row.get("clear_and_resend"):
+            out["warnings"].append("charger %s does not follow its profile" % row["id"])
+    if app.mqtt_error:
+        out["warnings"].append("MQTT: " + app.mqtt_error)
+    return out
+
+
+def _chunks(s):
+    yield ("<!DOCTYPE html><html><head><meta charset='utf-8'><meta name='viewport' "
+           "content='width=device-width,initial-scale=1'><meta http-equiv='refresh' content='10'>"
+           "<title>DynEVSE</title><style>%s</style></head><body><h1>DynEVSE</h1>"
+           "<p>Mode <b>%s</b>, distribution <b>%s</b>; cycle %d</p>"
+           % (_CSS, _esc(s["mode"]), _esc(s["distribution"]), s["cycles"]))
+    for w in s["warnings"]:
+        yield "<p class='warn'>%s</p>" % _esc(w)
+    lim = s["breaker_a"]
+    yield "<h2>Grid (breaker %.0f A)</h2>" % lim
+    if s["phases_a"] is None:
+        yield "<p class='warn'>no per-phase grid current</p>"
+    else:
+        for i in range(len(s["phases_a"])):
+            a = s["phases_a"][i]
+            pct = 0 if a is None else max(0, min(100, int(100 * a / lim)))
+            yield ("<p>L%d: %s A of %.0f A<div class='bar'><div%s style='width:%d%%'></div></div></p>"
+                   % (i + 1, "?" if a is None else "%.1f" % a, lim, " class='hi'" if pct >= _CLOSE_PCT else "", pct))
+    yield "<h2>Chargers</h2><table><tr><th>Charger</th><th>State</th><th>Limit</th><th>Draw</th></tr>"
+    for c in s["chargers"]:
+        yield ("<tr><td>%s</td><td>%s</td><td>%.1f A</td><td>%s</td></tr><tr><td colspan='4'>%s</td></tr>"
+               % (_esc(c["id"]), _esc(c["status"]), c["limit_a"],
+                  "-" if c["draw_a"] is None else "%.1f A" % c["draw_a"], _esc(c["reason"])))
+    yield "</table></body></html>"
+
+
+async def page(app, method, path, headers, body_start, reader, writer):
+    """The front's ``pages`` hook."""
+    if path not in ("/", "/status.json"):
+        status, ctype, chunks = "404 Not Found", "text/plain", ("not found\n",)
+    elif method != "GET":
+        status, ctype, chunks = "405 Method Not Allowed", "text/plain", ("GET only\n",)
+    elif path == "/":
+        status, ctype, chunks = "200 OK", "text/html; charset=utf-8", _chunks(summary(app))
+    else:
+        status, ctype, chunks = "200 OK", "application/json", (json.dumps(summary(app)),)
+    writer.write(("HTTP/1.1 %s\r\nContent-Type: %s\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
+                  % (status, ctype)).encode())
+    for c in chunks:
+        writer.write(c.encode())
+        await aio.wait_for(writer.drain(), _TIMEOUT_S)
