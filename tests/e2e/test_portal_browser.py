@@ -46,6 +46,7 @@ def _browser():
 def _shot(drv, name):
     os.makedirs(SHOTS, exist_ok=True)
     # the whole page at 360 px: grow the window to the document's height
+    drv.set_window_size(360, 640)
     h = drv.execute_script("return document.documentElement.scrollHeight")
     drv.set_window_size(360, min(max(h + 100, 640), 4000))
     drv.save_screenshot(os.path.join(SHOTS, name + ".png"))

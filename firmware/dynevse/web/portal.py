@@ -252,6 +252,7 @@ class Portal:
         yield "<button type='submit'>Save and restart</button></form></body></html>"
 
     def _field(self, fields, values, errors, path, label, kind, datalist):
+        from dynevse.config.schema import REQUIRED
         row = fields.field(path)
         secret = fields.is_secret(path)
         if values is None:
@@ -260,8 +261,7 @@ class Portal:
             v = values[path]
         else:
             v = _get(values, path)
-        if v is None and row is not None and isinstance(row[2], (int, float, str)) and (
-                not path.startswith("chargers[") or path.startswith("chargers[0]")):
+        if v is None and row is not None and row[2] != REQUIRED:
             v = row[2]          # the default, as the schema has it
         if v is None or secret:
             v = ""
