@@ -53,9 +53,9 @@ run: $(STAMP)
 
 ## make portal [STATE=.portal-state]: the firmware with no configuration, serving the setup
 ## portal on http://127.0.0.1:8080/; after the wizard it restarts with what was saved
-## (kept in STATE; remove the folder to set up again)
+## (kept in STATE; remove the folder to set up again); its wildcard DNS on UDP port 8053
 portal: $(STAMP)
-	$(BIN)/python -m host_tools run --state $(or $(STATE),.portal-state) --listen 127.0.0.1:8080
+	DYNEVSE_DNS_PORT=8053 $(BIN)/python -m host_tools run --state $(or $(STATE),.portal-state) --listen 127.0.0.1:8080
 
 ## make flash PORT=/dev/ttyUSB0 FIRMWARE=ESP32_GENERIC-<date>-v1.29.0.bin [BOARD=...] [CONFIG=...] [DRY_RUN=1]
 flash: $(STAMP)

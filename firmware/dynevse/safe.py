@@ -74,6 +74,10 @@ class SafeState:
             port = (self.raw.get("web") or {}).get("port") if isinstance(self.raw, dict) else None
             host, port = board.listen_address(port if isinstance(port, int) else 80)
             self.tasks.append(asyncio.create_task(portal.serve(host, port)))
+            dns_port = board.dns_port()
+            if dns_port:
+                from dynevse.web.dns import serve
+                self.tasks.append(asyncio.create_task(serve(dns_port, board.access_point_address)))
         last = ticks_ms()
         while True:
             board.watchdog_feed()

@@ -48,3 +48,36 @@ def test_admin_password_guards_the_portal_and_wrong_ones_lock_it():
         assert _get(port, ADMIN_PW)[0] == 429    # locked, even for the right one, for 30 s
     finally:
         fw.stop()
+
+
+def _query(name, qid=0x4242):
+    """A DNS query for ``name``'s A record (RFC 1035 4.1), built by hand."""
+    q = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\x00"
+    return qid.to_bytes(2, "big") + b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + q + b"\x00\x01\x00\x01"
+
+
+def test_setup_dns_answers_every_name_with_the_board(monkeypatch):
+    import socket
+    ensure_built()
+    dns_port = free_port()          # a free TCP port number; the UDP one is free as well here
+    monkeypatch.setenv("DYNEVSE_DNS_PORT", str(dns_port))
+    state = tempfile.mkdtemp(prefix="dynevse-portal-")
+    fw = start_firmware(None, state_dir=state, rebuild=False, listen=("127.0.0.1", free_port()))
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(5)
+    try:
+        wait_line(fw, "setup DNS: every name is this board")
+        s.sendto(b"\x00\x01garbage", ("127.0.0.1", dns_port))          # no answer, no harm
+        for name, qid in (("connectivitycheck.gstatic.com", 0x1234), ("captive.apple.com", 0x0777)):
+            s.sendto(_query(name, qid), ("127.0.0.1", dns_port))
+            reply, _ = s.recvfrom(512)
+            q = _query(name, qid)
+            # same id; QR + RD + RA, no error; one question (echoed), one answer
+            assert reply[:2] == q[:2] and reply[2:4] == b"\x81\x80" and reply[4:8] == b"\x00\x01\x00\x01"
+            assert reply[12:len(q)] == q[12:]
+            # the answer: a pointer to the name, type A, class IN, 4 bytes: the unix board's address
+            assert reply[len(q):len(q) + 6] == b"\xc0\x0c\x00\x01\x00\x01"
+            assert socket.inet_ntoa(reply[-4:]) == "127.0.0.1"
+    finally:
+        s.close()
+        fw.stop()

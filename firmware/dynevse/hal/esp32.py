@@ -127,6 +127,12 @@ class Board:
         out.sort(key=lambda n: -n[1])
         return out[:12]
 
+    def access_point_address(self):
+        return network.WLAN(network.AP_IF).ifconfig()[0]
+
+    def dns_port(self):
+        return 53
+
     def start_access_point(self, ssid, password):
         ap = network.WLAN(network.AP_IF)
         ap.active(True)

@@ -5,7 +5,8 @@ or the working directory). Wi-Fi is the PC's network, always joined.
 
 The web server listens on the loopback, not on every interface as a board does:
 ``DYNEVSE_LISTEN=host:port`` (set by ``host_tools run``, which picks a free high port
-unless told otherwise) overrides the address and the configured ``web.port``.
+unless told otherwise) overrides the address and the configured ``web.port``. The setup
+DNS server answers on ``DYNEVSE_DNS_PORT`` (UDP, the loopback) when it is set.
 """
 import os
 import sys
@@ -77,6 +78,14 @@ class Board:
     def wifi_scan(self):
         """[(ssid, rssi dBm)], strongest first: a simulated neighbourhood."""
         return [("HomeNet", -48), ("HomeNet-5G", -57), ("Neighbour", -81)]
+
+    def access_point_address(self):
+        return "127.0.0.1"
+
+    def dns_port(self):
+        """The setup DNS server's UDP port: ``DYNEVSE_DNS_PORT`` (none without it)."""
+        v = os.getenv("DYNEVSE_DNS_PORT")
+        return int(v) if v else None
 
     def start_access_point(self, ssid, password):
         return "127.0.0.1"
