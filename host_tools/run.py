@@ -150,6 +150,7 @@ def start_firmware(config, heap_kb=None, state_dir=None, echo=False, rebuild=Tru
     own = state_dir is None
     if own:
         state_dir = tempfile.mkdtemp(prefix="dynevse-state-")
+    state_dir = os.path.abspath(state_dir)      # the firmware runs in the build tree
     if config is not None:
         with open(os.path.join(state_dir, "config.json"), "w") as f:
             json.dump(config, f, indent=1)

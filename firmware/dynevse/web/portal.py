@@ -67,7 +67,8 @@ def _get(raw, path):
 
 def form_changes(form, secret_set):
     """The (path, value) changes a submitted form asks for, typed as the fields' rows say.
-    An empty secret is "unchanged"; a charger slot without an id is not added. Raises
+    A field not on the form and an empty secret are "unchanged"; a charger slot without
+    an id is not added. Raises
     ConfigError for a value that is not of the field's kind."""
     from dynevse.config import fields
     from dynevse.config.schema import INT, NUM, ConfigError
@@ -82,7 +83,10 @@ def form_changes(form, secret_set):
     for path in paths:
         if path.startswith("chargers[") and not (form.get(path[:path.index("]") + 1] + ".id") or "").strip():
             continue
-        text = (form.get(path) or "").strip()
+        text = form.get(path)
+        if text is None:
+            continue            # not on the form: stays as stored (or the default)
+        text = text.strip()
         row = fields.field(path)
         if row is None:
             continue
@@ -145,7 +149,8 @@ class Portal:
             return self.save(req)
 
         async def captive(req):
-            return Response.redirect("http://%s/" % (req.headers.get("Host") or "192.168.4.1"))
+            return Response(b"", 302, {"Location": "http://%s/" % (req.headers.get("Host") or "192.168.4.1")},
+                            "Found")
         for p in _CAPTIVE:
             app.route(p)(captive)
 
@@ -286,4 +291,7 @@ class Portal:
 
     async def serve(self, host, port):
         log.info("setup portal: http://%s:%d/", host, port)
-        await self.app.start_server(host, port)
+        try:
+            await self.app.start_server(host, port)
+        except OSError as e:        # the port taken: the safe state stays up regardless
+            log.error("setup portal: can't listen on %s:%d: %s", host, port, e)
