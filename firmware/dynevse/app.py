@@ -56,7 +56,7 @@ class App:
         self.peak_heap = 0          # heap in use after a cycle's collection, highest so far
         self.heap_now = 0
         self.mqtt_error = ""
-        self.view = None            # the last cycle (readings, result, chargers): the status page
+        self.view = None            # the last cycle as the status page shows it (keep_view)
         self.use(cfg)
 
     def use(self, cfg):
@@ -68,14 +68,18 @@ class App:
 
     async def serve_http(self):
         from dynevse.web.front import Front
-        from dynevse.web.status import page
         host, port = self.board.listen_address(self.cfg["web"]["port"])
         shown = "<this board>" if host == "0.0.0.0" else host
         log.info("OCPP: ws://%s:%d/ocpp/<chargePointId>", shown, port)
         log.info("status page: http://%s:%d/", shown, port)
 
         async def pages(*req):
-            await page(self, *req)
+            # loaded for the request and forgotten: the page is looked at rarely
+            from dynevse.web.status import page
+            try:
+                await page(self, *req)
+            finally:
+                forget(("dynevse.web.status",))
         await Front(self.central, pages).serve(host, port)
 
     async def control_loop(self):
@@ -132,7 +136,7 @@ class App:
         chargers = self.charger_live(now_ms)
         out = self.regulator.step(self.board.monotonic_s(), site, chargers, ages, self.engine_cfg)
         self.cycles += 1
-        self.view = (readings, out, chargers)
+        self.keep_view(readings, out, chargers)
         for i in range(len(out["chargers"])):
             row = out["chargers"][i]
             if row["send"] or row["clear_and_resend"]:
@@ -145,6 +149,19 @@ class App:
                 if err:
                     log.warning("mqtt: %s", err)
         self.log_status(readings, out, chargers)
+
+    def keep_view(self, readings, out, chargers):
+        """What the status page shows of this cycle, kept small (it stays between cycles):
+        (grid A per phase or None, grid stale, [(id, status, limit A, highest draw A or
+        None, reason, connected, ignores its profile)])."""
+        rows = []
+        for i in range(len(chargers)):
+            row = out["chargers"][i]
+            c = chargers[i]
+            draw = c.get("draw_a")
+            rows.append((row["id"], c["status"], row["limit_a"], max(draw) if draw else None, row["reason"],
+                         c.get("connected", True), bool(row["clear_and_resend"])))
+        self.view = (readings.get("grid_a"), bool(out["site"].get("grid_stale")), rows)
 
     def send(self, row, engine_row):
         cid = row["id"]

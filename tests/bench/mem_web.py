@@ -63,12 +63,9 @@ class _App:
         self.cfg = {"site": {"breaker_a": 25, "breaker_margin_a": 2, "mode": "solar", "distribution": "shared"}}
         self.cycles = 12
         self.mqtt_error = ""
-        self.view = ({"grid_a": [18.2, 9.1, 22.4]},
-                     {"site": {"grid_stale": False},
-                      "chargers": [{"id": "garage", "limit_a": 10.0, "reason": "solar surplus"},
-                                   {"id": "carport", "limit_a": 6.0, "reason": "breaker limit"}]},
-                     [{"status": "Charging", "draw_a": [9.8, 9.7, 9.9], "connected": True},
-                      {"status": "SuspendedEV", "connected": True}])
+        self.view = ([18.2, 9.1, 22.4], False,
+                     [("garage", "Charging", 10.0, 9.9, "solar surplus", True, False),
+                      ("carport", "SuspendedEV", 6.0, None, "breaker limit", True, False)])
 
 
 def status():

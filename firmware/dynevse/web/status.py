@@ -30,23 +30,18 @@ def summary(app):
     if view is None:
         out["warnings"].append("starting: no control cycle has run yet")
         return out
-    readings, res, chargers = view
-    g = readings.get("grid_a")
-    if g is not None:
-        out["phases_a"] = [None if x is None else round(x, 1) for x in g]
-    if res["site"].get("grid_stale"):
+    grid_a, stale, rows = view
+    if grid_a is not None:
+        out["phases_a"] = [None if x is None else round(x, 1) for x in grid_a]
+    if stale:
         out["warnings"].append("grid data is stale: chargers are held at the fallback current")
-    for i in range(len(chargers)):
-        row = res["chargers"][i]
-        c = chargers[i]
-        draw = c.get("draw_a")
-        out["chargers"].append({"id": row["id"], "status": c["status"], "limit_a": round(row["limit_a"], 1),
-                                "draw_a": None if draw is None else round(max(draw), 1),
-                                "reason": row["reason"]})
-        if not c.get("connected", True):
-            out["warnings"].append("charger %s is not connected (ws://<board>/ocpp/%s)" % (row["id"], row["id"]))
-        if row.get("clear_and_resend"):
-            out["warnings"].append("charger %s does not follow its profile" % row["id"])
+    for cid, status, limit_a, draw_a, reason, connected, ignores in rows:
+        out["chargers"].append({"id": cid, "status": status, "limit_a": round(limit_a, 1),
+                                "draw_a": None if draw_a is None else round(draw_a, 1), "reason": reason})
+        if not connected:
+            out["warnings"].append("charger %s is not connected (ws://<board>/ocpp/%s)" % (cid, cid))
+        if ignores:
+            out["warnings"].append("charger %s does not follow its profile" % cid)
     if app.mqtt_error:
         out["warnings"].append("MQTT: " + app.mqtt_error)
     return out
