@@ -85,3 +85,17 @@ def test_paths_of_commands():
     assert path_of(cfg, "cp3", "max_a") == "chargers[2].max_a"
     e = raises(ConfigError, path_of, cfg, "cp9", "max_a")
     assert e.field == "chargers[cp9]"
+
+
+def test_a_path_one_past_the_end_of_a_list_adds_an_entry():
+    # how the setup wizard adds a charger: RAW has three, so chargers[3] is the fourth
+    b = board()
+    # (a bigger breaker with it: the fallback 6 A x 4 chargers = 24 A must fit, 16 A would not)
+    new = change(b, None, [("site.breaker_a", 32), ("chargers[3].id", "cp4"), ("chargers[3].max_a", 10)])
+    assert [c["id"] for c in new["chargers"]] == ["cp1", "cp2", "cp3", "cp4"]
+    assert new["chargers"][3]["max_a"] == 10
+    # an index further out is no entry: refused, nothing stored
+    stored = b.read_text(b.config_path)
+    e = raises(ConfigError, change, b, None, [("chargers[9].id", "cp10")])
+    assert e.field == "chargers[9]"
+    assert b.read_text(b.config_path) == stored
