@@ -87,9 +87,10 @@ async def read_head(reader, timeout_ms=_TIMEOUT_S * 1000):
 
 
 async def answer(writer, status, body=""):
+    body = body.encode()    # Content-Length counts bytes
     head = "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" \
            % (status, _REASONS.get(status, "Error"), len(body))
-    writer.write((head + body).encode())
+    writer.write(head.encode() + body)
     await aio.wait_for(writer.drain(), _TIMEOUT_S)
 
 
