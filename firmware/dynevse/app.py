@@ -198,14 +198,15 @@ class App:
     def keep_view(self, readings, out, chargers):
         """What the status page shows of this cycle, kept small (it stays between cycles):
         (grid A per phase or None, grid stale, [(id, status, limit A, highest draw A or
-        None, reason, connected, ignores its profile)])."""
+        None, reason, paused s left, connected, control, not following its profile)])."""
         rows = []
         for i in range(len(chargers)):
             row = out["chargers"][i]
             c = chargers[i]
             draw = c.get("draw_a")
             rows.append((row["id"], c["status"], row["limit_a"], max(draw) if draw else None, row["reason"],
-                         c.get("connected", True), bool(row["clear_and_resend"])))
+                         row.get("paused_left_s", 0), c.get("connected", True), c.get("control"),
+                         bool(row["clear_and_resend"])))
         self.view = (readings.get("grid_a"), bool(out["site"].get("grid_stale")), rows)
 
     def publish(self, out, chargers):

@@ -64,8 +64,8 @@ class _App:
         self.cycles = 12
         self.mqtt_error = ""
         self.view = ([18.2, 9.1, 22.4], False,
-                     [("garage", "Charging", 10.0, 9.9, "solar surplus", True, False),
-                      ("carport", "SuspendedEV", 6.0, None, "breaker limit", True, False)])
+                     [("garage", "Charging", 10.0, 9.9, "ok", 0, True, "ok", False),
+                      ("carport", "SuspendedEV", 0.0, None, "paused", 240, True, "refused", False)])
 
 
 def status():

@@ -15,10 +15,12 @@ the grid goes to 3 + 16 + 13.5 = 32.5 A, over the breaker (what the issue saw).
 cp2's car follows a new limit 5-7 s late, as real cars do.
 """
 import asyncio
+import json
 import os
 import random
 import sys
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path[:0] = [ROOT]
@@ -115,6 +117,11 @@ async def world(fw, web_port, mqtt_port):
         seen["cp1_profiles"] = (cps[0].profiles_received, cps[0].profiles_accepted)
         seen["cp2_draw_a"] = model.cars[1].draw_a
         seen["grid_a"] = list(model.grid_a)
+        # what a homeowner sees of it on the status page
+        for path in ("/", "/status.json"):
+            with await asyncio.to_thread(urllib.request.urlopen, "http://127.0.0.1:%d%s" % (web_port, path),
+                                         timeout=10) as r:
+                seen[path] = r.read().decode()
     finally:
         stop.set()
         await asyncio.wait(tasks, timeout=10)
@@ -138,6 +145,12 @@ def test_a_charger_that_refuses_every_profile_is_a_fixed_load_and_the_other_is_r
     assert seen["cp1_draw_a"] == 16.0, why
     assert any("refused every charging profile" in x for x in out), why
     assert any("cp1 Charging 0.0A uncontrolled" in x for x in out), why
+    # the status page says it in words: a warning, cp1's reason, and cp2's state
+    assert "charger cp1 refuses every charging profile: its draw counts as a fixed load" in seen["/"], why
+    assert "not following its limit: counted as a fixed load; refuses every charging profile" in seen["/"], why
+    rows = {c["id"]: c for c in json.loads(seen["/status.json"])["chargers"]}
+    assert rows["cp1"]["control"] == "refused" and rows["cp1"]["reason"] == "uncontrolled", why
+    assert rows["cp2"]["control"] == "ok", why
     # cp2 got at most what is left (11 A) and its car charges (>= its 6 A minimum)
     assert seen["cp2_limits"] and max(seen["cp2_limits"]) <= 11.0, why
     assert 6.0 <= seen["cp2_draw_a"] <= 11.0, why

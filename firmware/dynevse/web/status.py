@@ -16,6 +16,11 @@ _CSS = ("body{font:16px sans-serif;margin:0 auto;max-width:30em;padding:0 .6em}"
         "table{width:100%;border-collapse:collapse}td,th{text-align:left;padding:.2em;border-bottom:1px solid #ddd}")
 
 
+# whether a charger takes the limits it is sent (the OCPP sender's ``control``)
+_CONTROL = {"ok": "takes its limit", "pending": "no limit accepted yet",
+            "refused": "refuses every charging profile"}
+
+
 def _esc(s):
     return str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -35,13 +40,20 @@ def summary(app):
         out["phases_a"] = [None if x is None else round(x, 1) for x in grid_a]
     if stale:
         out["warnings"].append("grid data is stale: chargers are held at the fallback current")
-    for cid, status, limit_a, draw_a, reason, connected, ignores in rows:
+    from dynevse.core.status import text
+    for cid, status, limit_a, draw_a, reason, paused_s, connected, control, resend in rows:
         out["chargers"].append({"id": cid, "status": status, "limit_a": round(limit_a, 1),
-                                "draw_a": None if draw_a is None else round(draw_a, 1), "reason": reason})
+                                "draw_a": None if draw_a is None else round(draw_a, 1), "reason": reason,
+                                "why": text({"reason": reason, "limit_a": limit_a, "paused_left_s": paused_s}),
+                                "control": control})
         if not connected:
             out["warnings"].append("charger %s is not connected (ws://<board>/ocpp/%s)" % (cid, cid))
-        if ignores:
-            out["warnings"].append("charger %s does not follow its profile" % cid)
+        elif control == "refused":
+            out["warnings"].append("charger %s refuses every charging profile: its draw counts as a fixed "
+                                   "load and the other chargers share what is left" % cid)
+        elif reason == "uncontrolled" or resend:
+            out["warnings"].append("charger %s does not follow its limit: its draw counts as a fixed load; "
+                                   "its profile is cleared and sent again" % cid)
     if app.mqtt_error:
         out["warnings"].append("MQTT: " + app.mqtt_error)
     return out
@@ -67,9 +79,10 @@ def _chunks(s):
                    % (i + 1, "?" if a is None else "%.1f" % a, lim, " class='hi'" if pct >= _CLOSE_PCT else "", pct))
     yield "<h2>Chargers</h2><table><tr><th>Charger</th><th>State</th><th>Limit</th><th>Draw</th></tr>"
     for c in s["chargers"]:
-        yield ("<tr><td>%s</td><td>%s</td><td>%.1f A</td><td>%s</td></tr><tr><td colspan='4'>%s</td></tr>"
+        yield ("<tr><td>%s</td><td>%s</td><td>%.1f A</td><td>%s</td></tr><tr><td colspan='4'>%s; %s</td></tr>"
                % (_esc(c["id"]), _esc(c["status"]), c["limit_a"],
-                  "-" if c["draw_a"] is None else "%.1f A" % c["draw_a"], _esc(c["reason"])))
+                  "-" if c["draw_a"] is None else "%.1f A" % c["draw_a"], _esc(c["why"]),
+                  _CONTROL.get(c["control"], "")))
     yield "</table></body></html>"
 
 
