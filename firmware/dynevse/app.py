@@ -266,6 +266,13 @@ class App:
         self.use(new)
         log.info("command: %s %s = %r", target, key, value)
 
+    def wifi_failed(self):
+        """The configured network can't be joined: no charger or broker is reachable, so
+        the board goes to setup (the portal on its access point) until it can."""
+        from dynevse.safe import request_setup
+        request_setup(self.board, "Wi-Fi %r can't be joined (wrong password, or the router is off or out "
+                      "of reach); check the Wi-Fi settings" % self.cfg["wifi"]["ssid"])
+
     # -- running -----------------------------------------------------------------------
 
     async def main(self):
@@ -273,6 +280,7 @@ class App:
         cfg = self.cfg
         from dynevse.wifi import WifiSupervisor
         self.wifi = WifiSupervisor(self.board, cfg["wifi"])
+        self.wifi.on_join_failed = self.wifi_failed
         self.tasks.append(asyncio.create_task(supervise("wifi", self.wifi.run)))
         self.tasks.append(asyncio.create_task(supervise("http", self.serve_http)))
         if self.link is not None:

@@ -8,6 +8,13 @@ the reason once a minute, keeps the Wi-Fi up (or its setup access point open), a
 the configuration's MQTT settings can be read, publishes the reason: the hub's status
 (``<base>/site/state``) and ``<base>/diagnostics``. The setup portal (``web.portal``)
 serves the wizard; after a save the board restarts with the new configuration.
+
+A running board whose Wi-Fi can't be joined (a new router password, the router gone)
+asks for setup too (``request_setup``): it restarts into the safe state with the setup
+access point and the portal (the admin password still needed), keeps trying its network,
+and restarts into normal operation once it is joined again or the settings are saved.
+The request is a small file beside config.json, read once at boot and removed at once,
+so a power cut in setup boots normally again.
 """
 import asyncio
 import json
@@ -17,6 +24,22 @@ from dynevse.aio import sleep_ms, ticks_diff, ticks_ms
 from dynevse.compat import const
 
 _REPEAT_MS = const(60000)
+_SETUP = ".setup"           # beside config.json: the reason setup was asked for
+
+
+def request_setup(board, reason):
+    """Restart into the safe state with the setup portal, saying ``reason``."""
+    log.warning("%s: restarting into setup", reason)
+    board.write_atomic(board.config_path + _SETUP, reason)
+    board.soft_reset()
+
+
+def setup_requested(board):
+    """The reason of a setup asked for before this boot (then forgotten), or None."""
+    reason = board.read_text(board.config_path + _SETUP)
+    if reason is not None:
+        board.remove(board.config_path + _SETUP)
+    return reason
 
 
 def _sections(raw):
@@ -43,11 +66,12 @@ def _sections(raw):
 class SafeState:
     """``reason``: why, in words; ``raw``: the configuration as read (or None)."""
 
-    def __init__(self, board, reason, raw=None, wifi=True):
+    def __init__(self, board, reason, raw=None, wifi=True, rejoin=False):
         self.board = board
         self.reason = reason
         self.raw = raw
         self.with_wifi = wifi
+        self.rejoin = rejoin        # the configuration is good: back to it once the Wi-Fi joins
         self.tasks = []
 
     def run(self):
@@ -64,7 +88,10 @@ class SafeState:
             log.error("safe state: settings unreadable: %s", e)
         if self.with_wifi and wifi is not None:
             from dynevse.wifi import WifiSupervisor
-            self.tasks.append(asyncio.create_task(WifiSupervisor(board, wifi).run()))
+            sup = WifiSupervisor(board, wifi)
+            if self.rejoin:
+                sup.on_joined = self._joined
+            self.tasks.append(asyncio.create_task(sup.run()))
         if mqtt is not None:
             self.tasks.append(asyncio.create_task(self._publish(mqtt)))
         portal = None
@@ -88,6 +115,10 @@ class SafeState:
                 log.error("safe state, no charger is controlled: %s", self.reason)
                 last = ticks_ms()
             await sleep_ms(1000)
+
+    def _joined(self):
+        log.info("Wi-Fi joined again; restarting into normal operation")
+        self.board.soft_reset()
 
     async def _publish(self, cfg):
         from dynevse.mqtt.client import Client

@@ -108,6 +108,12 @@ def build(board):
         if board.safe_mode_requested():
             from dynevse.safe import SafeState
             return SafeState(board, "the safe-mode button was held at boot: configuration not loaded")
+        from dynevse.safe import setup_requested
+        reason = setup_requested(board)
+        if reason is not None:
+            from dynevse.config import store
+            from dynevse.safe import SafeState
+            return SafeState(board, reason, json.loads(store.read(board)[0] or "null"), rejoin=True)
         return _build(board)
     except SystemExit:
         raise          # the unix port's soft reset

@@ -92,6 +92,9 @@ class Board:
             out.append((var ** 0.5 if var > 0 else 0.0) * amps_per_uv)
         return out
 
+    wifi_join_ms = 20000
+    mdns = True             # MicroPython's ESP32 port answers <network.hostname()>.local
+
     def wifi_join(self, wifi):
         """Start joining ``wifi`` (ssid, password, hostname); ``wifi_address`` says when."""
         wlan = network.WLAN(network.STA_IF)
