@@ -24,6 +24,7 @@ from dynevse.aio import sleep_ms, ticks_diff, ticks_ms
 from dynevse.compat import const
 
 _REPEAT_MS = const(60000)
+_SHOW_MS = const(10000)     # after a save, how long the page saying where the board is may take
 _SETUP = ".setup"           # beside config.json: the reason setup was asked for
 
 
@@ -86,12 +87,14 @@ class SafeState:
             wifi, mqtt = _sections(self.raw)
         except Exception as e:      # the safe state must not depend on the code that failed
             log.error("safe state: settings unreadable: %s", e)
+        wifi_task = None
         if self.with_wifi and wifi is not None:
             from dynevse.wifi import WifiSupervisor
             sup = WifiSupervisor(board, wifi)
             if self.rejoin:
                 sup.on_joined = self._joined
-            self.tasks.append(asyncio.create_task(sup.run()))
+            wifi_task = asyncio.create_task(sup.run())
+            self.tasks.append(wifi_task)
         if mqtt is not None:
             self.tasks.append(asyncio.create_task(self._publish(mqtt)))
         portal = None
@@ -108,13 +111,37 @@ class SafeState:
         last = ticks_ms()
         while True:
             board.watchdog_feed()
-            if portal is not None and portal.restart:
-                await sleep_ms(1000)        # the "saved" page goes out first
-                board.soft_reset()
+            if portal is not None and portal.saved is not None:
+                await self._after_save(portal, wifi_task)
             if ticks_diff(ticks_ms(), last) >= _REPEAT_MS:
                 log.error("safe state, no charger is controlled: %s", self.reason)
                 last = ticks_ms()
             await sleep_ms(1000)
+
+    async def _after_save(self, portal, wifi_task):
+        """Join the saved network while the page waits, so it can say where the board will
+        be (the access point stays up meanwhile); then restart into normal operation."""
+        board = self.board
+        if wifi_task is not None:
+            wifi_task.cancel()      # the old settings' supervisor must not join in between
+        board.wifi_join(portal.saved[0])
+        waited = 0
+        a = board.wifi_address()
+        while a is None and waited < getattr(board, "wifi_join_ms", 20000):
+            board.watchdog_feed()
+            await sleep_ms(250)
+            waited += 250
+            a = board.wifi_address()
+        portal.joined = a or ""
+        log.info("setup: %s", "joined %s" % a if a else "the saved Wi-Fi could not be joined")
+        waited = 0
+        while not portal.shown and waited < _SHOW_MS:
+            board.watchdog_feed()
+            await sleep_ms(250)
+            waited += 250
+        await sleep_ms(1000)        # the page goes out first
+        log.info("setup done; restarting into normal operation")
+        board.soft_reset()
 
     def _joined(self):
         log.info("Wi-Fi joined again; restarting into normal operation")

@@ -12,7 +12,7 @@ import os
 import tempfile
 import urllib.parse
 
-from harness import ROOT, ensure_built, wait_line  # noqa: F401  (harness sets sys.path)
+from harness import ROOT, ensure_built, saved, wait_line  # noqa: F401  (harness sets sys.path)
 from host_tools.broker import free_port
 from host_tools.run import start_firmware
 
@@ -106,6 +106,7 @@ async def _charger_boots(port, cp_id):
 
 def test_wizard_in_chromium_then_status_page():
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
     ensure_built()
     state = tempfile.mkdtemp(prefix="dynevse-portal-")
     port = free_port()
@@ -143,6 +144,11 @@ def test_wizard_in_chromium_then_status_page():
                 "chargers[0].id": "garage", "chargers[0].min_a": 6, "chargers[0].max_a": 16,
                 "chargers[0].password": OCPP_PW,
                 "chargers[1].id": "carport", "chargers[1].min_a": 6, "chargers[1].max_a": 10,
+                "site.battery": "yes", "site.battery.soc_min": 15, "site.battery.soc_target": 90,
+                "site.battery.max_charge_w": 3000, "site.battery.max_discharge_w": 4000,
+                "mqtt.inputs.grid_l1.topic": "meter/grid", "mqtt.inputs.grid_l1.field": "l1_a",
+                "mqtt.inputs.solar.topic": "inverter/pv", "mqtt.inputs.solar.unit": "kW",
+                "mqtt.inputs.battery_soc.topic": "inverter/battery", "mqtt.inputs.battery_soc.field": "soc",
                 "web.admin_password": ADMIN_PW}
         # each bad input is named next to its field; the schema's words (breaker 1..1000 A)
         _submit_expect_error(drv, state, dict(good, **{"site.breaker_a": -5}), "site.breaker_a", "from 1 to 1000")
@@ -152,13 +158,31 @@ def test_wizard_in_chromium_then_status_page():
         _shot(drv, "3-error-duplicate-id")
         _submit_expect_error(drv, state, dict(good, **{"web.admin_password": ""}), "web.admin_password",
                              "admin password")
+        # the battery's and the site data's own rules (config.check's words)
+        _submit_expect_error(drv, state, dict(good, **{"site.battery.soc_min": 95}), "site.battery.soc_min",
+                             "soc_target")
+        _submit_expect_error(drv, state, dict(good, **{"mqtt.inputs.grid_l1.topic": "meter/#"}),
+                             "mqtt.inputs.grid_l1.topic", "without + #")
+        _shot(drv, "3b-error-topic")
         # a secret typed before an error is not sent back
         assert WIFI_PW not in drv.page_source and OCPP_PW not in drv.page_source
 
         _fill(drv, good)
         _submit(drv)
-        assert "http://garage-panel.local/" in drv.find_element(By.TAG_NAME, "body").text
+        assert "joining HomeNet" in drv.find_element(By.TAG_NAME, "body").text
+        # the page reloads itself until the board has joined, then says where the board is;
+        # the unix port answers no mDNS, so no .local name is offered
+        WebDriverWait(drv, 20).until(lambda d: "joined HomeNet" in d.find_element(By.TAG_NAME, "body").text)
+        text = drv.find_element(By.TAG_NAME, "body").text
+        assert "http://127.0.0.1:%d/" % port in text and ".local" not in text, text
         _shot(drv, "4-saved")
+        cfg = saved(state)
+        assert cfg["site"]["battery"] == {"soc_min": 15, "soc_target": 90, "max_charge_w": 3000,
+                                          "max_discharge_w": 4000}
+        assert cfg["mqtt"]["inputs"] == {
+            "grid_l1": {"topic": "meter/grid", "field": "l1_a", "unit": "A"},
+            "solar": {"topic": "inverter/pv", "field": "", "unit": "kW"},
+            "battery_soc": {"topic": "inverter/battery", "field": "soc", "unit": "%"}}
 
         # the board restarts with that configuration: cycles run, a configured charger connects
         wait_line(fw, "cycle 2:", timeout=60)

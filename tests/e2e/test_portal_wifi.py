@@ -6,6 +6,7 @@ import base64
 import html.parser
 import http.client
 import tempfile
+import time
 import urllib.parse
 
 from harness import ensure_built, wait_line  # noqa: F401  (harness sets sys.path)
@@ -74,9 +75,16 @@ def test_wifi_that_cant_be_joined_opens_the_portal_and_a_new_password_brings_the
         assert form.values["wifi.ssid"] == "HomeNet" and form.values["chargers[0].id"] == "garage"
         form.values["wifi.password"] = "new-Secret-73"
         restarts = fw.restarts
-        status, _ = _request(port, "POST", "/save", urllib.parse.urlencode(form.values),
-                             dict(AUTH, **{"Content-Type": "application/x-www-form-urlencoded"}))
-        assert status == 200
+        status, page = _request(port, "POST", "/save", urllib.parse.urlencode(form.values),
+                                dict(AUTH, **{"Content-Type": "application/x-www-form-urlencoded"}))
+        assert status == 200 and "joining HomeNet" in page, page
+        # the page reloads itself until the board has joined, then says where it is
+        for _ in range(10):
+            status, page = _request(port, "GET", "/joined", headers=AUTH)
+            if "joining" not in page:
+                break
+            time.sleep(1)
+        assert status == 200 and "joined HomeNet" in page and "http://127.0.0.1:%d/" % port in page, page
         # joined: normal operation, the status page at the same address
         n = len(list(fw.lines))
         wait_line(fw, "cycle 2:", timeout=60, after=n)

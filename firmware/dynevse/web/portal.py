@@ -4,8 +4,10 @@ Served by microdot while the board is in the safe state (no usable configuration
 else runs then). One page, no JavaScript, no external assets; every field is named by its
 configuration path, and saving goes through ``config.change`` — the same whole check the
 board boots with — so an error is shown next to the field it names and nothing is stored
-until the whole configuration is valid. After a save the board restarts into normal
-operation. The phones' connectivity checks are redirected to the wizard.
+until the whole configuration is valid. After a save the board joins the saved Wi-Fi while
+the page waits (``/joined`` reloads itself), says where to find the board next — its
+address, and ``http://<hostname>.local/`` where the port answers mDNS — and restarts into
+normal operation (``saved``, ``joined`` and ``shown`` tell the safe state how far it is). The phones' connectivity checks are redirected to the wizard.
 
 Once an admin password is stored, every page needs it (HTTP Basic); wrong passwords are
 rate-limited; a POST needs the page's CSRF token; secrets are never sent back.
@@ -25,7 +27,8 @@ _CAPTIVE = ("/generate_204", "/gen_204", "/hotspot-detect.html", "/library/test/
             "/connecttest.txt", "/ncsi.txt", "/redirect", "/canonical.html")
 _CHARGER_SLOTS = const(3)
 
-# (path, label, input type); "" type: a choice list from the field's row
+_YESNO = ("no", "yes")
+# (path, label, input type); "" type: a choice list from the field's row, a tuple: these choices
 _STEPS = (
     ("Wi-Fi", (("wifi.ssid", "Network name", "text"), ("wifi.password", "Password", "password"),
                ("wifi.hostname", "Board name on the network", "text"))),
@@ -33,10 +36,19 @@ _STEPS = (
                             ("site.breaker_margin_a", "Safety margin (A)", "number"),
                             ("site.max_import_w", "Max import power (W, 0 = no limit)", "number"),
                             ("control.grid_source", "Grid current from", ""))),
+    ("Home battery", (("site.battery", "Is there a home battery?", _YESNO),
+                      ("site.battery.soc_min", "Below this charge it is not used for the cars (%)", "number"),
+                      ("site.battery.soc_target", "Charge it reaches before Solar and Excess give its solar to a car (%)", "number"),
+                      ("site.battery.max_charge_w", "Most power it takes when charging (W)", "number"),
+                      ("site.battery.max_discharge_w", "Most power it gives when discharging (W)", "number"))),
     ("Home Assistant (MQTT)", (("mqtt.host", "Broker host", "text"), ("mqtt.port", "Port", "number"),
                                ("mqtt.username", "User", "text"), ("mqtt.password", "Password", "password"))),
     ("Admin password", (("web.admin_password", "Admin password (protects these settings)", "password"),)),
 )
+# the site-data inputs the wizard offers (config.check.quantities has them all), with labels
+_INPUTS = (("grid_l1", "Grid L1"), ("grid_l2", "Grid L2"), ("grid_l3", "Grid L3"),
+           ("grid_total", "Grid total (instead of per phase)"), ("solar", "Solar power"),
+           ("battery_soc", "Battery charge"), ("battery_power", "Battery power (+ charging)"))
 _CHARGER = (("id", "Charger id", "text"), ("min_a", "Min (A)", "number"), ("max_a", "Max (A)", "number"),
             ("phases", "Phases", ""), ("phase_map", "Phase map (e.g. L2L3L1, empty: as wired)", "text"),
             ("priority", "Priority (1-10)", "number"), ("password", "OCPP password (optional)", "password"))
@@ -44,6 +56,7 @@ _CSS = ("body{font:16px sans-serif;margin:0 auto;max-width:30em;padding:0 .6em}"
         "fieldset{border:1px solid #bbb;margin:.6em 0}label{display:block;margin:.4em 0 .1em}"
         "input,select{width:100%;box-sizing:border-box;font-size:16px;padding:.3em}"
         ".err{color:#b00020;font-weight:bold}.bad{border:2px solid #b00020}"
+        ".row{display:flex;gap:.3em}.row div{flex:2;min-width:0}.row div:first-child{flex:3}.row div:last-child{flex:1.2}"
         "button{font-size:18px;padding:.5em 1.2em;margin:.8em 0}.note{color:#555;font-size:14px}")
 
 
@@ -80,7 +93,24 @@ def form_changes(form, secret_set):
             for key, _l, _k in _CHARGER:
                 paths.append(("chargers[%d]." % i) + key)
             n += 1
+    battery = form.get("site.battery")
+    if battery == "no":
+        changes.append(("site.battery", False))
+    for q, _l in _INPUTS:
+        p = "mqtt.inputs." + q
+        topic = form.get(p + ".topic")
+        if topic is None:
+            continue                # not on the form: stays as stored
+        if not topic.strip():
+            changes.append((p, None))
+            continue
+        changes.append((p + ".topic", topic.strip()))
+        changes.append((p + ".field", (form.get(p + ".field") or "").strip()))
+        if form.get(p + ".unit"):
+            changes.append((p + ".unit", form.get(p + ".unit")))
     for path in paths:
+        if path == "site.battery" or path.startswith("site.battery.") and battery == "no":
+            continue
         if path.startswith("chargers[") and not (form.get(path[:path.index("]") + 1] + ".id") or "").strip():
             continue
         text = form.get(path)
@@ -130,7 +160,9 @@ class Portal:
         self.board = board
         self.raw = raw if isinstance(raw, dict) else {}
         self.reason = reason
-        self.restart = False
+        self.saved = None           # after a save: (wifi settings, web port) to join with
+        self.joined = None          # then the address joined, or "" when the join failed
+        self.shown = False          # the page saying so has been sent
         self.token = binascii.hexlify(os.urandom(8)).decode()
         self.fails = 0
         self.locked_at = None
@@ -142,11 +174,15 @@ class Portal:
 
         @app.route("/")
         async def index(req):
-            return self.page(self.raw, {}, None)
+            return self.page(self.raw, {})
 
         @app.route("/save", methods=["POST"])
         async def save(req):
             return self.save(req)
+
+        @app.route("/joined")
+        async def joined(req):
+            return self.joined_page()
 
         async def captive(req):
             return Response(b"", 302, {"Location": "http://%s/" % (req.headers.get("Host") or "192.168.4.1")},
@@ -202,33 +238,60 @@ class Portal:
             pw = [v for p, v in changes if p == "web.admin_password"]
             if not (pw and pw[0]) and not self.admin_password():
                 raise ConfigError("web.admin_password", "set an admin password: it protects these settings")
-            change(self.board, None, changes)
+            new = change(self.board, None, changes)
         except ConfigError as e:
             log.warning("portal: not saved: %s", e)
-            return self.page(values, {e.field: e.message}, None, 422)
-        log.info("portal: configuration saved; restarting into normal operation")
-        self.restart = True
-        host = (form.get("wifi.hostname") or "dynevse").strip()
-        return self.page(None, {}, host)
+            return self.page(values, {e.field: e.message}, 422)
+        log.info("portal: configuration saved; joining %r, then restarting into normal operation",
+                 new["wifi"]["ssid"])
+        # the port the board will answer on (the unix port's may be set from outside)
+        self.saved = (new["wifi"], self.board.listen_address(new["web"]["port"])[1])
+        return self.joined_page()
 
-    def page(self, values, errors, saved_host, status=200):
-        """The wizard (``values``: what to show; secrets never), streamed."""
-        return Response(self._chunks(values, errors, saved_host), status,
+    def joined_page(self):
+        """After a save: "joining" (reloading itself every 2 s), then where the board is."""
+        if self.saved is None:
+            return Response(b"", 302, {"Location": "/"}, "Found")
+        wifi, port = self.saved
+        ssid = _esc(wifi["ssid"] or "your Wi-Fi")
+        if self.joined is None:
+            body = "<p><b>Saved.</b> The board is joining %s&hellip;</p>" % ssid
+        elif self.joined:
+            urls = [self.url(self.joined, port)]
+            if getattr(self.board, "mdns", False):
+                urls.append(self.url(wifi["hostname"] + ".local", port))
+            body = ("<p><b>Saved, and joined %s.</b> Find the board next at %s (connect your phone to "
+                    "%s first). It restarts now and this setup network closes.</p>"
+                    % (ssid, " or ".join("<a href='%s'>%s</a>" % (u, u) for u in urls), ssid))
+            self.shown = True
+        else:
+            body = ("<p class='err'>Saved, but %s could not be joined.</p><p>Check its name and password. "
+                    "The board restarts now, keeps trying, and opens this setup network again while it "
+                    "can't join.</p>" % ssid)
+            self.shown = True
+        return Response(self._head("<meta http-equiv='refresh' content='2;url=/joined'>" if self.joined is None
+                                   else "") + body + "</body></html>", 200,
                         {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"})
 
-    def _chunks(self, values, errors, saved_host):
-        from dynevse.config import fields
-        yield ("<!DOCTYPE html><html><head><meta charset='utf-8'><meta name='viewport' "
-               "content='width=device-width,initial-scale=1'><title>DynEVSE setup</title><style>%s</style>"
-               "</head><body><h1>DynEVSE setup</h1>" % _CSS)
-        if saved_host is not None:
-            yield ("<p><b>Saved.</b> The board now restarts and joins your Wi-Fi. Find it next at "
-                   "<a href='http://%s.local/'>http://%s.local/</a> (or the address your router gives "
-                   "it); this setup network closes.</p></body></html>" % (_esc(saved_host), _esc(saved_host)))
-            return
+    @staticmethod
+    def url(host, port):
+        return "http://%s/" % _esc(host) if port == 80 else "http://%s:%d/" % (_esc(host), port)
+
+    def page(self, values, errors, status=200):
+        """The wizard (``values``: what to show; secrets never), streamed."""
+        return Response(self._chunks(values, errors), status,
+                        {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"})
+
+    def _head(self, extra=""):
+        return ("<!DOCTYPE html><html><head><meta charset='utf-8'><meta name='viewport' "
+                "content='width=device-width,initial-scale=1'>%s<title>DynEVSE setup</title><style>%s</style>"
+                "</head><body><h1>DynEVSE setup</h1>" % (extra, _CSS))
+
+    def _chunks(self, values, errors):
+        yield self._head()
         yield "<p class='note'>The board is in setup: %s</p>" % _esc(self.reason)
         top = [f for f in errors if not any(f == p for _t, rows in _STEPS for p, _l, _k in rows)
-               and not f.startswith("chargers[")]
+               and not f.startswith("chargers[") and not f.startswith("mqtt.inputs.")]
         for f in top:
             yield "<p class='err'>%s: %s</p>" % (_esc(f), _esc(errors[f]))
         yield "<form method='post' action='/save'><input type='hidden' name='csrf' value='%s'>" % self.token
@@ -236,7 +299,7 @@ class Portal:
         for title, rows in _STEPS:
             yield "<fieldset><legend>%s</legend>" % title
             for path, label, kind in rows:
-                yield self._field(fields, values, errors, path, label, kind,
+                yield self._field(values, errors, path, label, kind,
                                   "nets" if path == "wifi.ssid" and nets else "")
             if title == "Wi-Fi" and nets:
                 yield "<datalist id='nets'>"
@@ -245,6 +308,8 @@ class Portal:
                 yield "</datalist><p class='note'>Seen: %s</p>" % _esc(", ".join(
                     "%s (%d dBm)" % n for n in nets))
             yield "</fieldset>"
+            if title == "Your home's supply":
+                yield self._inputs(values, errors)
         host = (_get(values, "wifi.hostname") if values else None) or "dynevse"
         for i in range(_CHARGER_SLOTS):
             yield ("<fieldset><legend>Charger %d%s</legend><p class='note'>In the charger's OCPP settings "
@@ -252,11 +317,30 @@ class Portal:
                    % (i + 1, "" if i == 0 else " (optional)", _esc(host),
                       "" if i == 0 else "; leave the id empty for none"))
             for key, label, kind in _CHARGER:
-                yield self._field(fields, values, errors, "chargers[%d].%s" % (i, key), label, kind, "")
+                yield self._field(values, errors, "chargers[%d].%s" % (i, key), label, kind, "")
             yield "</fieldset>"
         yield "<button type='submit'>Save and restart</button></form></body></html>"
 
-    def _field(self, fields, values, errors, path, label, kind, datalist):
+    def _inputs(self, values, errors):
+        from dynevse.config.check import quantities
+        units = {}
+        for q in quantities():
+            units[q[0]] = q[1]
+        out = ["<fieldset><legend>Site data from MQTT</legend><p class='note'>The topics your meter, "
+               "inverter and battery publish (empty: not read). JSON field: where the number is in "
+               "the message, like ENERGY.Power (empty: the message is the number).</p>"]
+        for q, label in _INPUTS:
+            p = "mqtt.inputs." + q
+            out.append("<p style='margin:.5em 0 0'><b>%s</b></p><div class='row'>" % label)
+            for key, small, kind in (("topic", "Topic", "text"), ("field", "JSON field", "text"),
+                                     ("unit", "Unit", units[q])):
+                out.append("<div>" + self._field(values, errors, p + "." + key, small, kind, "") + "</div>")
+            out.append("</div>")
+        out.append("</fieldset>")
+        return "".join(out)
+
+    def _field(self, values, errors, path, label, kind, datalist):
+        from dynevse.config import fields
         from dynevse.config.schema import REQUIRED
         row = fields.field(path)
         secret = fields.is_secret(path)
@@ -266,6 +350,8 @@ class Portal:
             v = values[path]
         else:
             v = _get(values, path)
+        if kind is _YESNO and not isinstance(v, str):
+            v = _YESNO[isinstance(v, dict)]     # the stored battery: a table, or none
         if v is None and row is not None and row[2] != REQUIRED:
             v = row[2]          # the default, as the schema has it
         if v is None or secret:
@@ -273,9 +359,9 @@ class Portal:
         err = errors.get(path)
         out = "<label for='%s'>%s</label>" % (path, label)
         cls = " class='bad'" if err else ""
-        if kind == "":
+        if kind == "" or isinstance(kind, tuple):
             out += "<select id='%s' name='%s'%s>" % (path, path, cls)
-            for c in row[1]:
+            for c in kind or row[1]:
                 out += "<option%s>%s</option>" % (" selected" if str(c) == str(v) else "", c)
             out += "</select>"
         else:
