@@ -309,7 +309,8 @@ class Portal:
                     "%s (%d dBm)" % n for n in nets))
             yield "</fieldset>"
             if title == "Your home's supply":
-                yield self._inputs(values, errors)
+                for chunk in self._inputs(values, errors):
+                    yield chunk
         host = (_get(values, "wifi.hostname") if values else None) or "dynevse"
         for i in range(_CHARGER_SLOTS):
             yield ("<fieldset><legend>Charger %d%s</legend><p class='note'>In the charger's OCPP settings "
@@ -322,22 +323,22 @@ class Portal:
         yield "<button type='submit'>Save and restart</button></form></body></html>"
 
     def _inputs(self, values, errors):
-        from dynevse.config.check import quantities
+        from dynevse.mqtt.inputs import QUANTITIES
         units = {}
-        for q in quantities():
-            units[q[0]] = q[1]
-        out = ["<fieldset><legend>Site data from MQTT</legend><p class='note'>The topics your meter, "
+        for line in QUANTITIES.split("\n"):
+            q = line.split(" ")
+            units[q[0]] = tuple(q[1].split(","))
+        yield ("<fieldset><legend>Site data from MQTT</legend><p class='note'>The topics your meter, "
                "inverter and battery publish (empty: not read). JSON field: where the number is in "
-               "the message, like ENERGY.Power (empty: the message is the number).</p>"]
+               "the message, like ENERGY.Power (empty: the message is the number).</p>")
         for q, label in _INPUTS:
             p = "mqtt.inputs." + q
-            out.append("<p style='margin:.5em 0 0'><b>%s</b></p><div class='row'>" % label)
+            yield "<p style='margin:.5em 0 0'><b>%s</b></p><div class='row'>" % label
             for key, small, kind in (("topic", "Topic", "text"), ("field", "JSON field", "text"),
                                      ("unit", "Unit", units[q])):
-                out.append("<div>" + self._field(values, errors, p + "." + key, small, kind, "") + "</div>")
-            out.append("</div>")
-        out.append("</fieldset>")
-        return "".join(out)
+                yield "<div>" + self._field(values, errors, p + "." + key, small, kind, "") + "</div>"
+            yield "</div>"
+        yield "</fieldset>"
 
     def _field(self, values, errors, path, label, kind, datalist):
         from dynevse.config import fields
