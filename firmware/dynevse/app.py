@@ -61,6 +61,9 @@ class App:
         self.heap_now = 0
         self.mqtt_error = ""
         self.view = None            # the last cycle as the status page shows it (keep_view)
+        self.web_token = None       # the status page's actions: CSRF token, wrong passwords
+        self.auth_fails = 0
+        self.auth_locked_ms = None
         self.use(cfg)
 
     def use(self, cfg):
@@ -87,7 +90,7 @@ class App:
             try:
                 await page(self, *req)
             finally:
-                forget(("dynevse.web.status",))
+                forget(("dynevse.web.status", "dynevse.web.actions"))
         await Front(self.central, pages).serve(host, port)
 
     async def control_loop(self):

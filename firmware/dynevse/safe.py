@@ -26,21 +26,25 @@ from dynevse.compat import const
 _REPEAT_MS = const(60000)
 _SHOW_MS = const(10000)     # after a save, how long the page saying where the board is may take
 _SETUP = ".setup"           # beside config.json: the reason setup was asked for
+_BACK_MS = const(600000)    # settings asked for: back to normal operation without a save after this
 
 
-def request_setup(board, reason):
-    """Restart into the safe state with the setup portal, saying ``reason``."""
+def request_setup(board, reason, back=False):
+    """Restart into the safe state with the setup portal, saying ``reason``: until the
+    Wi-Fi joins, or with ``back`` (the settings asked for) for at most ``_BACK_MS``."""
     log.warning("%s: restarting into setup", reason)
-    board.write_atomic(board.config_path + _SETUP, reason)
+    board.write_atomic(board.config_path + _SETUP, ("back\n" if back else "wifi\n") + reason)
     board.soft_reset()
 
 
 def setup_requested(board):
-    """The reason of a setup asked for before this boot (then forgotten), or None."""
-    reason = board.read_text(board.config_path + _SETUP)
-    if reason is not None:
-        board.remove(board.config_path + _SETUP)
-    return reason
+    """(reason, back) of a setup asked for before this boot (then forgotten), or None."""
+    text = board.read_text(board.config_path + _SETUP)
+    if text is None:
+        return None
+    board.remove(board.config_path + _SETUP)
+    kind, _, reason = text.partition("\n")
+    return reason, kind == "back"
 
 
 def _sections(raw):
@@ -67,12 +71,13 @@ def _sections(raw):
 class SafeState:
     """``reason``: why, in words; ``raw``: the configuration as read (or None)."""
 
-    def __init__(self, board, reason, raw=None, wifi=True, rejoin=False):
+    def __init__(self, board, reason, raw=None, wifi=True, rejoin=False, back=False):
         self.board = board
         self.reason = reason
         self.raw = raw
         self.with_wifi = wifi
         self.rejoin = rejoin        # the configuration is good: back to it once the Wi-Fi joins
+        self.back = back            # the settings were asked for: back to them after _BACK_MS
         self.tasks = []
 
     def run(self):
@@ -108,9 +113,12 @@ class SafeState:
             if dns_port:
                 from dynevse.web.dns import serve
                 self.tasks.append(asyncio.create_task(serve(dns_port, board.access_point_address)))
-        last = ticks_ms()
+        last = began = ticks_ms()
         while True:
             board.watchdog_feed()
+            if self.back and ticks_diff(ticks_ms(), began) >= _BACK_MS and (portal is None or portal.saved is None):
+                log.info("setup: nothing saved in %d minutes; back to normal operation", _BACK_MS // 60000)
+                board.soft_reset()
             if portal is not None and portal.saved is not None:
                 await self._after_save(portal, wifi_task)
             if ticks_diff(ticks_ms(), last) >= _REPEAT_MS:

@@ -109,11 +109,12 @@ def build(board):
             from dynevse.safe import SafeState
             return SafeState(board, "the safe-mode button was held at boot: configuration not loaded")
         from dynevse.safe import setup_requested
-        reason = setup_requested(board)
-        if reason is not None:
+        asked = setup_requested(board)
+        if asked is not None:
             from dynevse.config import store
             from dynevse.safe import SafeState
-            return SafeState(board, reason, json.loads(store.read(board)[0] or "null"), rejoin=True)
+            return SafeState(board, asked[0], json.loads(store.read(board)[0] or "null"),
+                             rejoin=not asked[1], back=asked[1])
         return _build(board)
     except SystemExit:
         raise          # the unix port's soft reset

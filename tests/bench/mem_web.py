@@ -80,7 +80,7 @@ def status():
     gc.disable()
     c = gc.mem_alloc()
     n = 0
-    for chunk in st._chunks(st.summary(app)):
+    for chunk in st._chunks(st.summary(app), "0123456789abcdef"):
         n += len(chunk)
     d = gc.mem_alloc()
     gc.enable()

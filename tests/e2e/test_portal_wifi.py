@@ -4,6 +4,7 @@ and the board is back in normal operation. The unix board's simulated router
 (``DYNEVSE_WIFI=ssid:password``) joins only with its password."""
 import base64
 import html.parser
+import re
 import http.client
 import tempfile
 import time
@@ -92,5 +93,48 @@ def test_wifi_that_cant_be_joined_opens_the_portal_and_a_new_password_brings_the
         status, page = _request(port, "GET", "/")
         assert status == 200 and "Grid (breaker 25 A)" in page
         assert not any("can't be joined" in x for x in list(fw.lines)[n:])
+    finally:
+        fw.stop()
+
+
+def _token(page):
+    return re.search(r"name='csrf' value='([0-9a-f]+)'", page).group(1)
+
+
+def test_change_settings_from_the_status_page_goes_through_setup_and_back():
+    ensure_built()
+    state = tempfile.mkdtemp(prefix="dynevse-settings-")
+    port = free_port()
+    cfg = dict(CONFIG, wifi={"ssid": "HomeNet", "password": "x"})      # the PC's network: always joined
+    fw = start_firmware(cfg, state_dir=state, rebuild=False, listen=("127.0.0.1", port))
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    try:
+        wait_line(fw, "cycle 2:", timeout=40)
+        status, page = _request(port, "GET", "/")
+        assert status == 200 and "Change settings" in page
+        token = _token(page)
+        body = "csrf=" + token
+        # the password is needed (and a browser is asked for it), then the page's token
+        status, _ = _request(port, "POST", "/settings", body, form)
+        assert status == 401
+        status, _ = _request(port, "POST", "/settings", "csrf=0", dict(AUTH, **form))
+        assert status == 403
+        status, _ = _request(port, "POST", "/chargers/garage/reset", body, dict(AUTH, **form))
+        assert status == 409                    # no charger connected: nothing to reset
+        status, page = _request(port, "POST", "/settings", body, dict(AUTH, **form))
+        assert status == 200 and "restarts into setup" in page
+        n = len(list(fw.lines))
+        wait_line(fw, "setup portal: http://", timeout=30, after=n)
+        status, page = _request(port, "GET", "/", headers=AUTH)
+        assert status == 200 and "settings asked for on the status page" in page
+        f = _Form()
+        f.feed(page)
+        f.values["site.breaker_a"] = "32"
+        status, _ = _request(port, "POST", "/save", urllib.parse.urlencode(f.values), dict(AUTH, **form))
+        assert status == 200
+        n = len(list(fw.lines))
+        wait_line(fw, "cycle 2:", timeout=60, after=n)
+        status, page = _request(port, "GET", "/")
+        assert "Grid (breaker 32 A)" in page
     finally:
         fw.stop()

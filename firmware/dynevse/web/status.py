@@ -2,8 +2,13 @@
 JavaScript) and ``/status.json``, from the last control cycle. Served through the front's
 ``pages`` hook (no framework: it has to fit beside everything else), streamed in small
 writes. It shows no setting and no secret: the summary needs no password.
+
+Its two actions (``web.actions``, loaded for a POST only) reset a charger's profile and
+open the settings.
 """
+import binascii
 import json
+import os
 
 from dynevse import aio
 from dynevse.compat import const
@@ -12,7 +17,7 @@ _TIMEOUT_S = const(10)
 _CLOSE_PCT = const(90)      # a phase this close to its limit is shown in red
 _CSS = ("body{font:16px sans-serif;margin:0 auto;max-width:30em;padding:0 .6em}"
         ".bar{background:#ddd;height:1.2em}.bar div{background:#2a7;height:100%}"
-        ".bar .hi{background:#c33}.warn{color:#b00020;font-weight:bold}"
+        ".bar .hi{background:#c33}.warn{color:#b00020;font-weight:bold}.note{color:#555;font-size:14px}"
         "table{width:100%;border-collapse:collapse}td,th{text-align:left;padding:.2em;border-bottom:1px solid #ddd}")
 
 
@@ -59,7 +64,7 @@ def summary(app):
     return out
 
 
-def _chunks(s):
+def _chunks(s, token):
     yield ("<!DOCTYPE html><html><head><meta charset='utf-8'><meta name='viewport' "
            "content='width=device-width,initial-scale=1'><meta http-equiv='refresh' content='10'>"
            "<title>DynEVSE</title><style>%s</style></head><body><h1>DynEVSE</h1>"
@@ -78,26 +83,49 @@ def _chunks(s):
             yield ("<p>L%d: %s A of %.0f A<div class='bar'><div%s style='width:%d%%'></div></div></p>"
                    % (i + 1, "?" if a is None else "%.1f" % a, lim, " class='hi'" if pct >= _CLOSE_PCT else "", pct))
     yield "<h2>Chargers</h2><table><tr><th>Charger</th><th>State</th><th>Limit</th><th>Draw</th></tr>"
+    form = "<form method='post' action='%s' style='display:inline'><input type='hidden' name='csrf' value='" \
+        + token + "'><button>%s</button></form>"
     for c in s["chargers"]:
-        yield ("<tr><td>%s</td><td>%s</td><td>%.1f A</td><td>%s</td></tr><tr><td colspan='4'>%s; %s</td></tr>"
+        yield ("<tr><td>%s</td><td>%s</td><td>%.1f A</td><td>%s</td></tr><tr><td colspan='4'>%s; %s %s</td></tr>"
                % (_esc(c["id"]), _esc(c["status"]), c["limit_a"],
                   "-" if c["draw_a"] is None else "%.1f A" % c["draw_a"], _esc(c["why"]),
-                  _CONTROL.get(c["control"], "")))
-    yield "</table></body></html>"
+                  _CONTROL.get(c["control"], ""),
+                  form % ("/chargers/%s/reset" % _esc(c["id"]), "Reset its profile")))
+    yield ("</table><p>%s <span class='note'>(the admin password; the board restarts into setup, "
+           "the chargers keep their fallback limit until it is back)</span></p></body></html>"
+           % (form % ("/settings", "Change settings")))
+
+
+async def _send(writer, status, ctype, extra, chunks):
+    writer.write(("HTTP/1.1 %s\r\nContent-Type: %s\r\nCache-Control: no-store\r\n%sConnection: close\r\n\r\n"
+                  % (status, ctype, extra)).encode())
+    for c in chunks:
+        writer.write(c.encode())
+        await aio.wait_for(writer.drain(), _TIMEOUT_S)
+
+
+_STATUS = {200: "200 OK", 303: "303 See Other", 401: "401 Unauthorized", 403: "403 Forbidden",
+           404: "404 Not Found", 405: "405 Method Not Allowed", 409: "409 Conflict", 429: "429 Too Many Requests"}
 
 
 async def page(app, method, path, headers, body_start, reader, writer):
     """The front's ``pages`` hook."""
-    if path not in ("/", "/status.json"):
+    if app.web_token is None:       # per boot; kept by the app (this module is forgotten)
+        app.web_token = binascii.hexlify(os.urandom(8)).decode()
+    extra = ""
+    if method == "POST" and (path == "/settings" or path.startswith("/chargers/") and path.endswith("/reset")):
+        from dynevse.web.actions import act       # loaded for the POST only
+        got = await act(app, path, headers, body_start, reader, writer, _send)
+        if got is None:
+            return
+        code, extra, text = got
+        status, ctype, chunks = _STATUS[code], "text/plain", (text,)
+    elif path not in ("/", "/status.json"):
         status, ctype, chunks = "404 Not Found", "text/plain", ("not found\n",)
     elif method != "GET":
         status, ctype, chunks = "405 Method Not Allowed", "text/plain", ("GET only\n",)
     elif path == "/":
-        status, ctype, chunks = "200 OK", "text/html; charset=utf-8", _chunks(summary(app))
+        status, ctype, chunks = "200 OK", "text/html; charset=utf-8", _chunks(summary(app), app.web_token)
     else:
         status, ctype, chunks = "200 OK", "application/json", (json.dumps(summary(app)),)
-    writer.write(("HTTP/1.1 %s\r\nContent-Type: %s\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
-                  % (status, ctype)).encode())
-    for c in chunks:
-        writer.write(c.encode())
-        await aio.wait_for(writer.drain(), _TIMEOUT_S)
+    await _send(writer, status, ctype, extra, chunks)
