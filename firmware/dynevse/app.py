@@ -272,7 +272,7 @@ class App:
     def wifi_failed(self):
         """The configured network can't be joined: no charger or broker is reachable, so
         the board goes to setup (the portal on its access point) until it can."""
-        from dynevse.safe import request_setup
+        from dynevse.start import request_setup
         request_setup(self.board, "Wi-Fi %r can't be joined (wrong password, or the router is off or out "
                       "of reach); check the Wi-Fi settings" % self.cfg["wifi"]["ssid"])
 

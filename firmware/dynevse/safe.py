@@ -10,7 +10,7 @@ the configuration's MQTT settings can be read, publishes the reason: the hub's s
 serves the wizard; after a save the board restarts with the new configuration.
 
 A running board whose Wi-Fi can't be joined (a new router password, the router gone)
-asks for setup too (``request_setup``): it restarts into the safe state with the setup
+asks for setup too (``start.request_setup``): it restarts into the safe state with the setup
 access point and the portal (the admin password still needed), keeps trying its network,
 and restarts into normal operation once it is joined again or the settings are saved.
 The request is a small file beside config.json, read once at boot and removed at once,
@@ -25,26 +25,7 @@ from dynevse.compat import const
 
 _REPEAT_MS = const(60000)
 _SHOW_MS = const(10000)     # after a save, how long the page saying where the board is may take
-_SETUP = ".setup"           # beside config.json: the reason setup was asked for
 _BACK_MS = const(600000)    # settings asked for: back to normal operation without a save after this
-
-
-def request_setup(board, reason, back=False):
-    """Restart into the safe state with the setup portal, saying ``reason``: until the
-    Wi-Fi joins, or with ``back`` (the settings asked for) for at most ``_BACK_MS``."""
-    log.warning("%s: restarting into setup", reason)
-    board.write_atomic(board.config_path + _SETUP, ("back\n" if back else "wifi\n") + reason)
-    board.soft_reset()
-
-
-def setup_requested(board):
-    """(reason, back) of a setup asked for before this boot (then forgotten), or None."""
-    text = board.read_text(board.config_path + _SETUP)
-    if text is None:
-        return None
-    board.remove(board.config_path + _SETUP)
-    kind, _, reason = text.partition("\n")
-    return reason, kind == "back"
 
 
 def _sections(raw):

@@ -80,7 +80,7 @@ async def act(app, path, headers, body_start, reader, writer, send):
             "initial-scale=1'><meta http-equiv='refresh' content='8;url=/'></head><body><p>The board restarts "
             "into setup; the settings open here in a few seconds (the admin password again). No charger is "
             "controlled until it is back: they keep their fallback limit.</p></body></html>",))
-        from dynevse.safe import request_setup
+        from dynevse.start import request_setup
         request_setup(app.board, "settings asked for on the status page; back to normal operation after "
                       "a save, or by itself after 10 minutes", back=True)
         return None
