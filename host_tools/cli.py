@@ -10,7 +10,8 @@ def _parser():
     b.add_argument("--board", default="esp32-devkitc")
     b.add_argument("--out", default=None)
     r = sub.add_parser("run", help="the unmodified firmware under the MicroPython unix port")
-    r.add_argument("--config", required=True)
+    r.add_argument("--config", default=None,
+                   help="config.json to start with (none: the state's, or the setup portal)")
     r.add_argument("--heap-kb", type=int, default=None)
     r.add_argument("--state", default=None, help="directory holding config.json (default: a temporary one)")
     r.add_argument("--listen", default=None, metavar="[HOST][:PORT]",

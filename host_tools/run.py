@@ -150,6 +150,7 @@ def start_firmware(config, heap_kb=None, state_dir=None, echo=False, rebuild=Tru
     own = state_dir is None
     if own:
         state_dir = tempfile.mkdtemp(prefix="dynevse-state-")
+    state_dir = os.path.abspath(state_dir)      # the firmware runs in the build tree
     if config is not None:
         with open(os.path.join(state_dir, "config.json"), "w") as f:
             json.dump(config, f, indent=1)
@@ -194,9 +195,11 @@ def _stop_on(signum, _frame):
 
 
 def main(args):
+    config = None       # none: the state's config.json, or the setup portal
     try:
-        with open(args.config) as f:
-            config = json.load(f)
+        if args.config is not None:
+            with open(args.config) as f:
+                config = json.load(f)
     except (OSError, ValueError) as e:
         print("run: can't read %s: %s" % (args.config, e), file=sys.stderr)
         return 2
@@ -207,7 +210,9 @@ def main(args):
         return 2
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _stop_on)
-    if args.state and os.path.exists(os.path.join(args.state, "config.json")):
+    if args.state and not os.path.isdir(args.state):
+        os.makedirs(args.state)
+    if config is not None and args.state and os.path.exists(os.path.join(args.state, "config.json")):
         # the board's own file: commands and the web page may have changed it since
         print("run: %s/config.json is kept (the board's configuration); remove it to start from %s"
               % (args.state, args.config), file=sys.stderr)
@@ -219,6 +224,8 @@ def main(args):
         shown = "<this PC's address>" if host == "0.0.0.0" else host
         print("run: the firmware listens on %s:%d; chargers connect to ws://%s:%d/ocpp/<charger id>; "
               "Ctrl-C stops it" % (host, port, shown, port), flush=True)
+        print("run: its web page (setup portal, or the status page once set up): http://%s:%d/"
+              % (shown, port), flush=True)
         fw._reader.join()
     except build.BuildError as e:
         print("run: building the firmware failed: %s" % e, file=sys.stderr)

@@ -484,6 +484,7 @@ def run(duration_s=None, heap_kb=None, cycle_s=5, table=None, code_in_rom=False)
         config = sim_config(web_port, brk.port, cycle_s)
         from host_tools.run import start_firmware
         fw = start_firmware(config, heap_kb=heap_kb, state_dir=state_dir, code_in_rom=code_in_rom)
+        print("sim: the status page: http://127.0.0.1:%d/" % web_port, file=sys.stderr, flush=True)
         sim = Simulation(fw, web_port, brk.port, cycle_s, duration_s, table, log_ring)
         try:
             report = asyncio.run(sim.run())

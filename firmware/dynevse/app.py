@@ -60,6 +60,10 @@ class App:
         self.peak_heap = 0          # heap in use after a cycle's collection, highest so far
         self.heap_now = 0
         self.mqtt_error = ""
+        self.view = None            # the last cycle as the status page shows it (keep_view)
+        self.web_token = None       # the status page's actions: CSRF token, wrong passwords
+        self.auth_fails = 0
+        self.auth_locked_ms = None
         self.use(cfg)
 
     def use(self, cfg):
@@ -76,8 +80,18 @@ class App:
     async def serve_http(self):
         from dynevse.web.front import Front
         host, port = self.board.listen_address(self.cfg["web"]["port"])
-        log.info("OCPP: ws://%s:%d/ocpp/<chargePointId>", "<this board>" if host == "0.0.0.0" else host, port)
-        await Front(self.central).serve(host, port)
+        shown = "<this board>" if host == "0.0.0.0" else host
+        log.info("OCPP: ws://%s:%d/ocpp/<chargePointId>", shown, port)
+        log.info("status page: http://%s:%d/", shown, port)
+
+        async def pages(*req):
+            # loaded for the request and forgotten: the page is looked at rarely
+            from dynevse.web.status import page
+            try:
+                await page(self, *req)
+            finally:
+                forget(("dynevse.web.status", "dynevse.web.actions"))
+        await Front(self.central, pages).serve(host, port)
 
     async def control_loop(self):
         period_ms = int(self.cfg["control"]["cycle_s"] * 1000)
@@ -166,6 +180,7 @@ class App:
         chargers = self.charger_live(now_ms, now_s)
         out = self.regulator.step(now_s, site, chargers, ages, self.engine_cfg)
         self.cycles += 1
+        self.keep_view(readings, out, chargers)
         # every cycle, the limit each charger should have: its session's sender delivers
         # it (on change and before it lapses, 0 A included)
         for row in out["chargers"]:
@@ -182,6 +197,20 @@ class App:
                 if err:
                     log.warning("mqtt: %s", err)
         self.log_status(readings, out, chargers)
+
+    def keep_view(self, readings, out, chargers):
+        """What the status page shows of this cycle, kept small (it stays between cycles):
+        (grid A per phase or None, grid stale, [(id, status, limit A, highest draw A or
+        None, reason, paused s left, connected, control, not following its profile)])."""
+        rows = []
+        for i in range(len(chargers)):
+            row = out["chargers"][i]
+            c = chargers[i]
+            draw = c.get("draw_a")
+            rows.append((row["id"], c["status"], row["limit_a"], max(draw) if draw else None, row["reason"],
+                         row.get("paused_left_s", 0), c.get("connected", True), c.get("control"),
+                         bool(row["clear_and_resend"])))
+        self.view = (readings.get("grid_a"), bool(out["site"].get("grid_stale")), rows)
 
     def publish(self, out, chargers):
         from dynevse.mqtt.state import snapshot
@@ -240,6 +269,13 @@ class App:
         self.use(new)
         log.info("command: %s %s = %r", target, key, value)
 
+    def wifi_failed(self):
+        """The configured network can't be joined: no charger or broker is reachable, so
+        the board goes to setup (the portal on its access point) until it can."""
+        from dynevse.start import request_setup
+        request_setup(self.board, "Wi-Fi %r can't be joined (wrong password, or the router is off or out "
+                      "of reach); check the Wi-Fi settings" % self.cfg["wifi"]["ssid"])
+
     # -- running -----------------------------------------------------------------------
 
     async def main(self):
@@ -247,6 +283,7 @@ class App:
         cfg = self.cfg
         from dynevse.wifi import WifiSupervisor
         self.wifi = WifiSupervisor(self.board, cfg["wifi"])
+        self.wifi.on_join_failed = self.wifi_failed
         self.tasks.append(asyncio.create_task(supervise("wifi", self.wifi.run)))
         self.tasks.append(asyncio.create_task(supervise("http", self.serve_http)))
         if self.link is not None:

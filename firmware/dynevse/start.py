@@ -19,6 +19,7 @@ from dynevse import log
 from dynevse.aio import forget
 
 _CONFIG = ("dynevse.config.",)
+_SETUP = ".setup"           # beside config.json: why setup was asked for (dynevse.safe)
 
 
 
@@ -101,6 +102,24 @@ def _fresh(board, text, restart):
     return cfg, _parts(board, cfg)
 
 
+def request_setup(board, reason, back=False):
+    """Restart into the safe state with the setup portal, saying ``reason``: until the
+    Wi-Fi joins, or with ``back`` (the settings asked for) for at most ``safe._BACK_MS``."""
+    log.warning("%s: restarting into setup", reason)
+    board.write_atomic(board.config_path + _SETUP, ("back\n" if back else "wifi\n") + reason)
+    board.soft_reset()
+
+
+def setup_requested(board):
+    """(reason, back) of a setup asked for before this boot (then forgotten), or None."""
+    text = board.read_text(board.config_path + _SETUP)
+    if text is None:
+        return None
+    board.remove(board.config_path + _SETUP)
+    kind, _, reason = text.partition("\n")
+    return reason, kind == "back"
+
+
 def build(board):
     """The app to run, or the safe state; see the module docstring."""
     log.clock = board.monotonic_s
@@ -108,6 +127,12 @@ def build(board):
         if board.safe_mode_requested():
             from dynevse.safe import SafeState
             return SafeState(board, "the safe-mode button was held at boot: configuration not loaded")
+        asked = setup_requested(board)
+        if asked is not None:
+            from dynevse.config import store
+            from dynevse.safe import SafeState
+            return SafeState(board, asked[0], json.loads(store.read(board)[0] or "null"),
+                             rejoin=not asked[1], back=asked[1])
         return _build(board)
     except SystemExit:
         raise          # the unix port's soft reset

@@ -4,6 +4,8 @@ the setup access point up while the network can't be joined.
 A board that can't join (a wrong password, the router off) opens its access point and
 keeps trying in the background; once joined, the access point closes again. With no
 network configured the access point stays up: it is how the board is set up.
+``on_join_failed`` and ``on_joined`` (None, or called without arguments) let the app go to
+setup when its network can't be joined, and the setup come back once it can.
 """
 from dynevse import log
 from dynevse.aio import sleep_ms
@@ -19,12 +21,16 @@ class WifiSupervisor:
     """``wifi``: the ``wifi`` settings (ssid, password, hostname, ap_ssid, ap_password).
     ``address`` is the board's address once joined (None before and while down)."""
 
-    def __init__(self, board, wifi, join_wait_ms=_JOIN_WAIT_MS, retry_ms=_RETRY_MS, check_ms=_CHECK_MS):
+    def __init__(self, board, wifi, join_wait_ms=None, retry_ms=_RETRY_MS, check_ms=_CHECK_MS):
         self.board = board
         self.wifi = wifi
+        if join_wait_ms is None:
+            join_wait_ms = getattr(board, "wifi_join_ms", _JOIN_WAIT_MS)
         self._timing = (join_wait_ms, retry_ms, check_ms)
         self.address = None
         self.access_point = False
+        self.on_join_failed = None
+        self.on_joined = None
 
     async def run(self):
         """The task: for ever (cancelled to stop)."""
@@ -51,12 +57,16 @@ class WifiSupervisor:
                                 w["ap_ssid"])
                     board.start_access_point(w["ap_ssid"], w["ap_password"])
                     self.access_point = True
+                if w["ssid"] and self.on_join_failed is not None:
+                    self.on_join_failed()
                 await sleep_ms(retry_ms)
                 continue
             if a != self.address:
                 log.info("network up: %s", a)
                 board.sync_time()
                 self.address = a
+                if self.on_joined is not None:
+                    self.on_joined()
             if self.access_point:
                 board.stop_access_point()
                 self.access_point = False

@@ -85,3 +85,38 @@ def test_paths_of_commands():
     assert path_of(cfg, "cp3", "max_a") == "chargers[2].max_a"
     e = raises(ConfigError, path_of, cfg, "cp9", "max_a")
     assert e.field == "chargers[cp9]"
+
+
+def test_a_path_one_past_the_end_of_a_list_adds_an_entry():
+    # how the setup wizard adds a charger: RAW has three, so chargers[3] is the fourth
+    b = board()
+    # (a bigger breaker with it: the fallback 6 A x 4 chargers = 24 A must fit, 16 A would not)
+    new = change(b, None, [("site.breaker_a", 32), ("chargers[3].id", "cp4"), ("chargers[3].max_a", 10)])
+    assert [c["id"] for c in new["chargers"]] == ["cp1", "cp2", "cp3", "cp4"]
+    assert new["chargers"][3]["max_a"] == 10
+    # an index further out is no entry: refused, nothing stored
+    stored = b.read_text(b.config_path)
+    e = raises(ConfigError, change, b, None, [("chargers[9].id", "cp10")])
+    assert e.field == "chargers[9]"
+    assert b.read_text(b.config_path) == stored
+
+
+def test_the_battery_can_be_removed_and_site_data_inputs_set_and_dropped():
+    # what the setup wizard sends: "no battery", and one MQTT input per quantity
+    b = board()
+    new = change(b, None, [("site.battery", False), ("mqtt.inputs.solar.topic", "inverter/pv"),
+                           ("mqtt.inputs.solar.unit", "kW")])
+    assert new["site"]["battery"] is None
+    assert new["mqtt"]["inputs"]["solar"]["topic"] == "inverter/pv" and new["mqtt"]["inputs"]["solar"]["unit"] == "kW"
+    new = change(b, None, [("mqtt.inputs.solar", None)])       # an empty topic on the form
+    assert new["mqtt"]["inputs"] == {}
+    stored = b.read_text(b.config_path)
+    # the whole check names the field, nothing is stored: a wildcard, a unit the
+    # quantity has not (a state of charge is in %), a battery switched on by a flag
+    for changes, field in (([("mqtt.inputs.grid_l1.topic", "meter/#")], "mqtt.inputs.grid_l1.topic"),
+                           ([("mqtt.inputs.battery_soc.topic", "bat"), ("mqtt.inputs.battery_soc.unit", "W")],
+                            "mqtt.inputs.battery_soc.unit"),
+                           ([("site.battery", True)], "site.battery")):
+        e = raises(ConfigError, change, b, None, changes)
+        assert e.field == field, (e.field, e.message)
+        assert b.read_text(b.config_path) == stored

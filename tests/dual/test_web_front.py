@@ -109,3 +109,25 @@ def test_pages_get_the_rest():
     handle(b"GET /status HTTP/1.1\r\n\r\n", FakeCentral(), pages)
     handle(b"POST /api HTTP/1.1\r\nContent-Length: 5\r\n\r\n[1,2]", FakeCentral(), pages)
     assert seen == [("GET", "/status", b""), ("POST", "/api", b"[1,2]")]
+
+
+class TrickleReader:
+    """A byte every ``gap_ms``: never idle for long, never done."""
+
+    def __init__(self, gap_ms):
+        self.gap_ms = gap_ms
+
+    async def read(self, n):
+        from dynevse.aio import sleep_ms
+        await sleep_ms(self.gap_ms)
+        return b"G"
+
+
+def test_a_head_that_trickles_in_is_cut_off_at_the_deadline():
+    # 1 byte every 50 ms stays under any per-read timeout; the whole head has 300 ms
+    from dynevse.aio import ticks_diff, ticks_ms
+    t0 = ticks_ms()
+    got = asyncio.run(front.read_head(TrickleReader(50), timeout_ms=300))
+    took = ticks_diff(ticks_ms(), t0)
+    assert got == 408
+    assert 250 <= took < 1000, took

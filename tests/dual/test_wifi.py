@@ -77,3 +77,21 @@ def test_no_network_configured_opens_the_access_point():
     sup = WifiSupervisor(radio, dict(WIFI, ssid=""), join_wait_ms=20, retry_ms=30, check_ms=10)
     run_for(sup, 0.1)
     assert radio.joins == 0 and radio.ap == [("up", "DynEVSE-setup")]
+
+
+def test_the_app_hears_of_each_failed_join_and_of_the_join():
+    # how the app goes to setup and the setup comes back (dynevse.safe): one call per
+    # failed attempt (two fail here, the third joins), one when joined
+    radio = Radio(ok_from=3)
+    sup = WifiSupervisor(radio, WIFI, join_wait_ms=20, retry_ms=30, check_ms=10)
+    heard = []
+    sup.on_join_failed = lambda: heard.append("failed")
+    sup.on_joined = lambda: heard.append("joined")
+    run_for(sup, 0.4)
+    assert heard == ["failed", "failed", "joined"]
+    # no network configured: nothing failed, the access point is how it is set up
+    heard[:] = []
+    sup = WifiSupervisor(Radio(ok_from=1), dict(WIFI, ssid=""), join_wait_ms=20, retry_ms=30, check_ms=10)
+    sup.on_join_failed = lambda: heard.append("failed")
+    run_for(sup, 0.1)
+    assert heard == []

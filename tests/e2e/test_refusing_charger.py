@@ -15,10 +15,15 @@ the grid goes to 3 + 16 + 13.5 = 32.5 A, over the breaker (what the issue saw).
 cp2's car follows a new limit 5-7 s late, as real cars do.
 """
 import asyncio
+import base64
+import json
 import os
 import random
+import re
 import sys
 import time
+import urllib.error
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path[:0] = [ROOT]
@@ -33,6 +38,7 @@ BREAKER_A = 32
 HOUSE_A = 3.0
 CP2_PLUG_S = 8.0            # cp1's car is at its 16 A by then (3 A/s from 0)
 RUN_S = 40.0
+ADMIN_PW = "admin-Secret-61"
 
 
 class LateCar(Car):
@@ -66,6 +72,7 @@ def config(web_port, mqtt_port):
     cfg["chargers"] = [{"id": "cp1", "min_a": 6, "max_a": 16, "phases": 3},
                        {"id": "cp2", "min_a": 6, "max_a": 16, "phases": 3}]
     cfg["ocpp"] = {"meter_sample_interval_s": 2}
+    cfg["web"]["admin_password"] = ADMIN_PW
     return cfg
 
 
@@ -115,6 +122,28 @@ async def world(fw, web_port, mqtt_port):
         seen["cp1_profiles"] = (cps[0].profiles_received, cps[0].profiles_accepted)
         seen["cp2_draw_a"] = model.cars[1].draw_a
         seen["grid_a"] = list(model.grid_a)
+        # what a homeowner sees of it on the status page
+        for path in ("/", "/status.json"):
+            with await asyncio.to_thread(urllib.request.urlopen, "http://127.0.0.1:%d%s" % (web_port, path),
+                                         timeout=10) as r:
+                seen[path] = r.read().decode()
+        # the homeowner resets cp2's profile from the page (admin password, the page's token)
+        token = re.search(r"name='csrf' value='([0-9a-f]+)'", seen["/"]).group(1)
+        req = urllib.request.Request("http://127.0.0.1:%d/chargers/cp2/reset" % web_port,
+                                     ("csrf=" + token).encode(), method="POST", headers={
+                                         "Authorization": "Basic " + base64.b64encode(
+                                             ("admin:" + ADMIN_PW).encode()).decode()})
+        seen["reset_from"] = len(list(fw.lines))
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *a):
+                return None
+        try:
+            await asyncio.to_thread(urllib.request.build_opener(NoRedirect).open, req, timeout=10)
+            seen["reset"] = 200
+        except urllib.error.HTTPError as e:
+            seen["reset"] = e.code
+        await asyncio.sleep(1.5)
     finally:
         stop.set()
         await asyncio.wait(tasks, timeout=10)
@@ -138,6 +167,16 @@ def test_a_charger_that_refuses_every_profile_is_a_fixed_load_and_the_other_is_r
     assert seen["cp1_draw_a"] == 16.0, why
     assert any("refused every charging profile" in x for x in out), why
     assert any("cp1 Charging 0.0A uncontrolled" in x for x in out), why
+    # the status page says it in words: a warning, cp1's reason, and cp2's state
+    assert "charger cp1 refuses every charging profile: its draw counts as a fixed load" in seen["/"], why
+    assert "not following its limit: counted as a fixed load; refuses every charging profile" in seen["/"], why
+    assert ADMIN_PW not in seen["/"] and ADMIN_PW not in seen["/status.json"]
+    rows = {c["id"]: c for c in json.loads(seen["/status.json"])["chargers"]}
+    assert rows["cp1"]["control"] == "refused" and rows["cp1"]["reason"] == "uncontrolled", why
+    assert rows["cp2"]["control"] == "ok", why
+    # its profile reset from the page: 303 back to the page, cp2's profiles cleared and sent again
+    assert seen["reset"] == 303, why
+    assert any("cp2" in x and "clearing its profiles" in x for x in out[seen["reset_from"]:]), why
     # cp2 got at most what is left (11 A) and its car charges (>= its 6 A minimum)
     assert seen["cp2_limits"] and max(seen["cp2_limits"]) <= 11.0, why
     assert 6.0 <= seen["cp2_draw_a"] <= 11.0, why

@@ -25,8 +25,18 @@ def path_of(cfg, target, key):
     raise ConfigError("chargers[%s]" % target, "no charger with this id is configured")
 
 
+def _whole(path, value):
+    """A path without a field row of its own, checked by the whole check: the battery's
+    absence (``site.battery`` False) and the site-data inputs (``mqtt.inputs.solar.topic``,
+    or ``mqtt.inputs.solar`` None to drop one)."""
+    if path == "site.battery":
+        return value is False
+    return path.startswith("mqtt.inputs.") and path.count(".") in (2, 3)
+
+
 def _set(raw, path, value):
-    """Set ``path`` (``site.battery.soc_min``, ``chargers[1].max_a``) in ``raw``."""
+    """Set ``path`` (``site.battery.soc_min``, ``chargers[1].max_a``) in ``raw``; an index
+    one past the end of a list adds an entry there; None removes the key."""
     node = raw
     parts = path.split(".")
     for p in parts[:-1]:
@@ -34,6 +44,10 @@ def _set(raw, path, value):
             name = p[:p.index("[")]
             i = int(p[p.index("[") + 1:-1])
             lst = node.get(name)
+            if lst is None:
+                lst = node[name] = []
+            if isinstance(lst, list) and i == len(lst):
+                lst.append({})          # the next entry: how a form adds a charger
             if not isinstance(lst, list) or i >= len(lst) or not isinstance(lst[i], dict):
                 raise ConfigError(p, "no such entry")
             node = lst[i]
@@ -42,13 +56,18 @@ def _set(raw, path, value):
             if not isinstance(nxt, dict):
                 nxt = node[p] = {}
             node = nxt
-    node[parts[-1]] = value
+    if value is None:
+        node.pop(parts[-1], None)
+    else:
+        node[parts[-1]] = value
 
 
 def change(board, cfg, changes):
     """Apply ``changes`` ([(path, value)]) to the stored configuration; returns the new
     checked configuration. Raises ConfigError naming the field (nothing changes then)."""
     for path, value in changes:
+        if _whole(path, value):
+            continue
         f = fields.field(path)
         if f is None:
             raise ConfigError(path, "is not a setting")

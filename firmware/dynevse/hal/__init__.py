@@ -12,8 +12,12 @@ interface, so the rest of the firmware never asks which runtime it is on:
 - ``led(on)``
 - ``read_ct()``: RMS current per phase in A from the CT clamps, or None without clamps
 - Wi-Fi, driven by one supervisor (``dynevse.wifi``): ``wifi_join(wifi)`` (starts joining,
-  never waits), ``wifi_address()`` (the address once joined, else None),
-  ``start_access_point(ssid, password)``, ``stop_access_point()``, ``sync_time()``
+  never waits), ``wifi_address()`` (the address once joined, else None), ``wifi_join_ms``
+  (how long a join may take before it counts as failed), ``mdns`` (the port answers
+  ``<hostname>.local``),
+  ``start_access_point(ssid, password)``, ``stop_access_point()``, ``sync_time()``,
+  ``wifi_scan()`` ([(ssid, rssi dBm)], strongest first), ``access_point_address()``,
+  ``dns_port()`` (the setup DNS server's UDP port, None for none)
 - ``listen_address(port)``: (host, port) the web server binds to, given the configured port
 - ``safe_mode_requested()``: the safe-mode button is held at boot
 - ``reset()``; ``soft_reset()`` (Python starts again: frees everything, keeps the files)

@@ -92,6 +92,9 @@ class Board:
             out.append((var ** 0.5 if var > 0 else 0.0) * amps_per_uv)
         return out
 
+    wifi_join_ms = 20000
+    mdns = True             # MicroPython's ESP32 port answers <network.hostname()>.local
+
     def wifi_join(self, wifi):
         """Start joining ``wifi`` (ssid, password, hostname); ``wifi_address`` says when."""
         wlan = network.WLAN(network.STA_IF)
@@ -110,6 +113,28 @@ class Board:
     def wifi_address(self):
         wlan = network.WLAN(network.STA_IF)
         return wlan.ifconfig()[0] if wlan.active() and wlan.isconnected() else None
+
+    def wifi_scan(self):
+        """[(ssid, rssi dBm)] of the networks in reach, strongest first (at most 12)."""
+        try:
+            wlan = network.WLAN(network.STA_IF)
+            wlan.active(True)
+            seen = wlan.scan()
+        except OSError:
+            return []
+        out = []
+        for n in seen:
+            name = n[0].decode("utf-8", "replace")
+            if name and all(name != o[0] for o in out):
+                out.append((name, n[3]))
+        out.sort(key=lambda n: -n[1])
+        return out[:12]
+
+    def access_point_address(self):
+        return network.WLAN(network.AP_IF).ifconfig()[0]
+
+    def dns_port(self):
+        return 53
 
     def start_access_point(self, ssid, password):
         ap = network.WLAN(network.AP_IF)

@@ -1,11 +1,14 @@
 """The simulated board: the firmware on a PC under the MicroPython unix port.
 
 No CT clamps, a watchdog that only counts, files under a root directory (``DYNEVSE_ROOT``
-or the working directory). Wi-Fi is the PC's network, always joined.
+or the working directory). Wi-Fi is the PC's network, always joined, unless
+``DYNEVSE_WIFI=ssid:password`` simulates the home's router: a join succeeds only with that
+network and password (at once), so a wrong password or a router gone can be tried. No mDNS.
 
 The web server listens on the loopback, not on every interface as a board does:
 ``DYNEVSE_LISTEN=host:port`` (set by ``host_tools run``, which picks a free high port
-unless told otherwise) overrides the address and the configured ``web.port``.
+unless told otherwise) overrides the address and the configured ``web.port``. The setup
+DNS server answers on ``DYNEVSE_DNS_PORT`` (UDP, the loopback) when it is set.
 """
 import os
 import sys
@@ -27,6 +30,7 @@ class Board:
         self.watchdog_feeds = 0
         self._t0 = time.ticks_ms() if hasattr(time, "ticks_ms") else None
         self._mono_t0 = time.time()
+        self._joined = os.getenv("DYNEVSE_WIFI") is None
 
     def read_text(self, path):
         return read_text(path)
@@ -68,11 +72,27 @@ class Board:
     def read_ct(self):
         return None
 
+    wifi_join_ms = 1000     # a simulated join succeeds or fails at once
+    mdns = False
+
     def wifi_join(self, wifi):
-        pass
+        router = os.getenv("DYNEVSE_WIFI")
+        self._joined = router is None or router == "%s:%s" % (wifi["ssid"], wifi.get("password", ""))
 
     def wifi_address(self):
+        return "127.0.0.1" if self._joined else None
+
+    def wifi_scan(self):
+        """[(ssid, rssi dBm)], strongest first: a simulated neighbourhood."""
+        return [("HomeNet", -48), ("HomeNet-5G", -57), ("Neighbour", -81)]
+
+    def access_point_address(self):
         return "127.0.0.1"
+
+    def dns_port(self):
+        """The setup DNS server's UDP port: ``DYNEVSE_DNS_PORT`` (none without it)."""
+        v = os.getenv("DYNEVSE_DNS_PORT")
+        return int(v) if v else None
 
     def start_access_point(self, ssid, password):
         return "127.0.0.1"

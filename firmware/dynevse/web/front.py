@@ -15,6 +15,7 @@ from dynevse.compat import const
 _HEAD_MAX = const(2048)
 _CHUNK = const(256)
 _TIMEOUT_S = const(10)
+_PENDING_MAX = const(8)      # connections still sending their head; beyond it the oldest is closed
 _REASONS = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
             408: "Request Timeout", 431: "Request Header Fields Too Large"}
 
@@ -61,18 +62,23 @@ def parse_head(data):
     return parts[0], path, headers
 
 
-async def read_head(reader):
+async def read_head(reader, timeout_ms=_TIMEOUT_S * 1000):
     """The request head (bytes up to the blank line) and what came after it, or a status
-    code (400, 408, 431) when there is none to answer."""
+    code (400, 408, 431) when there is none to answer. The whole head must arrive within
+    ``timeout_ms``, however it is cut up (a byte every few seconds does not keep it open)."""
     buf = b""
+    t0 = aio.ticks_ms()
     while True:
         end = buf.find(b"\r\n\r\n")
         if end >= 0:
             return buf[:end], buf[end + 4:]
         if len(buf) > _HEAD_MAX:
             return 431
+        left_ms = timeout_ms - aio.ticks_diff(aio.ticks_ms(), t0)
+        if left_ms <= 0:
+            return 408
         try:
-            chunk = await aio.wait_for(reader.read(_CHUNK), _TIMEOUT_S)
+            chunk = await aio.wait_for(reader.read(_CHUNK), left_ms / 1000)
         except aio.TimeoutError:
             return 408
         if not chunk:
@@ -95,10 +101,22 @@ class Front:
         self.central = central
         self.pages = pages
         self.refused = 0
+        self.waiting = []        # the tasks of connections whose head has not arrived, oldest first
 
     async def handle(self, reader, writer):
+        me = asyncio.current_task()
         try:
-            got = await read_head(reader)
+            if len(self.waiting) >= _PENDING_MAX:
+                # a flood of idle connections must not take the heap: the oldest goes (a
+                # charger sends its head at once, so it is never the oldest for long)
+                self.refused += 1
+                self.waiting.pop(0).cancel()
+            self.waiting.append(me)
+            try:
+                got = await read_head(reader)
+            finally:
+                if me in self.waiting:
+                    self.waiting.remove(me)
             if isinstance(got, int):
                 self.refused += 1
                 if got != 400:

@@ -1,0 +1,63 @@
+"""Idle connections against the front must not take the firmware down: in the README's
+192 KB heap (64-bit unix port) 44 idle connections used to end it with MemoryError. Now at
+most 8 connections may be waiting for their head (beyond that the oldest is closed), each
+head has 10 s in all, and a configured charger still connects during the flood."""
+import asyncio
+import socket
+import time
+
+from harness import ensure_built, wait_line  # noqa: F401  (harness sets sys.path)
+from host_tools.broker import free_port
+from host_tools.run import start_firmware
+from host_tools.sim import sim_config
+from test_portal_browser import _charger_boots
+
+IDLE = 200
+
+
+def test_200_idle_connections_leave_the_firmware_up_and_a_charger_connects():
+    ensure_built()
+    port = free_port()
+    cfg = sim_config(port, free_port())          # MQTT at a port nobody listens on
+    for c in cfg["chargers"]:
+        c["password"] = "ocpp-Secret-83"          # as _charger_boots authenticates
+    fw = start_firmware(cfg, heap_kb=192, rebuild=False, listen=("127.0.0.1", port))
+    socks = []
+    try:
+        wait_line(fw, "cycle 2:", timeout=60)
+        for _ in range(IDLE):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            socks.append(s)
+        # a configured charger connects meanwhile
+        cid = cfg["chargers"][0]["id"]
+        assert asyncio.run(_charger_boots(port, cid)) == "Accepted"
+        # every idle one is closed by the board: pushed out by newer ones, the last 8 when
+        # their 10 s are up; 15 s leaves room for the accept queue
+        open_ = list(socks)
+        end = time.time() + 15
+        while open_ and time.time() < end:
+            still = []
+            for s in open_:
+                s.settimeout(0.01)
+                try:
+                    got = s.recv(1)
+                    if got == b"H":              # "HTTP/1.1 408 ...": the head's time is up
+                        s.settimeout(2)
+                        rest = s.recv(100)
+                        assert rest.startswith(b"TTP/1.1 408"), rest
+                    else:
+                        assert got == b"", got   # closed for newer ones
+                except socket.timeout:
+                    still.append(s)
+                except ConnectionResetError:
+                    pass
+            open_ = still
+            time.sleep(0.5)
+        assert not open_, "%d idle connections still open after 15 s" % len(open_)
+        after = len(fw.lines)
+        wait_line(fw, "cycle", timeout=20, after=after)
+        assert fw.alive() and fw.memory_errors == 0
+    finally:
+        for s in socks:
+            s.close()
+        fw.stop()
