@@ -22,6 +22,7 @@ GRID_KEYS = ("grid_a", "grid_w", "grid_total_w")
 OTHER_KEYS = ("solar_w", "battery_soc", "battery_w", "voltage")
 _GRACE_MODES = ("solar", "excess")
 _UNPLUGGED = ("Available", "Unavailable", "Faulted")
+_NO_ENERGY = _UNPLUGGED + ("Finishing",)   # OCPP: the charger delivers nothing in these
 _DA = const(100)   # commands are kept in tenths of an amp: mA // 100
 
 
@@ -159,6 +160,15 @@ class Regulator:
         reported = ch.get("draw_a")
         if not isinstance(reported, (list, tuple)):
             reported = ()
+        if ch.get("status") in _NO_ENERGY or ch.get("connected", True) is False:
+            # Out of the allocation: the charger says it delivers nothing (its last meter
+            # sample is from before), or it is out of reach (it may still charge on its
+            # last profile). The engine takes every charger's draw off the grid reading to
+            # find the house's load but gives room to active chargers only, so a draw
+            # counted here would be handed out a second time, over the breaker. Counted as
+            # nothing, whatever it really draws stays in the house's load.
+            st.confirmed = True
+            return [0.0] * (len(reported) or ch.get("phases", 3))
         age = ch.get("meter_age_s")
         if age is not None and age > cfg["meter_max_age_s"]:
             reported = ()                       # too old to say anything
