@@ -49,6 +49,16 @@ def built(frozen=False):
     return path if os.access(path, os.X_OK) else None
 
 
+def heap_port():
+    """The MicroPython port heap budgets are measured on: (path, word bits). The board
+    model when ``make board-model`` has built it (CI always does); the 64-bit PyPI port,
+    whose objects are about twice the board's, only when it has not."""
+    path = built()
+    if path:
+        return path, 32
+    return os.path.join(os.path.dirname(sys.executable), "micropython"), 64
+
+
 def source():
     """The MicroPython source to build from: (path, is_tarball). ModelError if there is none."""
     src = os.environ.get("MICROPYTHON_SRC") or ""

@@ -6,6 +6,10 @@ The firmware is built for the ``unix-sim`` board (the same .mpy tree a board get
 started as a board starts it — boot.py, then main.py — with its configuration in a state
 directory (``DYNEVSE_ROOT``), as on a board's filesystem. ``start_firmware`` does the same for the simulator and the tests.
 
+The port is the 64-bit PyPI one unless ``micropython`` names another: the board model
+(host_tools.board_model), with ``frozen`` the model that has the firmware frozen in, which
+then runs from a tree without lib/ (nothing is imported from files).
+
 ``code_in_rom`` (a measurement, not how a board runs today): the .mpy tree is packed into a
 ROMFS image that is mounted before boot.py, so the bytecode runs in place as it would from
 frozen modules or a ROMFS partition. On the unix port the image itself has to sit in the
@@ -55,8 +59,9 @@ class Firmware:
     process again, as a board restarts Python; ``restarts`` counts them.
     """
 
-    def __init__(self, start, state_dir, own_state, echo):
+    def __init__(self, start, state_dir, own_state, echo, tree_dir=None):
         self._start = start
+        self._tree_dir = tree_dir     # the run's own built tree, removed on stop
         self.proc = start()
         self.state_dir = state_dir
         self._own_state = own_state
@@ -107,14 +112,23 @@ class Firmware:
         self._reader.join(timeout=2)
         if self._own_state:
             shutil.rmtree(self.state_dir, ignore_errors=True)
+        if self._tree_dir:
+            shutil.rmtree(self._tree_dir, ignore_errors=True)
         return self.proc.returncode
 
 
-def start_firmware(config, heap_kb=None, state_dir=None, echo=False, rebuild=True, code_in_rom=False):
-    """Build (unless ``rebuild`` is False), write ``config`` (a dict) and start the firmware."""
-    if rebuild:
-        build.build("unix-sim")
-    tree = os.path.join(build.ROOT, "build", "unix-sim")
+def start_firmware(config, heap_kb=None, state_dir=None, echo=False, code_in_rom=False,
+                   micropython=MICROPYTHON, frozen=False):
+    """Build the unix-sim tree (its own copy, so runs side by side do not share one), write
+    ``config`` (a dict) and start the firmware under ``micropython`` (the 64-bit PyPI port
+    unless told; host_tools.board_model has the 32-bit one). ``frozen``: ``micropython`` has
+    the firmware frozen in, so the tree holds boot.py, main.py and the board files only, and
+    nothing is imported from files."""
+    if frozen and code_in_rom:
+        raise ValueError("frozen and code_in_rom exclude each other")
+    tree_dir = tempfile.mkdtemp(prefix="dynevse-tree-")
+    tree = os.path.join(tree_dir, "unix-sim")
+    build.build("unix-sim", tree, code=not frozen)
     prelude = ""
     if code_in_rom:
         image = build.romfs_image(tree)
@@ -126,17 +140,17 @@ def start_firmware(config, heap_kb=None, state_dir=None, echo=False, rebuild=Tru
         state_dir = tempfile.mkdtemp(prefix="dynevse-state-")
     with open(os.path.join(state_dir, "config.json"), "w") as f:
         json.dump(config, f, indent=1)
-    cmd = [MICROPYTHON]
+    cmd = [micropython]
     if heap_kb:
         cmd += ["-X", "heapsize=%dK" % heap_kb]
     # as a board does: boot.py, then main.py, in the same globals
     cmd += ["-c", prelude + "exec(open('boot.py').read()); exec(open('main.py').read())"]
-    env = dict(os.environ, MICROPYPATH=".frozen:lib", DYNEVSE_ROOT=state_dir)
+    env = dict(os.environ, MICROPYPATH=".frozen" if frozen else ".frozen:lib", DYNEVSE_ROOT=state_dir)
 
     def start():
         return subprocess.Popen(cmd, cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, start_new_session=True)
-    return Firmware(start, state_dir, own, echo)
+    return Firmware(start, state_dir, own, echo, tree_dir)
 
 
 def main(args):

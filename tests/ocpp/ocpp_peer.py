@@ -40,7 +40,7 @@ def compile_mpy(out_dir):
 class Server:
     """The OCPP server in a child process, with its control API."""
 
-    def __init__(self, runtime, config, workdir, mpy_dir=None):
+    def __init__(self, runtime, config, workdir, mpy_dir=None, micropython=None):
         self.runtime = runtime
         self.port = free_port()
         self.log_path = os.path.join(workdir, "server-%s.log" % runtime)
@@ -50,7 +50,7 @@ class Server:
         args = ["127.0.0.1", str(self.port), cfg_path]
         env = dict(os.environ)
         if runtime == "micropython":
-            cmd = [os.path.join(BIN, "micropython"), "-X", "heapsize=" + MPY_HEAP,
+            cmd = [micropython or os.path.join(BIN, "micropython"), "-X", "heapsize=" + MPY_HEAP,
                    os.path.join(ROOT, "tests", "ocpp", "serve.py")] + args
             env["MICROPYPATH"] = ".frozen:" + mpy_dir
         else:
