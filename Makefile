@@ -51,20 +51,22 @@ scenarios: $(STAMP)
 build: $(STAMP)
 	$(BIN)/python -m host_tools build --board $(BOARD)
 
-## make run CONFIG=config.json: the unmodified firmware under the MicroPython unix port
+## make run CONFIG=config.json [LISTEN=[HOST][:PORT]]: the unmodified firmware under the
+## MicroPython unix port (127.0.0.1 and a free port unless LISTEN or web.port says otherwise)
 run: $(STAMP)
-	$(BIN)/python -m host_tools run --config $(CONFIG) $(if $(HEAP_KB),--heap-kb $(HEAP_KB))
+	$(BIN)/python -m host_tools run --config $(CONFIG) $(if $(HEAP_KB),--heap-kb $(HEAP_KB)) \
+		$(if $(LISTEN),--listen $(LISTEN))
 
-## make flash PORT=/dev/ttyUSB0 FIRMWARE=ESP32_GENERIC-v1.29.0.bin [BOARD=...] [CONFIG=...] [DRY_RUN=1]
+## make flash PORT=/dev/ttyUSB0 FIRMWARE=ESP32_GENERIC-<date>-v1.29.0.bin [BOARD=...] [CONFIG=...] [DRY_RUN=1]
 ## make flash PORT=/dev/ttyUSB0 IMAGE=1 [BOARD=...]: our own image (make image) instead
 flash: $(STAMP)
-	$(BIN)/python -m host_tools flash --port $(PORT) --board $(BOARD) \
-		$(if $(IMAGE),--image,--firmware $(FIRMWARE)) \
-		$(if $(wildcard $(CONFIG)),--config $(CONFIG)) $(if $(DRY_RUN),--dry-run)
+	$(BIN)/python -m host_tools flash $(if $(PORT),--port $(PORT)) --board $(BOARD) \
+		$(if $(IMAGE),--image,$(if $(FIRMWARE),--firmware $(FIRMWARE))) $(if $(wildcard $(CONFIG)),--config $(CONFIG)) \
+		$(if $(DRY_RUN),--dry-run)
 
-## make deploy PORT=/dev/ttyUSB0 [BOARD=...] [CONFIG=...] [IMAGE=1]: code and configuration only
+## make deploy PORT=/dev/ttyUSB0 [BOARD=...] [CONFIG=...] [IMAGE=1] [DRY_RUN=1]: code and configuration only
 deploy: $(STAMP)
-	$(BIN)/python -m host_tools deploy --port $(PORT) --board $(BOARD) $(if $(IMAGE),--image) \
+	$(BIN)/python -m host_tools deploy $(if $(PORT),--port $(PORT)) --board $(BOARD) $(if $(IMAGE),--image) \
 		$(if $(wildcard $(CONFIG)),--config $(CONFIG)) $(if $(DRY_RUN),--dry-run)
 
 ## make image BOARD=esp32-devkitc [DRY_RUN=1]: our ESP32 image with the firmware frozen in
@@ -78,9 +80,11 @@ image: $(STAMP)
 board-model:
 	$(MODEL_ENV) $(PYTHON) -m host_tools board-model $(if $(FROZEN),--frozen)
 
-## make config-new: answer a few questions, get config.json
+## make config-new [CONFIG=config.json] [FORCE=1] [ANSWERS=answers.json]: answer what the
+## site needs, get config.json (FORCE: replace an existing one; ANSWERS: from a file)
 config-new: $(STAMP)
-	$(BIN)/python -m host_tools config new --ask --out $(CONFIG)
+	$(BIN)/python -m host_tools config new --out $(CONFIG) $(if $(ANSWERS),--answers $(ANSWERS),--ask) \
+		$(if $(FORCE),--force)
 
 config-validate: $(STAMP)
 	$(BIN)/python -m host_tools config validate $(CONFIG)

@@ -1,4 +1,6 @@
 # Wires the board, the configuration and the app; everything else lives in dynevse.
-from dynevse.app import main
+from dynevse import hal, start
 
-main()
+app = start.build(hal.start())    # the App, or the safe state with its reason; never raises
+del start                         # boot's code leaves the heap
+app.run()

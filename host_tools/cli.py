@@ -6,17 +6,19 @@ def _parser():
     p = argparse.ArgumentParser(prog="python -m host_tools",
                                 description="Dynamic OCPP EVSE panel controller: host tools")
     sub = p.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("build", help="mpy-cross the firmware and microdot into build/<board>")
+    b = sub.add_parser("build", help="mpy-cross the firmware into build/<board> (the tree a board gets)")
     b.add_argument("--board", default="esp32-devkitc")
     b.add_argument("--out", default=None)
     r = sub.add_parser("run", help="the unmodified firmware under the MicroPython unix port")
     r.add_argument("--config", required=True)
     r.add_argument("--heap-kb", type=int, default=None)
     r.add_argument("--state", default=None, help="directory holding config.json (default: a temporary one)")
+    r.add_argument("--listen", default=None, metavar="[HOST][:PORT]",
+                   help="where the web server listens (default: 127.0.0.1 and web.port, or a free port)")
     for name, text in (("flash", "erase the board, write MicroPython, then deploy"),
                        ("deploy", "copy the built firmware and the configuration to a board")):
         f = sub.add_parser(name, help=text)
-        f.add_argument("--port", required=True)
+        f.add_argument("--port", default=None, help="the board's serial port, e.g. /dev/ttyUSB0")
         f.add_argument("--board", default="esp32-devkitc")
         f.add_argument("--config", default=None)
         f.add_argument("--dry-run", action="store_true", help="print the commands only")

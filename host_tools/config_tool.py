@@ -1,30 +1,24 @@
 """Write, validate and show board configurations (config.json).
 
-    python -m host_tools config new [--out F] [--ask] [--charger ID[:MIN:MAX:PHASES]] [--set PATH=VALUE] ...
+    python -m host_tools config new [--out F] [--ask | --answers FILE] [--charger ID[:MIN:MAX:PHASES]] [--set PATH=VALUE] ... [--force]
     python -m host_tools config validate F
     python -m host_tools config show F [--help-text]
     python -m host_tools config reference
 
-Validation is the board's own (``dynevse.settings``): an error names the field and what
-is allowed. Secrets are never printed.
+Validation is the board's own (``dynevse.config.check``): an error names the field and what
+is allowed. Secrets are never printed. ``--ask`` (``make config-new``) asks what a site
+needs (host_tools.wizard), with presets for common meters and inverters
+(host_tools.presets); ``--answers`` reads the same answers from a file.
 """
 import json
 import os
 import sys
 
 from host_tools import FIRMWARE_PATH  # noqa: F401  (puts firmware/ on sys.path)
-from dynevse import settings, settings_help
-from dynevse.core.schema import ConfigError
-
-_QUESTIONS = (
-    ("device.id", "Board name (letters, digits, _ - .)", "dynevse"),
-    ("wifi.ssid", "Wi-Fi network (empty: setup access point)", ""),
-    ("wifi.password", "Wi-Fi password", ""),
-    ("site.phases", "Phases of the supply (1 or 3)", 3),
-    ("site.breaker_a", "Main breaker rating per phase, A", 25),
-    ("site.mode", "Charging mode (standard, eco, solar, excess)", "standard"),
-    ("mqtt.host", "MQTT broker (empty: no MQTT)", ""),
-)
+from dynevse.config import help as settings_help
+from dynevse.config.check import check
+from dynevse.config.fields import masked
+from dynevse.config.schema import ConfigError
 
 
 def _parse_value(text):
@@ -33,25 +27,6 @@ def _parse_value(text):
         return json.loads(text)
     except ValueError:
         return text
-
-
-def set_path(cfg, path, value):
-    """Set ``site.breaker_a`` or ``chargers.0.max_a`` in a nested configuration."""
-    parts = path.split(".")
-    node = cfg
-    for i, p in enumerate(parts[:-1]):
-        nxt = parts[i + 1]
-        if isinstance(node, list):
-            node = node[int(p)]
-            continue
-        if p not in node:
-            node[p] = [] if nxt.isdigit() else {}
-        node = node[p]
-    last = parts[-1]
-    if isinstance(node, list):
-        node[int(last)] = value
-    else:
-        node[last] = value
 
 
 def _charger(spec):
@@ -63,20 +38,26 @@ def _charger(spec):
     return c
 
 
-def _ask(cfg):
-    for path, question, default in _QUESTIONS:
-        answer = input("%s [%s]: " % (question, default)).strip()
-        set_path(cfg, path, _parse_value(answer) if answer else default)
-    ids = input("Charger ids, separated by spaces (their OCPP chargePointId): ").split()
-    cfg["chargers"] = [{"id": i} for i in ids]
-
-
 def cmd_new(args):
+    if os.path.exists(args.out) and not args.force:
+        print("config new: %s exists; `make config-new FORCE=1` (or --force) replaces it" % args.out,
+              file=sys.stderr)
+        return 1
     cfg = {}
-    if args.ask:
-        _ask(cfg)
+    lines = []
+    if args.ask or args.answers:
+        from host_tools import wizard
+        try:
+            cfg, lines = wizard.new_config(args.answers)
+        except wizard.Stopped as e:
+            print("\nconfig new: stopped (%s); nothing written" % e, file=sys.stderr)
+            return e.code
+        except wizard.AnswerError as e:
+            print("config new: %s; nothing written" % e, file=sys.stderr)
+            return 1
     if args.charger:
         cfg["chargers"] = [_charger(s) for s in args.charger]
+    from host_tools.wizard import board_check, set_path
     for item in args.set or ():
         if "=" not in item:
             print("config new: --set needs PATH=VALUE, got %r" % item, file=sys.stderr)
@@ -84,21 +65,22 @@ def cmd_new(args):
         path, text = item.split("=", 1)
         try:
             set_path(cfg, path, _parse_value(text))
-        except (IndexError, ValueError, TypeError):
+        except (IndexError, ValueError, TypeError, AttributeError):
             print("config new: can't set %r" % path, file=sys.stderr)
             return 2
     try:
-        settings.check_config(cfg)
+        board_check(cfg)
     except ConfigError as e:
         print("config new: %s" % e, file=sys.stderr)
         return 1
-    if os.path.exists(args.out) and not args.force:
-        print("config new: %s exists (use --force to replace it)" % args.out, file=sys.stderr)
-        return 1
-    with open(args.out, "w") as f:
+    # it holds the Wi-Fi and MQTT passwords: readable by its owner only
+    fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
         json.dump(cfg, f, indent=2, sort_keys=True)
         f.write("\n")
     print("wrote %s (%d charger(s))" % (args.out, len(cfg.get("chargers") or [])))
+    for line in lines:
+        print(line)
     return 0
 
 
@@ -110,7 +92,7 @@ def load(path):
         raw = json.loads(text)
     except ValueError as e:
         raise ConfigError("config", "not valid JSON (%s)" % e)
-    return settings.check_config(raw)
+    return check(raw)
 
 
 def _load_or_say(path):
@@ -146,7 +128,7 @@ def cmd_show(args):
     cfg = _load_or_say(args.file)
     if cfg is None:
         return 1
-    rows = list(_rows("", settings.masked(cfg)))
+    rows = list(_rows("", masked(cfg)))
     width = max(len(p) for p, _ in rows)
     for path, value in rows:
         line = "%-*s = %s" % (width, path, json.dumps(value))
@@ -163,7 +145,8 @@ def add_parser(sub):
     cs = p.add_subparsers(dest="config_command", required=True)
     n = cs.add_parser("new", help="write a configuration from flags or questions")
     n.add_argument("--out", default="config.json")
-    n.add_argument("--ask", action="store_true", help="ask the essential questions")
+    n.add_argument("--ask", action="store_true", help="ask what a site needs (make config-new does)")
+    n.add_argument("--answers", metavar="FILE", help="take the answers from a JSON file instead (for scripts)")
     n.add_argument("--charger", action="append", help="ID[:MIN_A:MAX_A:PHASES], repeatable")
     n.add_argument("--set", action="append", help="PATH=VALUE, e.g. site.breaker_a=32, repeatable")
     n.add_argument("--force", action="store_true", help="replace an existing file")

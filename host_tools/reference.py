@@ -6,8 +6,9 @@ A test checks that the committed page matches, so the reference can't drift from
 fields the board validates.
 """
 from host_tools import FIRMWARE_PATH  # noqa: F401  (puts firmware/ on sys.path)
-from dynevse import settings, settings_help
-from dynevse.core.schema import REQUIRED
+from dynevse.config import help as settings_help
+from dynevse.config.fields import SECTIONS
+from dynevse.config.schema import REQUIRED
 
 INTRO = """# Configuration reference
 
@@ -47,13 +48,11 @@ def reference():
     out = [INTRO]
     order = []
     rows = {}
-    for section, fields, is_list in settings.SECTIONS:
+    for section, fields, is_list in SECTIONS:
         if section not in rows:
             order.append((section, is_list))
             rows[section] = []
         for key, kind, default, lo, hi, unit in fields:
-            if key in [r[0] for r in rows[section]]:
-                continue      # a field both tables of a section name (charger id, phases)
             rows[section].append((key, kind, default, lo, hi, unit))
     for section, is_list in order:
         out.append("\n## `%s%s`\n" % (section, "[]" if is_list else ""))

@@ -19,7 +19,8 @@ The summary line (``--duration``)::
 profiles: SetChargingProfile CALLs the simulated chargers received; energy_kwh: what the
 cars drew; max_phase_a: the highest grid import of any phase over the run (the physics'
 truth, sampled every PHYSICS_S). Details per charger, the time spent above the breaker
-and the firmware's heap in use and peak go to stderr.
+and the firmware's heap in use and peak go to stderr. Ctrl-C (SIGINT) or SIGTERM ends the
+run early with its summary and exit 0, or 130 if by then it had failed (breaker, firmware).
 
 Exit codes (the worst that happened; a breaker excess outranks a firmware failure, so
 a firmware that fails *and* overloads a phase is reported as the overload):
@@ -30,7 +31,7 @@ a firmware that fails *and* overloads a phase is reported as the overload):
     2  EXIT_USAGE: a bad option, or the board model cannot be built (says what is missing)
     3  EXIT_FIRMWARE: the firmware did not start, died, or ran out of memory
     4  EXIT_NO_PROFILE: no charging profile ever arrived
-    130  interrupted before the run started
+    130  interrupted (Ctrl-C) after a failure, or before the run started
 
 ``--heap-kb N`` gives the firmware a heap of N KB. ``--model esp32`` runs it on the
 board model, the 32-bit unix port (host_tools.board_model, built on first use), whose
@@ -74,6 +75,7 @@ EXIT_BREAKER = 1          # a phase went above the breaker (whatever else went w
 EXIT_USAGE = 2            # a bad option, or the board model cannot be built (what is missing)
 EXIT_FIRMWARE = 3         # the firmware did not start, died or ran out of memory
 EXIT_NO_PROFILE = 4       # no charging profile ever arrived
+EXIT_INTERRUPTED = 130    # Ctrl-C, and the run had failed by then (else 0)
 EXIT_CODES_HELP = """exit codes (the worst that happened; a breaker excess outranks the rest):
   0  every phase stayed at or under the breaker, the firmware stayed up without a
      MemoryError, and charging profiles arrived
@@ -81,7 +83,7 @@ EXIT_CODES_HELP = """exit codes (the worst that happened; a breaker excess outra
   2  a bad option, or the board model cannot be built (the message says what is missing)
   3  the firmware did not start, died, or ran out of memory (MemoryError)
   4  no charging profile ever arrived
-  130  interrupted before the run started"""
+  130  interrupted (Ctrl-C) after a failure, or before the run started"""
 
 # ---- the site ---------------------------------------------------------------------
 #
@@ -299,8 +301,9 @@ class Report:
         out = ["sim: %s profiles=%d accepted=%d energy_kwh=%.3f status=%s connects=%d" % (
             c.id, c.profiles_received, c.profiles_accepted, c.energy_wh / 1000.0, c.status, c.connects)
             for c in self.chargers]
-        out.append("sim: ran %.1f s; max phase %.2f A at %.1f s; above the breaker %.2f s"
-                   % (self.elapsed_s, self.max_phase_a, self.max_phase_at_s, self.over_breaker_s))
+        out.append("sim: ran %.1f s%s; max phase %.2f A at %.1f s; above the breaker %.2f s"
+                   % (self.elapsed_s, " (stopped by Ctrl-C)" if self.interrupted else "", self.max_phase_a,
+                      self.max_phase_at_s, self.over_breaker_s))
         if self.firmware_died:
             out.append("sim: the firmware stopped: %s" % self.firmware_error)
         if self.memory_errors:
@@ -308,6 +311,10 @@ class Report:
         return out
 
     def exit_code(self):
+        if self.interrupted:
+            # Ctrl-C ends a run early: that is no failure, only what went wrong until then is
+            failed = self.firmware_died or self.memory_errors or self.max_phase_a > self.breaker_a
+            return EXIT_INTERRUPTED if failed else EXIT_OK
         if self.max_phase_a > self.breaker_a:
             return EXIT_BREAKER
         if self.firmware_died or self.memory_errors:
@@ -434,6 +441,8 @@ class Simulation:
         while not _port_open(self.web_port):
             if not self.fw.alive():
                 self._firmware_failed("it exited at start with code %s" % self.fw.proc.returncode)
+                raise _Abort()
+            if self.report.interrupted:
                 raise _Abort()
             if time.monotonic() > deadline or self.stop.is_set():
                 self._firmware_failed("its OCPP server did not listen on port %d within %d s"
@@ -578,10 +587,16 @@ def run(duration_s=None, heap_kb=None, cycle_s=5, table=None, code_in_rom=False,
             report = sim.report
         return report, list(fw.lines), fw.rom_bytes
     finally:
-        if fw is not None:
-            fw.stop()
-        brk.stop()
-        shutil.rmtree(state_dir, ignore_errors=True)
+        # a second Ctrl-C (or a SIGTERM) must not cut the clean-up short
+        held = [(sig, signal.signal(sig, signal.SIG_IGN)) for sig in (signal.SIGINT, signal.SIGTERM)]
+        try:
+            if fw is not None:
+                fw.stop()
+            brk.stop()
+            shutil.rmtree(state_dir, ignore_errors=True)
+        finally:
+            for sig, handler in held:
+                signal.signal(sig, handler)
 
 
 def firmware_heap(lines):
@@ -652,15 +667,19 @@ def main(argv):
             print(e, file=sys.stderr)
             return EXIT_FIRMWARE
     from host_tools.build import BuildError
+
+    def terminated(_sig, _frame):   # before and after the run's own handlers: stop as Ctrl-C does
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, terminated)
     try:
         report, _fw_lines, rom_bytes = run(args.duration, args.heap_kb, args.cycle_s, code_in_rom=args.code_in_rom,
                                            n_chargers=args.chargers, micropython=micropython, frozen=args.frozen)
     except BuildError as e:
         print("sim: building the firmware failed: %s" % e, file=sys.stderr)
         return EXIT_FIRMWARE
-    except KeyboardInterrupt:      # during the build or the firmware's start; all stopped
+    except KeyboardInterrupt:      # during the build or the broker's start; all stopped
         print("sim: interrupted before the run started", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     for line in report.details():
         print(line, file=sys.stderr)
     heap = firmware_heap(_fw_lines)

@@ -4,8 +4,11 @@ Each cycle: the simulated site (host_tools.site_model) gives the readings a real
 controller would see; the engine allocates; each car gets its allocation as its limit;
 time advances one cycle and the cars and the battery respond. After the run the
 allocations of the last ``settle_cycles`` cycles must all equal the expected values
-(within ``tolerance``), and after the first ``settle_cycles`` cycles no phase may import
-more than the main breaker.
+(within ``tolerance``), and after the first ``settle_cycles`` cycles: no phase may import
+more than the main breaker, the site no more than ``site.max_import_w`` (nor than
+``max_grid_import_w``, no phase more than ``max_phase_import_a``, when the scenario sets
+them), and an off-grid site's inverter must carry every load within its limits.
+``checkpoints`` (optional) name allocations at given cycles on the way.
 
 Usage under MicroPython: ``micropython tests/scenario_runner.py IN.json OUT.json``
 (IN: a list of scenarios as tests/run_scenarios.py writes them; OUT: the results).
@@ -54,6 +57,11 @@ def run_scenario(sc):
     dt = sc.get("cycle_s", DEFAULT_CYCLE_S)
     tol = sc.get("tolerance", DEFAULT_TOLERANCE) + 1e-6
     breaker = site_cfg.get("breaker_a", 25)
+    import_w = [x for x in (site_cfg.get("max_import_w"), sc.get("max_grid_import_w")) if x]
+    if sc.get("max_grid_import_w") == 0:
+        import_w.append(0)
+    max_import_w = min(import_w) if import_w else None
+    max_phase_a = sc.get("max_phase_import_a")
     cfgs = [_charger_cfg(c) for c in chargers]
     ids = [c["id"] for c in chargers]
     state = None
@@ -90,6 +98,17 @@ def run_scenario(sc):
                                     % (cycle, "ABC"[p], g, breaker))
                 if worst_import is None or g > worst_import:
                     worst_import = g
+                if max_phase_a is not None and g > max_phase_a + 0.01:
+                    failures.append("cycle %d: phase %s imports %.2f A, above the scenario's %s A"
+                                    % (cycle, "ABC"[p], g, max_phase_a))
+            total_w = sum(model.grid_a) * model.volts
+            if max_import_w is not None and total_w > max_import_w + 1:
+                failures.append("cycle %d: the site imports %.0f W, above %s W" % (cycle, total_w, max_import_w))
+            if model.unsupplied_w > 1:
+                failures.append("cycle %d: off-grid, %.0f W of load has no supply" % (cycle, model.unsupplied_w))
+            over = model.inverter_overload_w()
+            if over > 1:
+                failures.append("cycle %d: the inverter is %.0f W over its max" % (cycle, over))
         model.set_limits(alloc)
         model.step(dt)
     exp = _expected(sc)
@@ -108,6 +127,17 @@ def run_scenario(sc):
                 failures.append("%s: available %.1f A at cycle %d, expected %.1f A"
                                 % (cid, avail_hist[cycle][i], cycle, want_avail))
                 break
+    for cp in sc.get("checkpoints") or ():
+        # an allocation at one cycle on the way (a mode that must change while SOC moves)
+        cycle = cp["cycle"]
+        for cid in sorted(cp):
+            if cid == "cycle":
+                continue
+            if cid not in ids or cycle >= len(history):
+                failures.append("checkpoint at cycle %s names %r" % (cycle, cid))
+            elif abs(history[cycle][ids.index(cid)] - cp[cid]) > tol:
+                failures.append("%s: allocated %.1f A at cycle %d, expected %.1f A"
+                                % (cid, history[cycle][ids.index(cid)], cycle, cp[cid]))
     if len(failures) > 5:
         failures = failures[:5] + ["... %d more" % (len(failures) - 5)]
     return {

@@ -27,7 +27,8 @@ def test_config_new_validate_show(tmp_path):
     assert "s3cret-pass" not in shown.stdout and "********" in shown.stdout
     assert 'site.breaker_a' in shown.stdout and "32" in shown.stdout
     # a second `new` does not overwrite without --force
-    assert tool("config", "new", "--out", out, "--charger", "x").returncode == 1
+    r = tool("config", "new", "--out", out, "--charger", "x")
+    assert r.returncode == 1 and "FORCE=1" in r.stderr
 
 
 def test_config_errors_name_the_field(tmp_path):
@@ -113,6 +114,65 @@ def test_flash_dry_run_commands(tmp_path):
     assert lines[-1].endswith("mpremote connect /dev/ttyUSB7 reset")
     r = tool("deploy", "--port", "/dev/ttyUSB7", "--dry-run")
     assert r.returncode == 0 and "esptool" not in r.stdout
+
+
+def _ports():
+    """The connected serial ports as pyserial (and so `mpremote devs`) sees them."""
+    from serial.tools import list_ports
+    return sorted(p.device for p in list_ports.comports())
+
+
+def test_flash_and_deploy_say_what_is_missing_before_touching_anything(tmp_path):
+    r = tool("flash")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "usage:" not in r.stderr
+    assert "PORT is missing: the serial port the board is connected on" in r.stderr
+    assert all(p in r.stderr for p in _ports()) and "make flash PORT=<it> FIRMWARE=<image>" in r.stderr
+    assert "PORT is missing" in tool("deploy").stderr
+    r = tool("flash", "--port", "/dev/ttyUSB0")
+    # what FIRMWARE is, where the board's image comes from and what its file is called
+    assert r.returncode == 2 and "FIRMWARE is missing" in r.stderr
+    assert "https://micropython.org/download/ESP32_GENERIC/" in r.stderr
+    assert "ESP32_GENERIC-<date>-v1.29.0.bin" in r.stderr and "ESP32_GENERIC-SPIRAM-<date>-v1.29.0.bin" in r.stderr
+    r = tool("flash", "--port", "/dev/ttyUSB0", "--board", "esp32-s3-devkitc")
+    assert "https://micropython.org/download/ESP32_GENERIC_S3/" in r.stderr
+    assert "ESP32_GENERIC_S3-<date>-v1.29.0.bin" in r.stderr
+    # an image of another MicroPython version: its .mpy files would not load
+    r = tool("flash", "--port", "/dev/ttyUSB0", "--firmware", "ESP32_GENERIC-20240602-v1.23.0.bin")
+    assert r.returncode == 2 and "is MicroPython v1.23.0, not v1.29.0" in r.stderr
+
+
+def test_a_port_without_a_device_is_named_with_the_ports_there_are(tmp_path):
+    image = tmp_path / "ESP32_GENERIC-20250415-v1.29.0.bin"
+    image.write_bytes(b"\xe9" + bytes(100))
+    missing = "/dev/ttyUSB-not-plugged-in"
+    ports = ", ".join(_ports()) or "none"
+    for args in (("deploy", "--port", missing), ("flash", "--port", missing, "--firmware", str(image))):
+        r = tool(*args)
+        assert r.returncode == 2, r.stderr
+        assert r.stderr.strip() == "%s: no device at %s; connected serial ports: %s" % (args[0], missing, ports)
+        assert "$ " not in r.stdout                      # nothing was run
+
+
+def make(*args):
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    return subprocess.run(["make", "-s", "--no-print-directory"] + list(args), cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_make_passes_dry_run_and_explains_a_missing_port():
+    r = make("flash", "DRY_RUN=1", "PORT=/dev/ttyUSB7", "FIRMWARE=ESP32_GENERIC-20250415-v1.29.0.bin",
+             "CONFIG=/nonexistent.json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    cmds = [l for l in r.stdout.splitlines() if l.startswith("$ ")]
+    assert "esptool --chip esp32 --port /dev/ttyUSB7 erase-flash" in cmds[0]
+    assert "write-flash -z 0x1000 ESP32_GENERIC-20250415-v1.29.0.bin" in cmds[1]
+    # the copy commands name what the build really holds, build_id.txt included
+    assert any(c.endswith("/build/esp32-devkitc/build_id.txt :") for c in cmds)
+    assert "nothing was sent to the board" in r.stdout
+    r = make("deploy", "DRY_RUN=1", "PORT=/dev/ttyUSB7", "CONFIG=/nonexistent.json")
+    assert r.returncode == 0 and "esptool" not in r.stdout and "mpremote connect /dev/ttyUSB7 reset" in r.stdout
+    r = make("deploy", "CONFIG=/nonexistent.json")
+    assert r.returncode != 0 and "deploy: PORT is missing" in r.stderr and "usage:" not in r.stderr
 
 
 def test_run_with_a_broken_config_stays_up_and_says_why(tmp_path):

@@ -62,10 +62,22 @@ class BoundedQueue:
         return len(self._items)
 
 
+def loaded(names):
+    """The modules among ``names`` loaded now; a name ending in "." stands for that package
+    and every module in it ("dynevse.config.")."""
+    out = []
+    for n in sys.modules:
+        for name in names:
+            if n == name or name[-1] == "." and (n.startswith(name) or n == name[:-1]):
+                out.append(n)
+                break
+    return out
+
+
 def forget(names):
     """Forget modules loaded for one use (boot, a command, a rare message), so their code
-    leaves the heap once nothing else holds them."""
-    for name in names:
+    leaves the heap once nothing else holds them; ``names`` as for ``loaded``."""
+    for name in loaded(names):
         mod = sys.modules.pop(name, None)
         if mod is None:
             continue

@@ -1,97 +1,80 @@
-"""The firmware's tasks wired together: configuration, OCPP server, MQTT link, site data
-and the control loop.
+"""The firmware's tasks wired together: OCPP server, MQTT link, Wi-Fi, site data and the
+control loop.
 
-``main()`` is all ``main.py`` calls. A broken or missing configuration never crash-loops:
-the board stays up in a safe state (no charger is controlled, the chargers keep their
-own fallback profile) and says why every minute. A task that fails is logged and
-restarted; it never stops the others. The watchdog is fed by the control loop only, so
-a stuck loop resets the board.
+``start.build`` makes the parts (from the checked configuration) and hands them to
+``App``; ``main.py`` runs it. A task that fails is logged and restarted; it never stops
+the others. The watchdog is fed by the control loop only, so a stuck loop resets the
+board. Should the tasks themselves stop on an error, the board goes to the safe state
+(``dynevse.safe``) instead of ending.
+
+The configuration is never changed in place: a command goes through
+``dynevse.config.change``, which checks and stores the whole new configuration, and the
+app swaps it in (``use``).
 """
 import asyncio
 import gc
-import sys
 
-from dynevse import hal, log
-from dynevse.aio import forget, sleep_ms, ticks_diff, ticks_ms
+from dynevse import log
+from dynevse.aio import forget, sleep_ms, ticks_diff
 from dynevse.meter import site_readings
 
 _RESTART_MS = 2000
-_SAFE_REPEAT_MS = 60000
+_CONFIG = ("dynevse.config.",)
 
 
-class BoardClock:
-    """The clock the OCPP side wants, from the board."""
 
-    def __init__(self, board):
-        self.board = board
-
-    def monotonic_ms(self):
-        return ticks_ms()
-
-    def utc_s(self):
-        t = self.board.utc_s()
-        return t if t is not None else 0
-
-
-def _print_exception(e):
-    if hasattr(sys, "print_exception"):
-        sys.print_exception(e)
-    else:
-        import traceback
-        traceback.print_exception(type(e), e, e.__traceback__)
+async def supervise(name, factory):
+    """Run ``factory()`` for ever: a task that ends or fails is logged and restarted."""
+    while True:
+        try:
+            await factory()
+            log.warning("%s ended; restarting", name)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # a failed task must not stop the others
+            log.error("%s failed: %s: %s; restarting", name, type(e).__name__, e)
+            log.exception(e)
+        await sleep_ms(_RESTART_MS)
 
 
 class App:
-    def __init__(self, board):
+    """``cfg``: the checked configuration; ``regulator``, ``central`` and ``link`` (None
+    without MQTT) are made from it by ``start.build``."""
+
+    def __init__(self, board, cfg, regulator, central, link):
         self.board = board
-        self.cfg = None
-        self.safe_reason = None
-        self.central = None
-        self.link = None
-        self.regulator = None
+        self.regulator = regulator
+        self.central = central
+        self.link = link
+        if link is not None:
+            link.on_command = self.on_command
+        self.wifi = None
+        self.tasks = []
         self.sending = {}          # charger id -> a profile is on its way
         self.cycles = 0
         self.last_status = ""
         self.peak_heap = 0          # heap in use after a cycle's collection, highest so far
         self.heap_now = 0
-        self.engine_cfg = None
         self.mqtt_error = ""
+        self.use(cfg)
+
+    def use(self, cfg):
+        """Run with ``cfg`` (a checked configuration) from the next cycle on."""
+        self.cfg = cfg
+        self.engine_cfg = (cfg["site"], cfg["chargers"], cfg["site"]["groups"])
 
     # -- tasks -------------------------------------------------------------------------
 
-    async def supervise(self, name, factory):
-        """Run ``factory()`` for ever: a task that ends or fails is logged and restarted."""
-        while True:
-            try:
-                await factory()
-                log.warning("%s ended; restarting", name)
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # a failed task must not stop the others
-                log.error("%s failed: %s: %s; restarting", name, type(e).__name__, e)
-                _print_exception(e)
-            await sleep_ms(_RESTART_MS)
-
-    async def safe_state(self):
-        """No valid configuration: stay up, feed the watchdog, say why."""
-        last = None
-        while True:
-            now = ticks_ms()
-            if last is None or ticks_diff(now, last) >= _SAFE_REPEAT_MS:
-                log.error("safe state, no charger is controlled: %s", self.safe_reason)
-                last = now
-            self.board.watchdog_feed()
-            await sleep_ms(1000)
-
     async def serve_http(self):
         from dynevse.web.front import Front
-        log.info("OCPP: ws://<this board>:%d/ocpp/<chargePointId>", self.cfg["web"]["port"])
-        await Front(self.central).serve("0.0.0.0", self.cfg["web"]["port"])
+        host, port = self.board.listen_address(self.cfg["web"]["port"])
+        log.info("OCPP: ws://%s:%d/ocpp/<chargePointId>", "<this board>" if host == "0.0.0.0" else host, port)
+        await Front(self.central).serve(host, port)
 
     async def control_loop(self):
         period_ms = int(self.cfg["control"]["cycle_s"] * 1000)
         while True:
-            t0 = ticks_ms()
+            t0 = self.board.monotonic_ms()
             self.cycle()
             self.board.watchdog_feed()
             self.board.led(self.cycles & 1)       # blinks while the loop runs
@@ -100,7 +83,7 @@ class App:
                 self.heap_now = gc.mem_alloc()
                 if self.heap_now > self.peak_heap:
                     self.peak_heap = self.heap_now
-            wait = period_ms - ticks_diff(ticks_ms(), t0)
+            wait = period_ms - ticks_diff(self.board.monotonic_ms(), t0)
             await sleep_ms(wait if wait > 0 else 0)
 
     # -- one control cycle -------------------------------------------------------------
@@ -130,7 +113,7 @@ class App:
 
     def cycle(self):
         cfg = self.cfg
-        now_ms = ticks_ms()
+        now_ms = self.board.monotonic_ms()
         mqtt = self.link.readings(now_ms) if self.link is not None else None
         ct = self.board.read_ct() if cfg["control"]["grid_source"] == "ct" else None
         readings, ages = site_readings(cfg["control"]["grid_source"], ct, 0, mqtt)
@@ -194,44 +177,79 @@ class App:
         self.link.publish_state(*snapshot(out["engine"], self.cfg["site"], self.cfg["chargers"], live))
 
     def log_status(self, readings, out, chargers):
-        grid = readings.get("grid_a")
-        g = "/".join("-" if x is None else "%.1f" % x for x in grid) if grid else "?"
-        parts = []
+        """The cycle's line: the site data as read (grid in A or W per phase, or its total;
+        solar; battery), each charger, and the heap after the last cycle's collection."""
+        if not self.peak_heap and hasattr(gc, "mem_alloc"):
+            gc.collect()                # the first cycle: none measured yet
+            self.heap_now = self.peak_heap = gc.mem_alloc()
+        g = "? A"
+        for key, fmt, unit in (("grid_a", "%.1f", "A"), ("grid_w", "%.0f", "W"), ("grid_total_w", "%.0f", "W total")):
+            v = readings.get(key)
+            if v is not None:
+                v = v if isinstance(v, list) else [v]
+                g = "/".join("-" if x is None else fmt % x for x in v) + " " + unit
+                break
+        parts = ["grid " + g]
+        if readings.get("solar_w") is not None:
+            parts.append("solar %.0f W" % readings["solar_w"])
+        if readings.get("battery_soc") is not None or readings.get("battery_w") is not None:
+            soc = readings.get("battery_soc")
+            bat = readings.get("battery_w")
+            parts.append("battery %s %% %s W" % ("?" if soc is None else "%.0f" % soc, "?" if bat is None else "%+.0f" % bat))
         for i in range(len(chargers)):
             row = out["chargers"][i]
             parts.append("%s %s %.1fA %s" % (row["id"], chargers[i]["status"], row["limit_a"], row["reason"]))
-        line = "grid %s A | %s | heap %d peak %d" % (g, " | ".join(parts), self.heap_now, self.peak_heap)
+        line = "%s | heap %d peak %d" % (" | ".join(parts), self.heap_now, self.peak_heap)
         log.info("cycle %d: %s", self.cycles, line)
         self.last_status = line
 
     # -- commands from MQTT ------------------------------------------------------------
 
     def on_command(self, target, key, value):
-        """Apply a validated command (see dynevse.apply); loaded for the command only."""
-        from dynevse import apply
+        """A validated command from Home Assistant: a charger's profile reset, or a setting
+        changed through ``config.change`` (checked whole and stored first; a ConfigError
+        refuses it and nothing changes)."""
+        if key == "reset":
+            log.info("command: %s reset its charging profile", target)
+            session = self.central.charger(target)
+            if session is not None and session.connected:
+                asyncio.create_task(self._send(session, 0.0, 3, True))
+            self.regulator.send_failed(target)
+            return
+        from dynevse.config.change import change, path_of
         try:
-            apply.command(self, target, key, value)
+            new = change(self.board, self.cfg, [(path_of(self.cfg, target, key), value)])
         finally:
-            forget(("dynevse.apply", "dynevse.start", "dynevse.core.schema"))
+            forget(_CONFIG)
+        self.use(new)
+        log.info("command: %s %s = %r", target, key, value)
 
-    # -- start -------------------------------------------------------------------------
+    # -- running -----------------------------------------------------------------------
 
-    async def run(self):
-        from dynevse import start
-        tasks = await start.start(self)
-        forget(("dynevse.start",))
+    async def main(self):
+        """Every task, for ever; references kept in ``tasks``."""
+        cfg = self.cfg
+        from dynevse.wifi import WifiSupervisor
+        self.wifi = WifiSupervisor(self.board, cfg["wifi"])
+        self.tasks.append(asyncio.create_task(supervise("wifi", self.wifi.run)))
+        self.tasks.append(asyncio.create_task(supervise("http", self.serve_http)))
+        if self.link is not None:
+            self.tasks.append(asyncio.create_task(supervise("mqtt", self.link.run)))
+        self.tasks.append(asyncio.create_task(supervise("control loop", self.control_loop)))
         gc.collect()
-        if tasks is None:
-            await self.safe_state()
-        else:
-            await asyncio.gather(*tasks)
+        await asyncio.gather(*self.tasks)
 
-
-def main():
-    """Entry point of main.py."""
-    board = hal.start()
-    app = App(board)
-    try:
-        asyncio.run(app.run())
-    finally:
-        log.info("peak heap %d bytes", app.peak_heap)
+    def run(self):
+        """Run the app; on an error that stops it, the safe state (never an end)."""
+        try:
+            asyncio.run(self.main())
+            reason = "the firmware's tasks ended"
+        except Exception as e:
+            log.exception(e)
+            reason = "the firmware stopped: %s: %s" % (type(e).__name__, e)
+        finally:
+            log.info("peak heap %d bytes", self.peak_heap)
+        for t in self.tasks:
+            t.cancel()
+        from dynevse.safe import SafeState
+        SafeState(self.board, reason).run()

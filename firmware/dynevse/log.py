@@ -50,6 +50,16 @@ def error(msg, *args):
     log(ERROR, msg, *args)
 
 
+def exception(e):
+    """Print ``e``'s traceback (the line saying what failed is logged by the caller)."""
+    import sys
+    if hasattr(sys, "print_exception"):
+        sys.print_exception(e)
+    else:
+        import traceback
+        traceback.print_exception(type(e), e, e.__traceback__)
+
+
 def recent():
     """The last lines, oldest first."""
     return list(_ring)

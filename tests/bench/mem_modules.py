@@ -13,12 +13,12 @@ import sys
 
 RESIDENT = (
     "asyncio", "dynevse.compat", "dynevse.aio", "dynevse.log", "dynevse.hal", "dynevse.hal.unix",
-    "dynevse.meter", "dynevse.app",
+    "dynevse.meter", "dynevse.wifi", "dynevse.app",
     "dynevse.core.distribute", "dynevse.core.engine", "dynevse.core.regulate",
     "dynevse.web.front",
 )
-BOOT_ONLY = ("dynevse.core.schema", "dynevse.ocpp.config", "dynevse.mqtt.config",
-             "dynevse.mqtt.discovery", "dynevse.settings")
+BOOT_ONLY = ("dynevse.config.schema", "dynevse.config.site", "dynevse.config.fields",
+             "dynevse.config.check", "dynevse.config.store", "dynevse.mqtt.discovery", "dynevse.start")
 
 
 def main():

@@ -3,6 +3,7 @@
 Used on the MicroPython unix port: `MICROPYPATH=firmware:.:tests/dual micropython tests/dual/run.py`.
 Each module's `test_*` functions are called in name order; an exception is a failure.
 """
+import gc
 import os
 import sys
 
@@ -19,6 +20,7 @@ def main(argv):
         tests = sorted(k for k in dir(mod) if k.startswith("test_"))
         for t in tests:
             fn = getattr(mod, t)
+            gc.collect()    # each test starts on a collected heap, as it would alone
             try:
                 fn()
                 passed += 1

@@ -5,7 +5,7 @@ the same answers.
 """
 from dualtest import close, raises
 from dynevse.core.engine import above, allocate, milli
-from dynevse.core.schema import ConfigError
+from dynevse.config.schema import ConfigError
 
 
 def site(**kw):
@@ -179,7 +179,8 @@ def test_hysteresis_memory():
 
 
 def test_soc_state_is_carried_between_calls():
-    bat = {"soc_min": 20, "soc_target": 80, "soc_hysteresis": 3, "max_charge_w": 5000, "max_discharge_w": 5000}
+    # No discharge (max 0) so that at target Solar has the surplus alone.
+    bat = {"soc_min": 20, "soc_target": 80, "soc_hysteresis": 3, "max_charge_w": 5000, "max_discharge_w": 0}
     # Solar with battery, 6900 W surplus going into the battery (battery_w 6900, grid 0).
     s = site(mode="solar", battery=bat, grid_a=[0, 0, 0], battery_w=6900, battery_soc=79)
     r = allocate(s, [cp()])
@@ -231,10 +232,76 @@ def test_results_are_plain_data():
 
 def test_prevalidated_settings_give_the_same_answer():
     # The board validates once and passes the result every cycle.
-    from dynevse.core import schema
+    from dynevse.config import check as schema
     s = site(grid_a=[10, 12, 9], mode="eco", distribution="priority")
     chs = [cp("a", priority=2), cp("b", max_a=10)]
     settings = schema.check_setup(s, chs)
     assert allocate(s, chs, None, settings) == allocate(s, chs)
     # the settings passed in are not changed by a cycle
     assert "_mode" not in settings[1][0] and "draw_a" not in settings[1][0]
+
+
+BAT = {"soc_min": 20, "soc_target": 80, "soc_hysteresis": 3, "max_charge_w": 5000, "max_discharge_w": 5000}
+
+
+def test_import_limit_same_answer_idle_or_charging():
+    # Issue 14 point 3: max_import 3450 W, house 2 A per phase (1380 W), no sun, car min 8 A.
+    # Idle: the battery covers the house, the grid shows 0. Charging at 8 A (5520 W): the battery
+    # gives its 5000 W, the grid shows 1380 + 5520 - 5000 = 1900 W = 2.754 A per phase.
+    idle = dict(grid_a=[0, 0, 0], battery_w=-1380)
+    running = dict(grid_a=[1900 / 690] * 3, battery_w=-5000)
+    for mode, soc, want in (("standard", 50, 10.2), ("eco", 85, 8.0), ("standard", 15, 0.0)):
+        # Standard above min / Eco at target count the discharge: room 3450 - 1380 + 5000 = 7070 W
+        # -> 10.2 A (Eco: its floor 8 A, its pool 3620 W is below that). Standard below min: the
+        # battery is no source, room 3450 W < 5520 W -> 0 A, even while it feeds the running car.
+        got = []
+        for live, draw in ((idle, [0, 0, 0]), (running, [8, 8, 8])):
+            s = site(max_import_w=3450, mode=mode, battery=BAT, battery_soc=soc, **live)
+            got.append(alloc(s, [cp(min_a=8, draw_a=draw)])[0])
+        assert got == [want, want], (mode, soc, got)
+
+
+def test_off_grid_says_so_and_uses_the_inverter_limits():
+    # No grid readings: no "no_grid_data", but "off_grid". Inverter 3680 W per phase (16 A), its
+    # output per phase 1380/460/460 W: room 10/14/14 A; sources: SOC 60, no sun, battery covering
+    # the house (b = -2300): discharge room 5000 - 2300 = 2700 W -> 3.9 A < 6 -> 0 A.
+    s = site(off_grid=True, inverter_max_phase_w=3680, battery=BAT, battery_soc=60, battery_w=-2300,
+             inverter_phase_w=[1380, 460, 460])
+    r = allocate(s, [cp()])
+    w = r["site"]["warnings"]
+    assert "off_grid" in w and "no_grid_data" not in w and r["site"]["off_grid"] is True
+    assert r["site"]["headroom_a"] == [10.0, 14.0, 14.0] and r["chargers"][0]["allocated_a"] == 0.0
+    # With 8000 W of discharge: 5700 W -> 8.2 A, under phase A's 10 A.
+    b8 = dict(BAT, max_discharge_w=8000)
+    assert alloc(dict(s, battery=b8), [cp()]) == [8.2]
+    # No inverter reading at all: the load is unknown, said so; a grid reading is ignored.
+    r = allocate(site(off_grid=True, grid_a=[30, 30, 30], battery=b8, battery_soc=60, battery_w=0), [cp()])
+    assert "no_load_data" in r["site"]["warnings"] and r["site"]["headroom_a"] == [25.0, 25.0, 25.0]
+
+
+def test_solar_from_the_inverter_output():
+    # Series (hybrid): solar = inverter output + battery charging: 1000 + 3000 = 4000 W.
+    # Parallel (AC-coupled): the PV inverter's output is the solar: 1000 W.
+    for coupling, want in (("series", 4000), ("parallel", 1000)):
+        s = site(battery=dict(BAT, coupling=coupling), battery_soc=50, battery_w=3000,
+                 inverter_w=1000, grid_a=[0, 0, 0])
+        assert allocate(s, [cp()])["site"]["solar_w"] == want, coupling
+
+
+def test_asymmetric_inverter_needs_its_phase_output_for_the_phase_limit():
+    # Per-phase meter, asymmetric inverter with a 4000 W max per phase, export 2640 W per phase,
+    # a 1-phase Solar car on A. With its output per phase (3100 W each): A has 4000 - 3100 + 2640 =
+    # 3540 W -> 15.3 A. Without it only the total (7920 W) is known: 16 A max.
+    s = site(mode="solar", meter_netting="per_phase", inverter_output="asymmetric",
+             inverter_max_phase_w=4000, grid_a=[-2640 / 230] * 3)
+    assert alloc(dict(s, inverter_phase_w=[3100] * 3), [cp(phases=1, phase_map="A")]) == [15.3]
+    assert alloc(s, [cp(phases=1, phase_map="A")]) == [16.0]
+
+
+def test_inverter_settings_checked_together():
+    e = raises(ConfigError, allocate, site(inverter_max_w=5000, inverter_max_phase_w=6000), [cp()])
+    assert e.field == "site.inverter_max_phase_w"
+    e = raises(ConfigError, allocate, site(off_grid=True, max_import_w=3000), [cp()])
+    assert e.field == "site.max_import_w"
+    e = raises(ConfigError, allocate, site(meter_netting="phase"), [cp()])
+    assert e.field == "site.meter_netting"

@@ -31,3 +31,13 @@ def test_per_phase_ages_count_the_oldest_phase():
     mqtt = {"grid_a": [5.0, 6.0, 7.0], "age_ms": {"grid_a": [1000, 16000, None]}}
     r, ages = site_readings("mqtt", None, None, mqtt)
     assert ages == {"grid_a": 16.0}
+
+
+def test_inverter_readings_pass_on_whatever_the_grid_source():
+    # An off-grid site has no grid source; the inverter's output still reaches the engine,
+    # per phase as old as its oldest phase.
+    mqtt = {"inverter_w": 3000, "inverter_phase_w": [1000, 1200, 800],
+            "age_ms": {"inverter_w": 2000, "inverter_phase_w": [2000, 3000, 1000]}}
+    r, ages = site_readings("none", None, None, mqtt)
+    assert r == {"inverter_w": 3000, "inverter_phase_w": [1000, 1200, 800]}
+    assert ages == {"inverter_w": 2.0, "inverter_phase_w": 3.0}

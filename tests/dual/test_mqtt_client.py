@@ -7,7 +7,7 @@ broker tests are in tests/mqtt. Runs under pytest and MicroPython.
 import asyncio
 
 from dynevse.aio import ticks_ms, ticks_diff, sleep_ms
-from dynevse.mqtt import config as C
+from dynevse.config import check as C
 from dynevse.mqtt import packet as P
 from dynevse.mqtt import occasional
 from dynevse.mqtt.client import Client

@@ -10,8 +10,9 @@ Runs under pytest and MicroPython.
 """
 import json
 
-from dynevse.core import engine, schema
-from dynevse.mqtt import config as C
+from dynevse.core import engine
+from dynevse.config import check as schema
+from dynevse.config import check as C
 from dynevse.mqtt import discovery as D
 from dynevse.mqtt import packet as P
 from dynevse.mqtt import state as S
@@ -249,7 +250,7 @@ def test_command_topics_are_covered_by_our_subscriptions():
     t, msgs, states = announce()
     # what the link really subscribes to, at QoS 1
     fc = FakeClient()
-    Link({"host": "broker"}, "board-7", client=fc)
+    Link(C.check_mqtt({"host": "broker"}, "board-7"), "board-7", client=fc)
     filters = [f for f, qos in fc.subs if qos == 1]
     assert len(filters) == 2
     n = 0

@@ -2,7 +2,7 @@
 
 Runs under pytest and MicroPython. A fake clock stands in for ticks_ms.
 """
-from dynevse.mqtt import config as C
+from dynevse.config import check as C
 from dynevse.mqtt import occasional
 from dynevse.mqtt.inputs import Inputs, parse_number
 
@@ -70,6 +70,18 @@ def test_units_sign_and_timestamps():
     assert r["age_ms"]["solar_w"] == 1000 and r["age_ms"]["battery_w"] == 500
     assert r["age_ms"]["battery_soc"] is None
     assert inp.readings(4000)["age_ms"]["grid_a"][0] == 3000
+
+
+def test_inverter_output_total_and_per_phase():
+    # The inverter's AC output: a total in kW, and two of its three phases in W from one JSON
+    # payload; the third phase is not configured and stays None.
+    clock = Clock()
+    inp = make({"inverter": {"topic": "inv", "field": "ac", "unit": "kW"},
+                "inverter_l1": {"topic": "inv", "field": "l.0"},
+                "inverter_l3": {"topic": "inv", "field": "l.2"}}, clock)
+    assert inp.handle("inv", b'{"ac": 4.2, "l": [1500, 9, 1300]}')
+    r = inp.readings()
+    assert r["inverter_w"] == 4200 and r["inverter_phase_w"] == [1500, None, 1300]
 
 
 def test_grid_in_watts_goes_to_grid_w():

@@ -7,10 +7,11 @@ import asyncio
 import json
 
 from dualtest import raises
-from dynevse.core.schema import ConfigError
+from dynevse.config.schema import ConfigError
 from dynevse.mqtt import discovery as D
 from dynevse.mqtt import state as S
 from dynevse.mqtt import occasional
+from dynevse.config import check as C
 from dynevse.mqtt.link import Link
 
 
@@ -64,7 +65,7 @@ def make(inputs=None, on_command=None, **cfg):
     c.update(cfg)
     if inputs:
         c["inputs"] = inputs
-    link = Link(c, "b1", on_command=on_command, clock=clock, client=fc)
+    link = Link(C.check_mqtt(c, "b1"), "b1", on_command=on_command, clock=clock, client=fc)
     link.register("Panel", 3, True, [{"id": "cp1"}, {"id": "cp2", "name": "Garage"}], "http://192.0.2.1/")
     return link, fc, clock
 
@@ -221,16 +222,3 @@ def test_discovery_stops_when_the_link_is_down():
     assert "discovery" in fc.last_error and "not connected" in fc.last_error
     assert link.status()["discovery"] == "pending" and fc.unsubs == [D.Topics(link.cfg).sweep_filter()]
     assert not [s for s in fc.sent if s[0].endswith("/config")]
-
-
-def test_register_refuses_bad_input():
-    link, fc, clock = make()
-    for args, field in ((("P", 3, True, [{"id": "a"}, {"id": "a"}]), "chargers[1].id"),
-                        (("P", 3, True, [{"id": "a b"}]), "chargers[0].id"),
-                        (("P", 2, True, []), "site.phases"),
-                        (("P", 3, "yes", []), "site.battery"),
-                        (("P", 3, True, [], "ftp://x"), "hub.url")):
-        e = raises(ConfigError, link.register, *args)
-        assert e.field == field, (args, e.field)
-    # still the old registration
-    assert link._chargers[::5] == ["cp1", "cp2"] and link._chargers[6] == "Garage"

@@ -1,16 +1,18 @@
 """State JSON out and commands in: validated with the configuration schema's rules.
 
-The command table in ``occasional`` is checked against ``core.schema`` itself (kinds, ranges,
-units, options, and the very words of a refusal), so the two can't drift apart.
+The commands (``config.schema.commands``, derived from the field tables) are checked
+against the tables themselves (kinds, ranges, units, options, and the very words of a
+refusal).
 Runs under pytest and MicroPython.
 """
 import json
 
 from dualtest import raises
-from dynevse.core import schema
-from dynevse.core.schema import ConfigError
-from dynevse.mqtt import occasional as K
-from dynevse.mqtt import config as C
+from dynevse.config import schema
+from dynevse.config import site as site_tables
+from dynevse.config.schema import ConfigError
+from dynevse.mqtt import commands as K
+from dynevse.config import check as C
 from dynevse.mqtt import state as S
 
 BASE = C.check_mqtt({}, "b1")["base_topic"]
@@ -148,10 +150,10 @@ def test_retained_commands_are_refused():
     assert e.field == "site.mode" and "retain" in e.message
 
 
-def schema_field(site, key):
+def schema_field(for_site, key):
     """(path, field row) of a setting in the configuration schema."""
-    tables = (("site.", schema.SITE_FIELDS), ("site.battery.", schema.BATTERY_FIELDS)) if site \
-        else (("", schema.CHARGER_FIELDS),)
+    tables = (("site.", site_tables.SITE_FIELDS), ("site.battery.", site_tables.BATTERY_FIELDS)) \
+        if for_site else (("", site_tables.CHARGER_FIELDS),)
     for prefix, fields in tables:
         for f in fields:
             if f[0] == key:

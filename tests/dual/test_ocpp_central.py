@@ -149,10 +149,10 @@ def test_a_connection_dropped_while_a_message_arrives_is_still_closed():
 def test_a_silent_charger_is_pinged_then_disconnected():
     # ws_ping_interval_s: pinged when silent this long, disconnected (1001) when silent
     # three times as long. Pre-validated settings are taken as given: 0.2 s for the test.
-    from dynevse.ocpp.config import check_ocpp, check_chargers_ocpp
-    cfg = check_ocpp({"boot_wait_s": 60})
+    from dynevse.config.check import check_central
+    cfg, chargers = check_central({"boot_wait_s": 60}, [{"id": "Q"}])
     cfg["ws_ping_interval_s"] = 0.2
-    cs = CentralSystem(cfg, check_chargers_ocpp([{"id": "Q"}]), FakeClock(), checked=True)
+    cs = CentralSystem(cfg, chargers, FakeClock(), checked=True)
     s = cs.charger("Q")
     streams = Streams(hold=True)
     ws = WebSocket(streams, streams, 1024, 1)
@@ -179,23 +179,22 @@ def test_a_silent_charger_is_pinged_then_disconnected():
 
 def test_checked_settings_are_taken_as_they_are():
     # validation is a boot-time step: with checked settings the central system imports
-    # neither config.py nor core.schema (the app forgets them after boot)
+    # nothing of the configuration package (the app forgets it after boot)
     import sys
-    from dynevse.ocpp.config import check_ocpp, check_chargers_ocpp
-    cfg = check_ocpp({"log_lines": 5})
-    chargers = check_chargers_ocpp([{"id": "A"}, {"id": "B", "phases": 1}])
+    from dynevse.config.check import check_central
+    cfg, chargers = check_central({"log_lines": 5}, [{"id": "A"}, {"id": "B", "phases": 1}])
     saved = {}
-    for name in ("dynevse.ocpp.config", "dynevse.core.schema"):
+    for name in ("dynevse.config.check", "dynevse.config.schema"):
         if name in sys.modules:
             saved[name] = sys.modules.pop(name)
     try:
         cs = CentralSystem(cfg, chargers, FakeClock(), None, checked=True)
-        assert "dynevse.ocpp.config" not in sys.modules and "dynevse.core.schema" not in sys.modules
+        assert "dynevse.config.check" not in sys.modules and "dynevse.config.schema" not in sys.modules
     finally:
         sys.modules.update(saved)
     assert cs.ids == ["A", "B"] and cs.charger("B").opts is chargers[1] and cs.config is cfg
     # unchecked settings are validated (and named in the error)
-    from dynevse.core.schema import ConfigError
+    from dynevse.config.schema import ConfigError
     e = raises(ConfigError, CentralSystem, {"log_lines": -1}, [{"id": "A"}], FakeClock())
     assert e.field == "ocpp.log_lines"
     e = raises(ConfigError, CentralSystem, {}, [{"id": "A", "phases": 2}], FakeClock())

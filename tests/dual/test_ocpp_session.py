@@ -256,7 +256,8 @@ def test_set_limit_sends_the_dynamic_tx_default_profile():
     assert (cp["chargingProfileId"], cp["stackLevel"]) == (11, 2)
     assert (cp["chargingProfilePurpose"], cp["chargingProfileKind"]) == ("TxDefaultProfile", "Relative")
     sched = cp["chargingSchedule"]
-    assert sched["duration"] == 600 and sched["chargingRateUnit"] == "A" and "startSchedule" not in sched
+    # the duration is the regulation's profile_duration_s (default 180 s)
+    assert sched["duration"] == 180 and sched["chargingRateUnit"] == "A" and "startSchedule" not in sched
     assert sched["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 16.0, "numberPhases": 3}]
     assert limit_text(link) == "16.0"
 
@@ -367,9 +368,9 @@ def test_quirk_options_absolute_connector_1_and_stack_level():
     assert p["connectorId"] == 1
     cp = p["csChargingProfiles"]
     assert cp["chargingProfileKind"] == "Absolute" and cp["stackLevel"] == 0
-    # starts a minute in the past; the duration covers that minute too
+    # starts a minute in the past; the duration (180 s) covers that minute too
     assert cp["chargingSchedule"]["startSchedule"] == "2024-05-01T11:59:00Z"
-    assert cp["chargingSchedule"]["duration"] == 660
+    assert cp["chargingSchedule"]["duration"] == 240
 
 
 def test_stop_by_remote_stop_when_configured():

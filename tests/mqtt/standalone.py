@@ -17,9 +17,9 @@ applied command and ``{"ev": "refused", ...}`` when the app (here: the cross-fie
 of ``app.on_command``) refuses one. Commands change the in-memory setup only; nothing is
 persisted.
 
-It boots like the app: the settings are validated once (``core.schema``,
-``mqtt.config``), those modules are dropped, and the link gets the validated settings
-(``checked=True``); the schema is loaded again only to refuse a command, and dropped.
+It boots like the app: the settings are validated once (``config.check``,
+``config.schema``), those modules are dropped, and the link gets the validated settings
+as they are; the configuration's tables are loaded again only for a command, and dropped.
 Heap: ``before_mqtt``, ``mqtt_code`` (the resident MQTT modules imported), ``boot``
 (after validation and the drop: what validation leaves behind), ``app`` (the app's own
 data, and a listening socket as the firmware's web server has: asyncio's Event, streams
@@ -35,7 +35,7 @@ import sys
 
 from dynevse.aio import ticks_ms, ticks_diff, sleep_ms, wait_for, TimeoutError
 
-BOOT_ONLY = ("dynevse.mqtt.config", "dynevse.core.schema")
+BOOT_ONLY = ("dynevse.config.check", "dynevse.config.fields", "dynevse.config.site", "dynevse.config.schema")
 
 
 def heap_used():
@@ -55,7 +55,7 @@ def drop(names):
 
 def loaded():
     """The MQTT and schema modules in memory now."""
-    return sorted(n for n in sys.modules if n.startswith("dynevse.mqtt.") or n == "dynevse.core.schema")
+    return sorted(n for n in sys.modules if n.startswith("dynevse.mqtt.") or n.startswith("dynevse.config."))
 
 
 # what the MQTT package costs: heap in use before it is imported, then after
@@ -76,7 +76,7 @@ class App:
         self.setup = setup
         self.site = setup["site"]
         self.chargers = setup["chargers"]
-        self.settings = settings    # schema.check_setup(site, chargers): (site, chargers, groups)
+        self.settings = settings    # config.check.check_setup(site, chargers): (site, chargers, groups)
         self.state = None
 
     def on_command(self, target, key, value):
@@ -112,7 +112,7 @@ class App:
         out({"ev": "refused", "target": target, "key": key, "error": "%s: %s" % (field, message)})
         new = [n for n in BOOT_ONLY if n not in sys.modules]
         try:
-            from dynevse.core.schema import ConfigError
+            from dynevse.config.schema import ConfigError
             raise ConfigError(field, message)
         finally:
             drop(new)
@@ -185,11 +185,10 @@ async def main(path):
     with open(path) as f:
         setup = json.load(f)
     # boot: validate everything once, then forget the validation code
-    from dynevse.core import schema
-    from dynevse.mqtt.config import check_mqtt
-    settings = schema.check_setup(setup["site"], setup["chargers"], strict=True)
+    from dynevse.config.check import check_mqtt, check_setup
+    settings = check_setup(setup["site"], setup["chargers"], strict=True)
     mqtt_cfg = check_mqtt(setup["mqtt"], setup["device_id"])
-    schema = check_mqtt = None
+    check_setup = check_mqtt = None
     drop(BOOT_ONLY)
     HEAP["boot"] = heap_used()
     app = App(setup, settings)
@@ -201,7 +200,7 @@ async def main(path):
     asyncio.Event()
     web = await asyncio.start_server(web_server, "127.0.0.1", 0)
     HEAP["app"] = heap_used()
-    link = Link(mqtt_cfg, setup["device_id"], on_command=app.on_command, checked=True)
+    link = Link(mqtt_cfg, setup["device_id"], on_command=app.on_command)
     link.register(setup.get("hub_name", "Panel"), site_cfg["phases"], site_cfg["battery"] is not None,
                   [{"id": c["id"], "name": c.get("name", c["id"])} for c in chargers_cfg],
                   setup.get("url", ""))

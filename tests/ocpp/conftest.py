@@ -14,7 +14,7 @@ CHARGERS = [
     {"id": "QUIRKS", "profile_kind": "absolute", "connector_id": 1, "stack_level": 0,
      "stop_method": "remote_stop"},
     {"id": "LOW-STACK"}, {"id": "NOPROTO"}, {"id": "CMDS"}, {"id": "BAD"}, {"id": "WITNESS"},
-]   # 15: a site has at most 16 chargers (core/schema.py)
+]   # 15: a site has at most 16 chargers (config/site.py)
 
 CONFIG = {
     "ocpp": {"boot_wait_s": 1, "call_timeout_s": 10, "max_message_bytes": 4096,

@@ -269,20 +269,20 @@ def new_central(cfg, chargers):
 
 def main():
     start = heap()
-    from dynevse.ocpp.config import check_ocpp, check_chargers_ocpp
+    from dynevse.config.check import check_central
     # the watch over silent connections looks every second (it ends a second after the
     # last charger has left, and lets the used central system go)
-    cfg = check_ocpp({"boot_wait_s": 1, "log_lines": 10, "ws_ping_interval_s": 1})
-    chargers = check_chargers_ocpp([{"id": "H%d" % (i + 1)} for i in range(N)])
-    del check_ocpp, check_chargers_ocpp
-    for name in ("dynevse.ocpp.config", "dynevse.core.schema"):
+    cfg, chargers = check_central({"boot_wait_s": 1, "log_lines": 10, "ws_ping_interval_s": 1},
+                                  [{"id": "H%d" % (i + 1)} for i in range(N)])
+    del check_central
+    for name in ("dynevse.config.check", "dynevse.config.schema"):
         drop(name)
     settings = heap()
     from dynevse.ocpp.central import CentralSystem   # noqa: F401
     code = heap() - settings
     cs = new_central(cfg, chargers)
     sessions = heap() - settings - code
-    boot_only = [n for n in ("dynevse.ocpp.config", "dynevse.core.schema") if n in sys.modules]
+    boot_only = [n for n in ("dynevse.config.check", "dynevse.config.schema") if n in sys.modules]
     # what the test's own objects cost (its charge points, the streams: an HTTP server
     # has its own instead)
     base = heap()

@@ -73,7 +73,7 @@ def test_resident_code_and_per_charger_heap(mpy_dir):
     m = json.loads(r.stdout.strip().splitlines()[-1])
     print("\nOCPP package heap (%d-bit port, in-process, %d chargers, %d rounds): %s" % (BITS, N, ROUNDS, m))
     # Validation is a boot-time step: with checked settings the central system imports
-    # neither config.py nor core.schema.
+    # nothing of the configuration package.
     assert m["boot_only"] == []
     # What stays imported while chargers are connected: the modules used for one thing
     # (accept, occasional) have been forgotten again.

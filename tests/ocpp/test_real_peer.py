@@ -84,7 +84,8 @@ def test_charging_session_end_to_end(server):
             assert prof["charging_profile_purpose"] == "TxDefaultProfile"
             assert prof["charging_profile_kind"] == "Relative"
             sched = prof["charging_schedule"]
-            assert sched["duration"] == 600 and sched["charging_rate_unit"] == "A"
+            # the regulation's profile_duration_s (default 180 s)
+            assert sched["duration"] == 180 and sched["charging_rate_unit"] == "A"
             assert sched["charging_schedule_period"] == [{"start_period": 0, "limit": Decimal("13.7"),
                                                           "number_phases": 3}]
 
@@ -205,7 +206,7 @@ def test_quirk_options_and_reported_stack_level(server):
             assert p["connector_id"] == 1 and prof["stack_level"] == 0
             assert prof["charging_profile_kind"] == "Absolute"
             assert prof["charging_schedule"]["start_schedule"].endswith("Z")
-            assert prof["charging_schedule"]["duration"] == 660      # 600 s + the minute it starts early
+            assert prof["charging_schedule"]["duration"] == 240      # 180 s + the minute it starts early
             start = await cp.call(call.StartTransaction(connector_id=1, id_tag="T", meter_start=0, timestamp=TS),
                                   suppress=False)
             assert await server.command("QUIRKS", "set_limit", 0, 3) == "Accepted"

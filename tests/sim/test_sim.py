@@ -160,8 +160,8 @@ def test_household_steps_fit_the_margin_and_are_spaced():
 
 
 def test_sim_config_is_what_the_firmware_accepts():
-    from dynevse import settings
-    cfg = settings.check_config(sim.sim_config(8080, 1883, cycle_s=5))
+    from dynevse.config.check import check
+    cfg = check(sim.sim_config(8080, 1883, cycle_s=5))
     assert cfg["web"]["port"] == 8080 and cfg["control"]["grid_source"] == "mqtt"
     assert sorted(cfg["mqtt"]["inputs"]) == ["battery_power", "battery_soc", "grid_l1", "grid_l2",
                                              "grid_l3", "solar"]
@@ -173,7 +173,7 @@ def test_sim_config_is_what_the_firmware_accepts():
 def test_sites_with_more_chargers_fit_their_breaker():
     """Each site's breaker takes every charger on its fallback profile with the house at
     its peak, passes the firmware's configuration check, and still limits the cars."""
-    from dynevse import settings
+    from dynevse.config import check as settings, schema
     house_peak = sim.house_peak_a()
     # the house's worst phase, added up by hand from HOUSE_EVENTS: L1 2.5 + 3 x 1.5 (heat
     # pump) + 1.5 (dishwasher) = 8.5 A; L3 3.0 + 4.5 + 1.0 (oven) = 8.5 A
@@ -183,7 +183,7 @@ def test_sites_with_more_chargers_fit_their_breaker():
     assert sim.breaker_for(1) == sim.breaker_for(2) == 25
     assert sim.breaker_for(4) == 40
     for n in range(1, sim.MAX_CHARGERS + 1):
-        cfg = settings.check_config(sim.sim_config(8080, 1883, 5, n))
+        cfg = settings.check(sim.sim_config(8080, 1883, 5, n))
         site = cfg["site"]
         assert len(cfg["chargers"]) == n and [c["id"] for c in cfg["chargers"]] == ["cp%d" % (i + 1) for i in range(n)]
         fallback = cfg["regulation"]["fallback_a"]
@@ -192,8 +192,8 @@ def test_sites_with_more_chargers_fit_their_breaker():
         if n >= 2:      # the cars want more than the breaker allows: sharing shows
             assert sim.CAR["max_a"] * n > site["breaker_a"] - site["breaker_margin_a"], n
     try:
-        settings.check_config(dict(sim.sim_config(8080, 1883, 5, 4), site=dict(sim.SITE)))
-    except settings.ConfigError as e:  # 4 x 6 A on the 25 A site: the check refuses it
+        settings.check(dict(sim.sim_config(8080, 1883, 5, 4), site=dict(sim.SITE)))
+    except schema.ConfigError as e:  # 4 x 6 A on the 25 A site: the check refuses it
         assert e.field == "regulation.fallback_a"
     else:
         raise AssertionError("4 chargers' fallback accepted on a 25 A breaker")

@@ -189,7 +189,7 @@ def sequential_optimized(a, order, urgency):
 
 
 def run(policy, a, order, urgency, own):
-    """Distribute with the named policy (one of schema.DISTRIBUTIONS)."""
+    """Distribute with the named policy (one of config.site.DISTRIBUTIONS)."""
     if policy == "shared":
         shared(a, order, urgency)
     elif policy == "priority":

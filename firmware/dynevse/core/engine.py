@@ -6,8 +6,8 @@ own draw from the grid reading, build the limits (breaker per phase, import powe
 circuit groups, each charging mode's power pool) and distribute between the active
 chargers.
 
-``site`` (dict) holds the site settings (see ``schema.SITE_FIELDS``; ``battery``: None or
-a dict of ``schema.BATTERY_FIELDS``; ``groups``: list of ``{id, limit_a, chargers}``)
+``site`` (dict) holds the site settings (see ``config.site.SITE_FIELDS``; ``battery``: None or
+a dict of ``config.site.BATTERY_FIELDS``; ``groups``: list of ``{id, limit_a, chargers}``)
 and the latest readings, each optional (absent or None means unknown):
 
 - ``grid_a``: signed current per site phase, A (+ import, - export), one entry per
@@ -16,9 +16,16 @@ and the latest readings, each optional (absent or None means unknown):
   per-phase readings are incomplete;
 - ``voltage``: measured phase voltage (a number, or a list per phase); default voltage_v;
 - ``solar_w``: PV production; without it the surplus is derived from export and battery;
-- ``battery_soc`` (%) and ``battery_w`` (+ charging, - discharging).
+- ``battery_soc`` (%) and ``battery_w`` (+ charging, - discharging);
+- ``inverter_w`` and ``inverter_phase_w`` (a list per site phase): the PV/hybrid
+  inverter's AC output, W. Solar is derived from it when ``solar_w`` is absent; an
+  asymmetric inverter's per-phase limit and an off-grid site's load per phase come from it.
 
-``chargers`` (list of dicts) hold each charger's settings (``schema.CHARGER_FIELDS``)
+On an off-grid site (``off_grid``) the grid readings are ignored: there is no grid, the
+phases are limited by the inverter (``inverter_max_phase_w``, ``inverter_max_w``) and the
+result says ``off_grid``. docs/modes.md describes the sources (``core.sources``).
+
+``chargers`` (list of dicts) hold each charger's settings (``config.site.CHARGER_FIELDS``)
 and its live data: ``status`` (OCPP status), ``draw_a`` (metered current per charger
 phase L1..L3), optionally ``active`` (overrides the status rule), ``car_phases`` (how
 many phases the car draws on; otherwise derived from ``draw_a``) and ``hold_min`` (keep
@@ -33,42 +40,18 @@ The result is a dict: ``chargers`` (one dict per input charger, same order: ``id
 "mode" when its mode's sources can't give it its minimum, "capacity" when shared limits
 or other chargers leave too little, "inactive"; and ``mode_reaches_min``: whether its
 mode's own sources alone would give it its minimum), ``site`` (``headroom_a`` per phase, ``net_a``, ``net_w``, ``surplus_w``,
-``export_w``, ``solar_w``, ``soc_above_min``, ``soc_above_target``, ``warnings``) and
-``state``. Currents are floored to 0.1 A by integer arithmetic.
+``export_w``, ``solar_w``, ``inverter_w``, ``off_grid``, ``soc_above_min``,
+``soc_above_target``, ``warnings``) and ``state``. Currents are floored to 0.1 A by
+integer arithmetic.
 """
 from dynevse.compat import const, is_number
 from dynevse.core.distribute import Allocation, run
+from dynevse.core.sources import Site, Sources, above, battery_state, milli  # noqa: F401  (above, milli: part of this API)
 
 URGENCY = {"standard": 0, "eco": 1, "solar": 2, "excess": 3}
 ACTIVE_STATUSES = ("Preparing", "Charging", "SuspendedEVSE")
 _PHASE_IN_USE_MA = const(1000)   # a car phase counts as used from 1 A of draw
 _STEP_MA = const(100)            # results are floored to 0.1 A
-
-
-def milli(x):
-    """A reading in units to an int in thousandths, rounded; None if not a number."""
-    if not is_number(x):
-        return None
-    v = x * 1000
-    i = int(v)
-    # round half up, done on ints so both runtimes agree
-    if v - i >= 0.5:
-        i += 1
-    elif i - v > 0.5:
-        i -= 1
-    return i
-
-
-def whole(x):
-    """A reading rounded to a whole number; None if not a number."""
-    m = milli(x)
-    return None if m is None else (m + 500) // 1000
-
-
-def _item(seq, i):
-    if isinstance(seq, (list, tuple)) and i < len(seq):
-        return seq[i]
-    return None
 
 
 def is_active(status, draw_ma):
@@ -79,147 +62,10 @@ def is_active(status, draw_ma):
     return status == "SuspendedEV" and draw_ma >= _PHASE_IN_USE_MA
 
 
-def above(prev, soc, threshold, hysteresis):
-    """Threshold memory: at or above ``threshold`` counts as above; once above, it counts
-    as below only when soc drops under threshold - hysteresis."""
-    if prev:
-        return soc >= threshold - hysteresis
-    return soc >= threshold
-
-
 def _floor_a(ma):
     if ma <= 0:
         return 0.0
     return (ma // _STEP_MA) / 10
-
-
-class _Site:
-    """The site's readings turned into integers, with the chargers' own draw removed."""
-
-    def __init__(self, site, cfg, chargers):
-        n = cfg["phases"]
-        v_cfg = whole(cfg["voltage_v"])
-        meas = site.get("voltage")
-        volts = []
-        for p in range(n):
-            v = whole(meas if is_number(meas) else _item(meas, p))
-            volts.append(v if v is not None and 50 <= v <= 500 else v_cfg)
-        self.volts = volts
-        grid = []
-        for p in range(n):
-            g = milli(_item(site.get("grid_a"), p))
-            if g is None:
-                w = milli(_item(site.get("grid_w"), p))     # mW
-                if w is not None:
-                    g = w // volts[p]
-            grid.append(g)
-        self.ev = [0] * n
-        self.draws = []
-        for c in chargers:
-            d = []
-            for i in range(len(c["phase_map"])):
-                x = milli(_item(c.get("draw_a"), i))
-                d.append(x if x is not None and x > 0 else 0)
-                self.ev["ABC".index(c["phase_map"][i])] += d[i]
-            self.draws.append(d)
-        self.net = [None if grid[p] is None else grid[p] - self.ev[p] for p in range(n)]
-        ev_w = 0
-        for p in range(n):
-            ev_w += self.ev[p] * volts[p]
-        ev_w //= 1000
-        net_w = None
-        if n and None not in grid:
-            net_w = 0
-            for p in range(n):
-                net_w += self.net[p] * volts[p]
-            net_w //= 1000
-        else:
-            total = whole(site.get("grid_total_w"))
-            if total is not None:
-                net_w = total - ev_w
-        self.net_w = net_w
-        self.phases_known = n - grid.count(None)
-
-
-def _battery(site, cfg, state, warnings):
-    """The battery's part: (rules apply, power W or None, threshold state)."""
-    bat = cfg["battery"]
-    if bat is None:
-        return False, None, {}
-    soc = site.get("battery_soc")
-    bat_w = whole(site.get("battery_w"))
-    prev = state if isinstance(state, dict) else {}
-    if bat_w is None:
-        warnings.append("battery_power_missing")
-    if not is_number(soc):
-        warnings.append("battery_soc_missing")
-        return False, bat_w, prev
-    h = bat["soc_hysteresis"]
-    st = {
-        "above_min": above(prev.get("above_min"), soc, bat["soc_min"], h),
-        "above_target": above(prev.get("above_target"), soc, bat["soc_target"], h),
-        "full": above(prev.get("full"), soc, 100, h),
-    }
-    return True, bat_w, st
-
-
-def _pools(cfg, s, rules, bat_w, st, warnings):
-    """Each mode's power pool in W (None: no pool) and whether it is a soft floor.
-
-    docs/modes.md gives the reasoning behind each line.
-    """
-    bat = cfg["battery"]
-    grid_ok = cfg["allow_grid_charging"]
-    thr = whole(cfg["excess_threshold_w"])
-    pools = {}
-    if s.net_w is None:
-        warnings.append("no_power_data")
-        pools["standard"] = (None, False) if grid_ok else (0, False)
-        pools["eco"] = (0, grid_ok and not (rules and not st["above_min"]))
-        pools["solar"] = (0, False)
-        pools["excess"] = (0, False)
-        return pools, None, None
-    net = s.net_w
-    measured = -net if net < 0 else 0
-    b = bat_w if bat_w is not None else 0
-    if bat is None or bat_w is None:
-        # No battery: what goes out is the surplus. A battery we can't see: claim only
-        # what is measured going out.
-        surplus = export = measured
-    else:
-        # The surplus is solar minus house; without the cars the battery would take up to
-        # its max charge power of it (unless full) and the rest would be exported. This
-        # holds even while the battery discharges into a car.
-        surplus = b - net if b - net > 0 else 0
-        room = 0 if rules and st["full"] else whole(bat["max_charge_w"])
-        export = surplus - room if surplus > room else 0
-    solar = whole(cfg.get("_solar_w"))
-    if solar is not None:
-        if surplus > solar:
-            surplus = solar
-        if export > solar:
-            export = solar
-    discharge = 0
-    if rules and st["above_min"]:
-        deficit = net - b if net - b > 0 else 0
-        left = whole(bat["max_discharge_w"]) - deficit
-        discharge = left if left > 0 else 0
-    if rules:
-        pools["standard"] = (None, False) if grid_ok else (surplus + discharge, False)
-        if not st["above_min"]:
-            pools["eco"] = (0, False)
-        elif not st["above_target"]:
-            pools["eco"] = (export, grid_ok)
-        else:
-            pools["eco"] = (surplus + discharge, grid_ok)
-        pools["solar"] = (surplus if st["above_target"] else 0, False)
-        pools["excess"] = ((surplus if st["above_target"] else export) - thr, False)
-    else:
-        pools["standard"] = (None, False) if grid_ok else (export, False)
-        pools["eco"] = (export, grid_ok)
-        pools["solar"] = (export, False)
-        pools["excess"] = (export - thr, False)
-    return pools, surplus, export
 
 
 def _phases_in_use(c, draw):
@@ -234,85 +80,102 @@ def _phases_in_use(c, draw):
 class _Plan:
     """The constraints of one instant, from which allocations are computed."""
 
-    def __init__(self, cfg, groups, chargers, s, pools):
-        self.cfg = cfg
+    def __init__(self, groups, chargers, s, src):
         self.groups = groups
         self.chargers = chargers
         self.s = s
-        self.pools = pools
+        self.src = src
 
     def solve(self, members, phases, policy, hold=True):
         """Allocate between ``members`` (charger indexes) given each one's phases in use.
 
         Returns the Allocation, indexed like ``members``.
         """
-        cfg = self.cfg
         s = self.s
+        src = self.src
         n = len(s.volts)
         caps = []
         soft = []
         pool = []
-        limit = milli(cfg["breaker_a"] - cfg["breaker_margin_a"])
+
+        def add(cap, is_soft=False, is_pool=False):
+            caps.append(cap)
+            soft.append(is_soft)
+            pool.append(is_pool)
+            return len(caps) - 1
+
         for p in range(n):
             net = s.net[p]
-            caps.append(limit - (net if net is not None else 0))
-            soft.append(False)
-            pool.append(False)
-        k_import = None
-        if cfg["max_import_w"] > 0:
-            k_import = len(caps)
-            room_w = whole(cfg["max_import_w"]) - whole(cfg["power_buffer_w"]) - (s.net_w or 0)
-            caps.append(room_w * 1000)
-            soft.append(False)
-            pool.append(False)
+            add(s.limit[p] - (net if net is not None else 0))
+        k_load = None if s.load_room_w is None else add(s.load_room_w * 1000)
+        k_import = k_battery = None
+        if src.import_w is not None:
+            k_import = add(src.import_w * 1000)
+            if src.import_battery_w is not None and src.import_battery_w > src.import_w:
+                k_battery = add(src.import_battery_w * 1000)
         k_groups = []
         for g in self.groups:
             k_groups.append(len(caps))
             for p in range(n):
-                caps.append(milli(g["limit_a"]))
-                soft.append(False)
-                pool.append(False)
-        k_pool = {}
-        modes = []
+                add(milli(g["limit_a"]))
+        k_pool = {}         # mode: (k of the total or None, k of phase A's or None)
         for i in members:
             m = self.chargers[i]["_mode"]
-            if m not in modes:
-                modes.append(m)
-        for m in modes:
-            pool_w, floor = self.pools[m]
-            if pool_w is not None:
-                k_pool[m] = len(caps)
-                caps.append(pool_w * 1000)
-                soft.append(floor)
-                pool.append(True)
+            if m in k_pool:
+                continue
+            total, per, floor = src.pools[m]
+            kt = None if total is None else add(total * 1000, floor, True)
+            kp = None
+            if per is not None:
+                kp = len(caps)
+                for p in range(n):
+                    add(per[p] * 1000, floor, True)
+            k_pool[m] = (kt, kp)
         a = Allocation(len(members), caps, soft, pool)
         urgency = []
         for j in range(len(members)):
             c = self.chargers[members[j]]
+            mode = c["_mode"]
             a.mins[j] = milli(c["min_a"])
             a.maxs[j] = milli(c["max_a"])
             a.hold[j] = hold and c["_hold"]
-            urgency.append(URGENCY[c["_mode"]])
+            urgency.append(URGENCY[mode])
             site_phases = ["ABC".index(c["phase_map"][i]) for i in phases[j]]
             vsum = 0
             for p in site_phases:
                 a.link(j, p, 1)
                 vsum += s.volts[p]
-            if k_import is not None:
+            if k_load is not None:
+                a.link(j, k_load, vsum)
+            if k_battery is not None:
+                # the battery's discharge counts toward the import limit only for the modes
+                # that allow it; every car is counted against the larger room
+                a.link(j, k_battery, vsum)
+            if k_import is not None and (k_battery is None or not src.counts_battery.get(mode)):
                 a.link(j, k_import, vsum)
             for gi in range(len(self.groups)):
                 if c["id"] in self.groups[gi]["chargers"]:
                     for p in site_phases:
                         a.link(j, k_groups[gi] + p, 1)
             for m in k_pool:
-                a.link(j, k_pool[m], vsum, m == c["_mode"])
+                kt, kp = k_pool[m]
+                if kt is not None:
+                    a.link(j, kt, vsum, m == mode)
+                if kp is not None:
+                    # a phase's own pool: every car on it uses it up; see Sources
+                    lim = m == mode and (src.every_car or len(site_phases) < n)
+                    for p in site_phases:
+                        a.link(j, kp + p, s.volts[p], lim)
         order = sorted(range(len(members)),
                        key=lambda j: (urgency[j], self.chargers[members[j]]["priority"],
                                       self.chargers[members[j]]["id"]))
 
         def own(j):
-            m = self.chargers[members[j]]["_mode"]
-            return [k_pool[m]] if m in k_pool else []
+            kt, kp = k_pool.get(self.chargers[members[j]]["_mode"], (None, None))
+            ks = [] if kt is None else [kt]
+            if kp is not None:
+                ks += range(kp, kp + n)
+            return ks
 
         run(policy, a, order, urgency, own)
         a.own = own
@@ -322,31 +185,34 @@ class _Plan:
 def allocate(site, chargers, state=None, settings=None):
     """Allocate current to each charger; see the module docstring for the data.
 
-    ``settings`` is what ``schema.check_setup(site, chargers)`` returned for these
+    ``settings`` is what ``config.check.check_setup(site, chargers)`` returned for these
     settings: the board validates once and passes it every cycle, so the schema need not
     stay in memory. Without it the settings are validated here.
     """
     if settings is None:
-        from dynevse.core import schema
-        settings = schema.check_setup(site, chargers)
-    cfg = dict(settings[0])
+        from dynevse.config.check import check_setup
+        settings = check_setup(site, chargers)
+    cfg = settings[0]
     chs = [dict(c) for c in settings[1]]
     groups = settings[2]
     warnings = []
-    cfg["_solar_w"] = site.get("solar_w") if is_number(site.get("solar_w")) else None
     for i in range(len(chs)):
         chs[i]["_mode"] = chs[i]["mode"] or cfg["mode"]
         live = chargers[i]
         chs[i]["draw_a"] = live.get("draw_a")
         chs[i]["car_phases"] = live.get("car_phases")
         chs[i]["_hold"] = live.get("hold_min") is True
-    s = _Site(site, cfg, chs)
-    if s.phases_known == 0:
+    rules, bat_w, st = battery_state(site, cfg["battery"], state, warnings)
+    s = Site(site, cfg, chs, bat_w)
+    if s.off_grid:
+        warnings.append("off_grid")
+        if s.phases_known < len(s.volts):
+            warnings.append("no_load_data")
+    elif s.phases_known == 0:
         warnings.append("no_grid_data")
     elif s.phases_known < len(s.volts):
         warnings.append("grid_phase_missing")
-    rules, bat_w, st = _battery(site, cfg, state, warnings)
-    pools, surplus, export = _pools(cfg, s, rules, bat_w, st, warnings)
+    src = Sources(cfg, s, rules, bat_w, st, warnings)
 
     active = []
     in_use = []
@@ -358,7 +224,7 @@ def allocate(site, chargers, state=None, settings=None):
         if act:
             active.append(i)
             in_use.append(_phases_in_use(chs[i], draw))
-    plan = _Plan(cfg, groups, chs, s, pools)
+    plan = _Plan(groups, chs, s, src)
     policy = cfg["distribution"]
     main = plan.solve(active, in_use, policy)
 
@@ -397,25 +263,26 @@ def allocate(site, chargers, state=None, settings=None):
             "limited_by": why if c["_active"] else "inactive",
             "mode_reaches_min": mode_ok,
         })
-    limit = milli(cfg["breaker_a"] - cfg["breaker_margin_a"])
     headroom = []
     net_a = []
     for p in range(len(s.volts)):
         net = s.net[p]
-        headroom.append(_floor_a(limit - (net if net is not None else 0)))
+        headroom.append(_floor_a(s.limit[p] - (net if net is not None else 0)))
         net_a.append(None if net is None else net / 1000)
-        if net is not None and net > limit:
+        if net is not None and net > s.limit[p]:
             warnings.append("over_breaker")
-    solar = cfg["_solar_w"]
-    if solar is None and surplus is not None:
-        solar = surplus
+    solar = s.solar_w
+    if solar is None:
+        solar = src.surplus
     result_site = {
         "headroom_a": headroom,
         "net_a": net_a,
         "net_w": s.net_w,
-        "surplus_w": surplus,
-        "export_w": export,
+        "surplus_w": src.surplus,
+        "export_w": src.export,
         "solar_w": solar,
+        "inverter_w": s.inverter_w,
+        "off_grid": s.off_grid,
         "soc_above_min": st.get("above_min"),
         "soc_above_target": st.get("above_target"),
         "warnings": warnings,

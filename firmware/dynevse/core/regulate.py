@@ -13,13 +13,13 @@ It returns ``{"chargers": [...], "site": {...}, "engine": result}``; per charger
 ``inactive``), ``send`` (a profile should go out now), ``paused_left_s`` (``status.text``
 turns a row into words for people),
 ``clear_and_resend`` and ``compliance_failures``. docs/regulation.md explains every
-timer and threshold and why; their table is ``schema.REGULATION_FIELDS``.
+timer and threshold and why; their table is ``config.fields.REGULATION_FIELDS``.
 """
 from dynevse.compat import const
 from dynevse.core.engine import ACTIVE_STATUSES, URGENCY, allocate, milli
 
 GRID_KEYS = ("grid_a", "grid_w", "grid_total_w")
-OTHER_KEYS = ("solar_w", "battery_soc", "battery_w", "voltage")
+OTHER_KEYS = ("solar_w", "battery_soc", "battery_w", "voltage", "inverter_w", "inverter_phase_w")
 _GRACE_MODES = ("solar", "excess")
 _UNPLUGGED = ("Available", "Unavailable", "Faulted")
 _NO_ENERGY = _UNPLUGGED + ("Finishing",)   # OCPP: the charger delivers nothing in these
@@ -55,10 +55,10 @@ class Regulator:
 
     def __init__(self, settings=None, checked=False):
         """``settings``: the regulation section; ``checked``: it already went through
-        ``schema.check_regulation`` (the board's case: the schema need not stay loaded)."""
+        ``config.check.check_regulation`` (the board's case: the schema need not stay loaded)."""
         if not checked:
-            from dynevse.core import schema
-            settings = schema.check_regulation(settings)
+            from dynevse.config.check import check_regulation
+            settings = check_regulation(settings)
         self.cfg = settings
         self.states = {}
         self.bat_state = None

@@ -9,7 +9,7 @@ import machine
 import network
 
 from dynevse.aio import ticks_diff, ticks_ms
-from dynevse.hal.files import read_text, write_atomic
+from dynevse.hal.files import read_text, remove, write_atomic
 
 _EPOCH_OFFSET = 946684800 if time.gmtime(0)[0] == 2000 else 0   # ports with a 2000 epoch
 
@@ -39,6 +39,12 @@ class Board:
     def write_atomic(self, path, text):
         write_atomic(path, text)
 
+    def remove(self, path):
+        remove(path)
+
+    def monotonic_ms(self):
+        return ticks_ms()
+
     def monotonic_s(self):
         now = ticks_ms()
         self._mono_ms += ticks_diff(now, self._last_ticks)
@@ -46,8 +52,8 @@ class Board:
         return self._mono_ms / 1000
 
     def utc_s(self):
-        t = time.time() + _EPOCH_OFFSET
-        return t if t > 1700000000 else None    # not set yet (no NTP)
+        return time.time() + _EPOCH_OFFSET
+
 
     def watchdog_start(self, ms):
         self._wdt = machine.WDT(timeout=ms)
@@ -86,9 +92,8 @@ class Board:
             out.append((var ** 0.5 if var > 0 else 0.0) * amps_per_uv)
         return out
 
-    async def network_up(self, wifi):
-        """Join the configured Wi-Fi; the board's address, or None after the timeout."""
-        from dynevse.aio import sleep_ms
+    def wifi_join(self, wifi):
+        """Start joining ``wifi`` (ssid, password, hostname); ``wifi_address`` says when."""
         wlan = network.WLAN(network.STA_IF)
         wlan.active(True)
         if wifi.get("hostname"):
@@ -96,13 +101,15 @@ class Board:
                 network.hostname(wifi["hostname"])
             except (AttributeError, ValueError):
                 pass
-        if not wlan.isconnected():
-            wlan.connect(wifi["ssid"], wifi.get("password", ""))
-        for _ in range(100):
-            if wlan.isconnected():
-                return wlan.ifconfig()[0]
-            await sleep_ms(200)
-        return None
+        try:
+            wlan.disconnect()
+        except OSError:
+            pass
+        wlan.connect(wifi["ssid"], wifi.get("password", ""))
+
+    def wifi_address(self):
+        wlan = network.WLAN(network.STA_IF)
+        return wlan.ifconfig()[0] if wlan.active() and wlan.isconnected() else None
 
     def start_access_point(self, ssid, password):
         ap = network.WLAN(network.AP_IF)
@@ -112,6 +119,13 @@ class Board:
         else:
             ap.config(essid=ssid, authmode=network.AUTH_OPEN)
         return ap.ifconfig()[0]
+
+    def stop_access_point(self):
+        network.WLAN(network.AP_IF).active(False)
+
+    def listen_address(self, port):
+        """(host, port) for the web server: every interface, the configured port."""
+        return "0.0.0.0", port
 
     def sync_time(self):
         try:

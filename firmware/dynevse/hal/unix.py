@@ -1,13 +1,18 @@
 """The simulated board: the firmware on a PC under the MicroPython unix port.
 
-No CT clamps, no Wi-Fi (the PC's network is used as is), a watchdog that only counts,
-files under a root directory (``DYNEVSE_ROOT`` or the working directory).
+No CT clamps, a watchdog that only counts, files under a root directory (``DYNEVSE_ROOT``
+or the working directory). Wi-Fi is the PC's network, always joined.
+
+The web server listens on the loopback, not on every interface as a board does:
+``DYNEVSE_LISTEN=host:port`` (set by ``host_tools run``, which picks a free high port
+unless told otherwise) overrides the address and the configured ``web.port``.
 """
 import os
 import sys
 import time
 
-from dynevse.hal.files import read_text, write_atomic
+from dynevse.aio import ticks_ms
+from dynevse.hal.files import read_text, remove, write_atomic
 
 SOFT_RESET_EXIT = 4
 
@@ -29,6 +34,12 @@ class Board:
     def write_atomic(self, path, text):
         write_atomic(path, text)
 
+    def remove(self, path):
+        remove(path)
+
+    def monotonic_ms(self):
+        return ticks_ms()
+
     def monotonic_s(self):
         if self._t0 is None:
             return time.time() - self._mono_t0
@@ -46,14 +57,28 @@ class Board:
     def led(self, on):
         pass
 
+    def listen_address(self, port):
+        """(host, port) for the web server, given the configured ``port``."""
+        v = os.getenv("DYNEVSE_LISTEN")
+        if not v:
+            return "127.0.0.1", port
+        host, p = v.rsplit(":", 1) if ":" in v else (v, "")
+        return host or "127.0.0.1", int(p) if p else port
+
     def read_ct(self):
         return None
 
-    async def network_up(self, wifi):
+    def wifi_join(self, wifi):
+        pass
+
+    def wifi_address(self):
         return "127.0.0.1"
 
     def start_access_point(self, ssid, password):
-        return None
+        return "127.0.0.1"
+
+    def stop_access_point(self):
+        pass
 
     def sync_time(self):
         return True

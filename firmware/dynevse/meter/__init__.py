@@ -2,7 +2,8 @@
 
 ``site_readings(source, ct_a, ct_age_s, mqtt)`` merges the CT clamps (read through the
 HAL) and the MQTT site-data inputs into the engine's reading names (``grid_a``,
-``grid_w``, ``grid_total_w``, ``solar_w``, ``battery_soc``, ``battery_w``, ``voltage``)
+``grid_w``, ``grid_total_w``, ``solar_w``, ``battery_soc``, ``battery_w``, ``voltage``,
+``inverter_w``, ``inverter_phase_w``)
 and an ``ages`` dict in seconds, which the regulator uses for its staleness rules.
 
 ``source`` says where the grid comes from: "ct" (the board's clamps), "mqtt" (a smart
@@ -10,7 +11,8 @@ meter or inverter topic) or "none". A CT clamp measures a magnitude only: it can
 export from import, so a site with solar should take its grid data from MQTT.
 """
 
-_READINGS = ("grid_a", "grid_w", "grid_total_w", "solar_w", "battery_soc", "battery_w", "voltage")
+_READINGS = ("grid_a", "grid_w", "grid_total_w", "solar_w", "battery_soc", "battery_w", "voltage",
+             "inverter_w", "inverter_phase_w")
 _GRID = ("grid_a", "grid_w", "grid_total_w")
 
 

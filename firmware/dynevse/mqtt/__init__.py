@@ -7,24 +7,22 @@ Modules (import the one you need; this package imports nothing by itself):
 - ``inputs``    site data from MQTT topics, timestamped (``QUANTITIES``)
 - ``state``     state JSON out (``snapshot``, ``encode``), command topics (``parse_command``)
 - ``link``      ``Link``: all of the above wired together for the app
-- ``config``    MQTT settings table (``MQTT_FIELDS``) and ``check_mqtt``; ``register``'s
-  checks (boot-only: loaded for the call)
 - ``discovery`` the entity table, discovery payloads and the announcement (loaded for
   each announcement, dropped after)
-- ``occasional`` commands in (``COMMANDS``, ``decode_command``), connection setup, the
-  status page's numbers (loaded for the call, dropped after)
+- ``commands`` commands in (``decode_command``, ``command``; loaded for one, dropped after)
+- ``occasional`` connection setup, the status page's numbers (loaded for the call,
+  dropped after)
 
-Only the first five stay in memory; none of them imports ``config``, ``discovery``,
-``occasional`` or ``core.schema``.
+Only the first five stay in memory; none of them imports ``discovery``, ``commands``, ``occasional`` or the configuration package. The MQTT
+settings table and its check are the configuration's (``dynevse.config``).
 
 How the app uses it::
 
     from dynevse.mqtt.link import Link
     from dynevse.mqtt.state import snapshot
 
-    # settings["mqtt"] as settings.check_config (config.check_mqtt) returned it at boot;
-    # without checked=True they are validated here (config and schema loaded for that)
-    link = Link(settings["mqtt"], device_id, on_command=apply, clock=hal.ticks_ms, checked=True)
+    # cfg["mqtt"] as dynevse.config.check returned it at boot
+    link = Link(cfg["mqtt"], device_id, on_command=apply, clock=board.monotonic_ms)
     link.register("Panel", site_cfg["phases"], site_cfg["battery"] is not None,
                   [{"id": c["id"], "name": c["id"]} for c in chargers_cfg],
                   url="http://192.168.1.20/")
@@ -41,7 +39,6 @@ How the app uses it::
                       # unexpected, dropped, rejected, resent, commands, commands_refused,
                       # last_refusal, input_ok, input_bad, discovery, ...
 
-- ``ConfigError`` from ``Link(...)`` or ``register`` names the bad setting.
 - Call ``register`` before ``run`` (the first connect removes retained entities that are
   not registered), and again whenever the chargers or the site change; entities of chargers no
   longer listed are removed (empty retained config). After every connect all entities
@@ -52,8 +49,8 @@ How the app uses it::
   ``power_buffer_w``, ``soc_min``, ``soc_target`` (numbers; the latter two only with a
   battery). Charger keys: ``mode`` (str, ``""`` = follow the site), ``min_a``,
   ``max_a`` (numbers), ``priority`` (int), ``reset`` (value None: reset the charging
-  profile). The value has passed the schema's check for its field (``occasional.COMMANDS``
-  holds the schema's rules for these; a test keeps them equal). The callback applies and
+  profile). The value has passed the field's check (``config.site.commands``
+  derives the platforms, options and ranges from the field tables). The callback applies and
   persists it, or raises ``ConfigError`` (e.g. min above max; any exception with
   ``field`` and ``message`` does): the refusal goes to ``<base>/diagnostics`` and nothing
   else changes. On success the new value is shown in the next state message at once.

@@ -32,7 +32,7 @@ which no frame keeps once it is handled, and no ``wait_for`` while idle.
 import asyncio
 import sys
 
-from dynevse.aio import forget, ticks_ms, ticks_diff, sleep_ms, wait_for
+from dynevse.aio import forget, loaded, ticks_ms, ticks_diff, sleep_ms, wait_for
 from dynevse.compat import const
 from dynevse.mqtt import packet as P
 
@@ -61,24 +61,24 @@ _DROPPED = const(13)
 
 
 def call(names, fn, *args):
-    """``fn`` of module ``names[0]`` called with the modules ``names`` loaded just for it
-    (those that were not loaded before are dropped after)."""
-    new = [n for n in names if n not in sys.modules]
+    """``fn`` of module ``names[0]`` called with the modules ``names`` (as for
+    ``aio.loaded``) loaded just for it: those that were not loaded before are dropped after."""
+    before = loaded(names)
     try:
         __import__(names[0])
         return getattr(sys.modules[names[0]], fn)(*args)
     finally:
-        forget(new)
+        forget([n for n in loaded(names) if n not in before])
 
 
 async def acall(names, fn, *args):
     """``call`` for a coroutine function: awaited while its modules are loaded."""
-    new = [n for n in names if n not in sys.modules]
+    before = loaded(names)
     try:
         __import__(names[0])
         return await getattr(sys.modules[names[0]], fn)(*args)
     finally:
-        forget(new)
+        forget([n for n in loaded(names) if n not in before])
 
 
 class Client:

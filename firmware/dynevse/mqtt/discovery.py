@@ -16,7 +16,7 @@ time by ``config_message`` so that only one is ever in memory.
 
 Needed only after a (re)connect: ``Link`` imports this module for ``announce`` and
 drops it afterwards, so none of it stays in memory. Select options and number ranges
-come from ``occasional.COMMANDS`` (the schema's).
+come from the configuration's field tables (``config.site.commands``).
 """
 import json
 from binascii import crc32
@@ -24,7 +24,7 @@ from binascii import crc32
 from dynevse import VERSION
 from dynevse.aio import sleep_ms, wait_for
 from dynevse.compat import const
-from dynevse.mqtt.occasional import commands
+from dynevse.config.site import commands
 
 _MAKER = "Dynamic OCPP EVSE"
 

@@ -26,7 +26,11 @@ grid_total W,kW grid_total_w -1
 solar W,kW solar_w -1
 battery_soc % battery_soc -1
 battery_power W,kW battery_w -1
-voltage V voltage -1"""
+voltage V voltage -1
+inverter W,kW inverter_w -1
+inverter_l1 W,kW inverter_phase_w 0
+inverter_l2 W,kW inverter_phase_w 1
+inverter_l3 W,kW inverter_phase_w 2"""
 
 
 def parse_number(payload, path=""):

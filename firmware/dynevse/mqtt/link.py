@@ -8,9 +8,8 @@ a command, and on the client's tick (at least every ``state_period_s``). Command
 site data arrive through the client's reader and are handled at once, without awaiting
 anything.
 
-Only what runs all the time stays in memory. Settings validation (``config``,
-``core.schema``: unchecked settings, ``register``), a command and the status page
-(``occasional``) and an announcement (``discovery``) load their modules for the call and
+Only what runs all the time stays in memory. A command and the status page
+(``commands``, ``occasional``) and an announcement (``discovery``) load their modules for the call and
 drop them after it, unless something else had them loaded already.
 """
 import asyncio
@@ -20,13 +19,11 @@ from dynevse.mqtt.client import Client, acall, call
 from dynevse.mqtt.inputs import Inputs
 from dynevse.mqtt.state import parse_command
 
-_CONFIG = ("dynevse.mqtt.config", "dynevse.core.schema")
 
 
 class Link:
-    """MQTT for one board. ``cfg``: the ``mqtt`` settings (see ``config.MQTT_FIELDS``);
-    with ``checked`` they are ``config.check_mqtt`` output, taken as they are (not
-    copied); otherwise they are validated here."""
+    """MQTT for one board. ``cfg``: the ``mqtt`` settings as ``config.check.check_mqtt``
+    returns them (taken as they are, not copied)."""
 
     # set on the instance when they change (an attribute less per object meanwhile)
     _task = None                    # the announcement
@@ -37,9 +34,7 @@ class Link:
     last_refusal = ""
 
     def __init__(self, cfg, device_id, on_command=None, clock=ticks_ms,
-                 open_connection=None, client=None, checked=False):
-        if not checked:
-            cfg = call(_CONFIG, "check_mqtt", cfg, device_id)
+                 open_connection=None, client=None):
         self.cfg = cfg
         self.base = cfg["base_topic"]
         self._clock = clock
@@ -60,19 +55,14 @@ class Link:
 
     # ---- what the app calls ------------------------------------------------------
 
-    def register(self, name, phases, battery, chargers, url="", checked=False):
+    def register(self, name, phases, battery, chargers, url=""):
         """Announce the hub and ``chargers`` ([{"id", "name", optional "vendor", "model",
-        "firmware"}]); entities of chargers registered before but not now are removed.
-
-        ``checked``: the values come from the board's validated settings (ids, phases and
-        names already checked), so the settings tables need not be loaded."""
-        if checked:
-            chs = []
-            for c in chargers:
-                chs += (c["id"], c.get("name") or None, c.get("vendor"), c.get("model"), c.get("firmware"))
-            self.store_registration(name, url, phases, battery, chs[::5], chs)
-        else:
-            call(_CONFIG, "register", self, name, phases, battery, chargers, url)
+        "firmware"}]); entities of chargers registered before but not now are removed. The
+        values come from the board's checked configuration (and its chargers' own words)."""
+        chs = []
+        for c in chargers:
+            chs += (c["id"], c.get("name") or None, c.get("vendor"), c.get("model"), c.get("firmware"))
+        self.store_registration(name, url, phases, battery, chs[::5], chs)
         self._discover = True
         self._pump(True)
 
@@ -136,7 +126,7 @@ class Link:
 
     def _on_message(self, topic, payload, retained):
         if parse_command(self.base, topic) is not None:
-            call(("dynevse.mqtt.occasional",), "command", self, topic, payload, retained)
+            call(("dynevse.mqtt.commands", "dynevse.config."), "command", self, topic, payload, retained)
         elif not self.inputs.handle(topic, payload, retained) and self._sweep is not None \
                 and retained and len(payload):
             self._sweep(topic)
@@ -145,7 +135,7 @@ class Link:
 
     async def _announce(self):
         try:
-            await acall(("dynevse.mqtt.discovery", "dynevse.mqtt.occasional"), "announce", self)
+            await acall(("dynevse.mqtt.discovery", "dynevse.config."), "announce", self)
             self._discover = False
         except Exception as e:
             # link lost or slow; everything is announced again after the reconnect

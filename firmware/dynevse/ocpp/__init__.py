@@ -8,13 +8,14 @@ Interface for the app::
     await cs.serve(cp_id, headers, reader, writer)    # per upgrade request to /ocpp/<cp_id>
     # the board's HTTP front does this: await dynevse.web.front.Front(cs).serve(host, port)
 
-- ``ocpp_config``: the ``ocpp`` section (fields, defaults and ranges in ``config.py``,
-  ``OCPP_FIELDS``); ``chargers``: the charger list, each ``{"id", "phases", ...}`` with the
-  OCPP options of ``CHARGER_OCPP_FIELDS`` (other keys are ignored). ``checked=True``: both
-  are already validated with defaults filled in (``dynevse.settings.check_config``); they
-  are taken as they are and neither ``config.py`` nor ``core.schema`` is imported.
-  Otherwise they are validated here and invalid settings raise
-  ``dynevse.core.schema.ConfigError`` naming the field.
+- ``ocpp_config``: the ``ocpp`` section as ``dynevse.config.check`` returns it (fields,
+  defaults and ranges in ``config.fields.OCPP_FIELDS``; with ``fallback_a``,
+  ``profile_duration_s``, ``refresh_before_s`` and ``voltage_v`` taken from their own
+  sections); ``chargers``: the charger list (``config.site.CHARGER_FIELDS``).
+  ``checked=True``: both are already validated with defaults filled in; they are taken as
+  they are and the configuration package is not imported. Otherwise they are validated
+  here (``config.check.check_central``) and invalid settings raise
+  ``dynevse.config.schema.ConfigError`` naming the field.
 - ``serve``: ``headers`` a mapping of the request's headers (any case of names),
   ``reader``/``writer`` the asyncio stream pair; it answers the upgrade (a refusal in
   HTTP/1.1 or the websocket) and returns when the charger has left.
@@ -51,5 +52,5 @@ A bad argument raises ValueError. ``standalone.py`` runs a server alone on eithe
 Memory: what stays imported while chargers charge is ``central``, ``rpc`` and ``ws``. ``accept`` (per connection attempt) and
 ``occasional`` (the setup after connecting, the less frequent CALLs, commands,
 summaries, fault texts, the constructor) are imported for a use and forgotten when no use
-runs; ``config`` is for boot. ``tests/ocpp/heap_probe.py`` measures it.
+runs;  ``tests/ocpp/heap_probe.py`` measures it.
 """

@@ -16,8 +16,7 @@ What is rare lives in modules imported for a use and forgotten when no use runs
 (``_use``), so their code leaves the heap again: ``accept.py`` (checking an upgrade
 request, the handshake), ``occasional.py`` (the setup after every (re)connection, the
 CALLs a charger sends now and then, the controller's occasional commands, summaries for
-pages, the texts of faults and rare events, the constructor), ``config.py`` (validation,
-at boot). Also here: MeterValues into readings, and time as text.
+pages, the texts of faults and rare events, the constructor). Also here: MeterValues into readings, and time as text.
 """
 import asyncio
 import json
@@ -599,8 +598,8 @@ class CentralSystem:
     """The OCPP 1.6J central system (see the package docstring for the interface).
 
     ``checked``: ``config`` and ``chargers`` are already validated, with defaults filled
-    in (``dynevse.settings.check_config`` does it at boot); otherwise they are validated
-    here (``config.py``, which is then imported).
+    in (``dynevse.config.check`` does it at boot); otherwise they are validated here
+    (``config.check.check_central``, which is then imported).
     """
 
     _watching = False    # the watch over silent connections runs (_watch)

@@ -337,9 +337,8 @@ def init(cs, config, chargers, clock, log_sink, checked):
     """``CentralSystem(config, chargers, clock, log_sink, checked)``: the settings
     (validated here unless ``checked``), the clock, a session per charger."""
     if not checked:
-        from dynevse.ocpp.config import check_ocpp, check_chargers_ocpp
-        config = check_ocpp(config)
-        chargers = check_chargers_ocpp(chargers)
+        from dynevse.config.check import check_central
+        config, chargers = check_central(config, chargers)
     if clock is None:
         from dynevse.ocpp.clock import SystemClock
         clock = SystemClock()

@@ -1,10 +1,20 @@
-"""OCPP settings: defaults, ranges, errors naming the field; ISO 8601 time text.
+"""OCPP settings (``config.check.check_central``, the central system on its own):
+defaults, ranges, errors naming the field; ISO 8601 time text.
 
 Runs under pytest and on the MicroPython unix port (tests/dual/run.py).
 """
 from dualtest import raises
-from dynevse.core.schema import ConfigError
-from dynevse.ocpp.config import check_ocpp, check_chargers_ocpp
+from dynevse.config.schema import ConfigError
+from dynevse.config.check import check_central
+
+
+def check_ocpp(data):
+    return check_central(data, [])[0]
+
+
+def check_chargers_ocpp(chargers):
+    return check_central({}, chargers)[1]
+
 from dynevse.ocpp.central import iso8601, hhmmss
 
 
@@ -26,8 +36,10 @@ def test_out_of_range_names_field_and_range():
     assert e.field == "ocpp.max_message_bytes"
     e = raises(ConfigError, check_ocpp, {"free_charging": 1})
     assert e.field == "ocpp.free_charging"
+    # the fallback current is the regulation's setting: a standalone central system may
+    # be given it, and it is checked (and named) as that setting
     e = raises(ConfigError, check_ocpp, {"fallback_a": float("nan")})
-    assert e.field == "ocpp.fallback_a"
+    assert e.field == "regulation.fallback_a"
 
 
 def test_profile_ids_must_differ():

@@ -1,4 +1,5 @@
-"""A help text for every configuration field, for the host tools and the web page.
+"""A help text for every configuration field (``config.site``, ``config.fields``), for the host tools and the
+web pages.
 
 One line per field: ``section.key: text``. Kept as one string: on the board a table of
 strings costs several times its text in heap.
@@ -7,11 +8,11 @@ strings costs several times its text in heap.
 HELP = """device.id: Short name of this board, used in MQTT topics and Home Assistant ids (letters, digits, _ - .).
 device.name: Name people see, e.g. in Home Assistant.
 device.log_level: How much the board logs: debug, info, warning or error.
-wifi.ssid: The Wi-Fi network to join; empty starts the setup access point.
+wifi.ssid: The Wi-Fi network to join; empty: the board opens its setup access point.
 wifi.password: The Wi-Fi password. Never shown.
 wifi.hostname: The board's name on the network.
 wifi.ap_ssid: Name of the setup access point, used when the Wi-Fi can't be joined.
-wifi.ap_password: Password of the setup access point (8+ characters), empty for an open one. Never shown.
+wifi.ap_password: Password of the setup access point (8 to 64 characters), empty for an open one. Never shown.
 web.port: TCP port of the board's web server; chargers connect to ws://<board>:<port>/ocpp/<id>.
 web.admin_password: Password of the web pages after setup. Never shown.
 control.cycle_s: Seconds between control cycles.
@@ -26,11 +27,17 @@ site.allow_grid_charging: Off: no mode may import from the grid for the cars.
 site.mode: The charging mode of every charger that has none of its own: standard, eco, solar or excess.
 site.distribution: How chargers share: shared, priority, sequential_optimized or sequential_strict.
 site.excess_threshold_w: Excess mode charges only from export above this many watts.
+site.off_grid: On: no grid connection (set control.grid_source to none); the inverter and battery supply the site and limit each phase.
+site.meter_netting: sum: the meter bills the sum over the phases (import on one offsets export on another); per_phase: it bills each phase on its own.
+site.inverter_output: symmetric: the inverter puts the same power on each phase; asymmetric: it puts its power where the load is.
+site.inverter_max_w: The inverter's largest total AC output, 0 = not set.
+site.inverter_max_phase_w: The inverter's largest AC output on one phase, 0 = not set.
 site.battery.soc_min: Home battery state of charge below which it is not used for the cars.
 site.battery.soc_target: State of charge the home battery should reach before Solar and Excess may take its solar.
 site.battery.soc_hysteresis: Once above a threshold, the SOC must drop this far below it to count as below.
 site.battery.max_charge_w: Most power the home battery takes when charging.
 site.battery.max_discharge_w: Most power the home battery gives when discharging.
+site.battery.coupling: series: the battery's power goes through the (hybrid) inverter; parallel: it has its own inverter on the AC side.
 site.groups.id: Name of a circuit group (a sub-breaker shared by some chargers).
 site.groups.limit_a: The group's breaker rating per phase.
 site.groups.chargers: The ids of the chargers behind this sub-breaker.
@@ -50,13 +57,13 @@ chargers.rate_unit: Unit of the limits: auto (what the charger says it accepts),
 chargers.stack_level: Stack level of the limit profile; -1 uses the site's, lowered to the charger's maximum.
 regulation.ramp_up_a_s: How fast a charger's limit may rise; decreases are immediate.
 regulation.deadband_a: Changes smaller than this send no profile.
-regulation.profile_duration_s: How long each limit profile stays valid on the charger.
+regulation.profile_duration_s: How long each limit profile stays valid on the charger (a dead controller leaves the chargers on their fallback after this).
 regulation.refresh_before_s: An unchanged limit is sent again when this little is left of its profile.
 regulation.pause_s: After a stop for lack of power, a charger waits this long before starting again.
 regulation.grace_s: Solar and Excess: how long a running session rides through a dip at its minimum.
 regulation.grid_max_age_s: Grid data older than this is stale.
 regulation.stale_hold_s: While grid data is stale, commands are held this long before the fallback.
-regulation.fallback_a: Current of every charger while grid data is stale, and of the charger's own fallback profile.
+regulation.fallback_a: Current of every charger while grid data is stale, and of the charger's own fallback profile (the board sends it to the chargers too).
 regulation.input_max_age_s: Solar, battery and voltage readings older than this count as unknown.
 regulation.meter_max_age_s: A charger's meter values older than this are ignored.
 regulation.idle_s: A car in SuspendedEV drawing nothing this long counts as inactive.
@@ -65,11 +72,9 @@ regulation.compliance_tolerance_a: How far a charger may exceed its limit before
 regulation.compliance_cycles: Cycles in a row over the tolerance before the profile is cleared and sent again.
 regulation.car_response_s: Time a car needs to follow a new limit; earlier meter samples are not believed.
 ocpp.heartbeat_interval_s: Heartbeat interval given to chargers at boot.
-ocpp.fallback_a: Set by regulation.fallback_a.
 ocpp.profile_id: chargingProfileId of the limit profile.
 ocpp.fallback_profile_id: chargingProfileId of the fallback profile (one stack level below).
 ocpp.stack_level: Stack level of the limit profile; the fallback goes one below.
-ocpp.profile_duration_s: Set by regulation.profile_duration_s.
 ocpp.meter_sample_interval_s: MeterValueSampleInterval set on chargers after boot; 0 leaves theirs.
 ocpp.meter_measurands: MeterValuesSampledData set on chargers after boot; empty leaves theirs.
 ocpp.call_timeout_s: How long the board waits for a charger's answer.
@@ -78,7 +83,6 @@ ocpp.boot_wait_s: If a charger sends no BootNotification this long after connect
 ocpp.ws_ping_interval_s: The board pings a silent charger after this long; 0 = off.
 ocpp.free_charging: On: every idTag is accepted. Off: only those in id_tags.
 ocpp.id_tags: idTags accepted when free_charging is off.
-ocpp.voltage_v: Set by site.voltage_v.
 ocpp.log_lines: Lines kept in each charger's OCPP log.
 mqtt.host: The MQTT broker's host name or address; empty: MQTT off.
 mqtt.port: The broker's port.

@@ -3,8 +3,8 @@
 Runs under pytest and MicroPython.
 """
 from dualtest import raises
-from dynevse.core.schema import ConfigError
-from dynevse.mqtt import config as C
+from dynevse.config.schema import ConfigError
+from dynevse.config import check as C
 
 
 def err(data, device_id="board1"):
@@ -21,8 +21,9 @@ def test_defaults_and_derived_names():
 
 
 def test_every_field_has_a_default_in_the_table():
-    d = C.defaults()
-    for f in C.MQTT_FIELDS:
+    from dynevse.config import fields, schema
+    d = schema.defaults(fields.MQTT_FIELDS)
+    for f in fields.MQTT_FIELDS:
         assert len(f) == 6
         assert f[0] in d, f
 
@@ -59,7 +60,7 @@ def test_bad_values_name_the_field():
 
 def test_bad_device_id():
     e = err({}, "board 1")
-    assert e.field == "device_id"
+    assert e.field == "device.id"
 
 
 def test_input_defaults():
@@ -100,5 +101,8 @@ def test_quantities_feed_the_engine_names():
         names[name] = (reading, phase)
     assert names["grid_l3"] == ("grid", 2) and names["solar"] == ("solar_w", -1)
     assert names["battery_power"] == ("battery_w", -1) and names["grid_total"] == ("grid_total_w", -1)
+    # the inverter's AC output, total and per phase (issue 14: the inverter model, off-grid)
+    assert names["inverter"] == ("inverter_w", -1) and names["inverter_l2"] == ("inverter_phase_w", 1)
     assert sorted(names) == sorted(["grid_l1", "grid_l2", "grid_l3", "grid_total", "solar",
-                                    "battery_soc", "battery_power", "voltage"])
+                                    "battery_soc", "battery_power", "voltage",
+                                    "inverter", "inverter_l1", "inverter_l2", "inverter_l3"])

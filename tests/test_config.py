@@ -3,13 +3,15 @@ import json
 
 import pytest
 
-from dynevse import settings, settings_help
-from dynevse.core.schema import ConfigError
+from dynevse.config import help as settings_help
+from dynevse.config import fields as schema
+from dynevse.config.check import check
+from dynevse.config.schema import ConfigError
 
 
 def test_every_field_has_help_text():
     missing = []
-    for section, fields, _is_list in settings.SECTIONS:
+    for section, fields, _is_list in schema.SECTIONS:
         for f in fields:
             if not settings_help.help_for("%s.%s" % (section, f[0])):
                 missing.append("%s.%s" % (section, f[0]))
@@ -20,13 +22,17 @@ def test_every_field_has_help_text():
 
 
 def test_minimal_config_fills_defaults():
-    cfg = settings.check_config({"chargers": [{"id": "cp1"}]})
+    cfg = check({"chargers": [{"id": "cp1"}]})
     assert cfg["device"]["id"] == "dynevse" and cfg["web"]["port"] == 80
     assert cfg["chargers"][0]["min_a"] == 6 and cfg["chargers"][0]["profile_kind"] == "relative"
     assert cfg["mqtt"]["base_topic"] == "dynevse/dynevse"
-    o = settings.ocpp_settings(cfg)
-    # one value, one place: the OCPP side gets the regulator's fallback and duration
-    assert (o["fallback_a"], o["profile_duration_s"], o["voltage_v"]) == (6, 180, 230)
+    o = cfg["ocpp"]
+    # one value, one place: the OCPP side gets the regulator's fallback, duration and
+    # refresh and the site's voltage (their defaults: 6 A, 180 s, 60 s, 230 V)
+    assert (o["fallback_a"], o["profile_duration_s"], o["refresh_before_s"], o["voltage_v"]) == (6, 180, 60, 230)
+    cfg = check({"regulation": {"profile_duration_s": 300}, "site": {"voltage_v": 240},
+                 "chargers": [{"id": "cp1"}]})
+    assert (cfg["ocpp"]["profile_duration_s"], cfg["ocpp"]["voltage_v"]) == (300, 240)
 
 
 def test_errors_name_the_field():
@@ -43,7 +49,7 @@ def test_errors_name_the_field():
     ]
     for cfg, field in cases:
         with pytest.raises(ConfigError) as e:
-            settings.check_config(cfg)
+            check(cfg)
         assert e.value.field == field, (cfg, str(e.value))
 
 
@@ -51,24 +57,24 @@ def test_fallback_must_fit_the_breaker():
     # 4 three-phase chargers x 6 A = 24 A on each phase; a 20 A breaker can't carry it.
     cfg = {"site": {"breaker_a": 20}, "chargers": [{"id": "cp%d" % i} for i in range(4)]}
     with pytest.raises(ConfigError) as e:
-        settings.check_config(cfg)
+        check(cfg)
     assert e.value.field == "regulation.fallback_a" and "24" in str(e.value)
     # the same chargers spread as 1-phase over A, B, C, A: 12 A on A fits
     cfg["chargers"] = [{"id": "cp%d" % i, "phases": 1, "phase_map": "ABCA"[i]} for i in range(4)]
-    settings.check_config(cfg)
+    check(cfg)
 
 
 def test_secrets_are_masked_and_only_those():
-    cfg = settings.check_config({
+    cfg = check({
         "wifi": {"ssid": "home", "password": "wifisecret"},
         "web": {"admin_password": "adminsecret"},
         "mqtt": {"host": "broker", "username": "u", "password": "mqttsecret"},
         "chargers": [{"id": "cp1", "password": "cpsecret"}, {"id": "cp2"}],
     })
-    text = json.dumps(settings.masked(cfg))
+    text = json.dumps(schema.masked(cfg))
     for secret in ("wifisecret", "adminsecret", "mqttsecret", "cpsecret"):
         assert secret not in text
-    m = settings.masked(cfg)
+    m = schema.masked(cfg)
     assert m["wifi"]["ssid"] == "home" and m["mqtt"]["username"] == "u"
     assert m["chargers"][1]["password"] == ""          # unset stays visibly unset
     assert cfg["wifi"]["password"] == "wifisecret"     # the original is untouched

@@ -3,8 +3,8 @@
 Runs under pytest and on the MicroPython unix port (tests/dual/run.py).
 """
 from dualtest import raises
-from dynevse.core import schema
-from dynevse.core.schema import ConfigError
+from dynevse.config import check as schema
+from dynevse.config.schema import ConfigError
 
 
 def site(**kw):
