@@ -1,9 +1,15 @@
-"""What the regulator takes a charger to draw when its meter sample is older than its
-status (both runtimes)."""
+"""A charger that left or is out of reach, its last meter sample older than its status:
+its stale draw is not handed out again (both runtimes)."""
 from dynevse.core.regulate import Regulator
 
 SITE = {"phases": 3, "breaker_a": 25, "breaker_margin_a": 2, "mode": "standard", "distribution": "shared"}
 HOUSE_A = 10.0
+
+
+def _charging(cid, a):
+    """A charger whose car follows its delivered limit ``a`` (the sender reports it)."""
+    return {"id": cid, "status": "Charging", "draw_a": [a] * 3, "meter_age_s": 1,
+            "delivered_a": a if a else None}
 
 
 def _shared(r):
@@ -12,8 +18,7 @@ def _shared(r):
     t = 0
     for _ in range(12):
         site = dict(SITE, grid_a=[HOUSE_A + lim[0] + lim[1]] * 3)
-        out = r.step(t, site, [{"id": "cp1", "status": "Charging", "draw_a": [lim[0]] * 3, "meter_age_s": 1},
-                               {"id": "cp2", "status": "Charging", "draw_a": [lim[1]] * 3, "meter_age_s": 1}])
+        out = r.step(t, site, [_charging("cp1", lim[0]), _charging("cp2", lim[1])])
         lim = [c["limit_a"] for c in out["chargers"]]
         t += 5
     assert lim == [6.5, 6.5], lim
@@ -26,25 +31,30 @@ def _after(cp2, cp2_draws_a):
     r = Regulator({})
     t = _shared(r)
     site = dict(SITE, grid_a=[HOUSE_A + 6.5 + cp2_draws_a] * 3)
-    out = r.step(t, site, [{"id": "cp1", "status": "Charging", "draw_a": [6.5] * 3, "meter_age_s": 1}, cp2])
+    out = r.step(t, site, [_charging("cp1", 6.5), cp2])
     return [c["limit_a"] for c in out["chargers"]]
 
 
-def test_a_charger_that_delivers_nothing_draws_nothing():
+def test_a_charger_that_delivers_nothing_leaves_only_what_the_grid_shows():
     # cp2 stops delivering while its last meter sample (6.5 A a phase, a second old) is all
     # the central system has of it. cp1 may have the whole room now, 25 - 2 - 10 = 13 A, no
-    # more: counting cp2's stale 6.5 A would take the house for 3.5 A and give cp1 16 A,
-    # 26 A on a 25 A breaker (the 4-charger sim went to 47.1 A on 40 A this way when a car
-    # left).
+    # more: cp2's stale 6.5 A taken off the grid reading makes the house 3.5 A and the
+    # engine's room 19.5 A, and 16 A for cp1 would be 26 A on a 25 A breaker (the 4-charger
+    # sim went to 47.1 A on 40 A this way when a car left, before increases were bounded by
+    # the measured grid: 23 A - 16.5 A measured + cp1's own 6.5 A).
     for status in ("Available", "Finishing", "Faulted", "Unavailable"):
-        cp1, cp2 = _after({"id": "cp2", "status": status, "draw_a": [6.5] * 3, "meter_age_s": 1}, 0)
-        assert cp1 == 13.0 and cp2 == 0.0, (status, cp1, cp2)
+        for cp2 in ({"id": "cp2", "status": status, "draw_a": [6.5] * 3, "meter_age_s": 1, "delivered_a": 6.5},
+                    {"id": "cp2", "status": status, "draw_a": [6.5] * 3, "meter_age_s": 1}):
+            cp1, cp2 = _after(cp2, 0)
+            assert cp1 <= 13.0 and cp2 == 0.0, (status, cp1, cp2)
 
 
 def test_a_charger_out_of_reach_keeps_its_draw_in_the_house_load():
-    # lost from OCPP (the app reports it so), cp2 may go on charging on its last profile
-    # or stop: either way cp1 stays within what the grid leaves, 23 A minus the rest
-    lost = {"id": "cp2", "status": "Unavailable", "connected": False}
+    # lost from OCPP (the app reports it so, with the last status, meter sample and limit
+    # it had), cp2 may go on charging on its last profile or stop: either way cp1 stays
+    # within what the grid leaves, 23 A minus the rest
+    lost = {"id": "cp2", "status": "Charging", "connected": False, "draw_a": [6.5] * 3,
+            "meter_age_s": 1, "delivered_a": 6.5}
     for still_drawing_a, room_a in ((6.5, 6.5), (0.0, 13.0)):
         cp1, cp2 = _after(dict(lost), still_drawing_a)
         assert cp2 == 0.0 and cp1 <= room_a, (still_drawing_a, cp1)

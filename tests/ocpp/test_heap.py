@@ -87,9 +87,11 @@ def test_resident_code_and_per_charger_heap(mpy_dir):
     # Round after round ends where the first ones did: nothing accumulates per
     # connection. (The collector is conservative: a stale word somewhere keeps an object
     # for a while, so single readings vary by a few hundred bytes, always upwards; the
-    # least of several does not.)
+    # least of several does not.) The first rounds still fill each charger's log up to
+    # log_lines (the sender's lines came on top: measured 3352, 3576, 3632, then 3688-3712):
+    # from the third later round on, nothing may grow.
     later = m["later_after"]
-    assert min(later[-3:]) - min(later[:3]) < 256, later
+    assert min(later[-3:]) - min(later[2:5]) < 256, later
 
 
 async def heap(srv):
@@ -142,6 +144,9 @@ def test_heap_with_chargers_connected(tmp_path, mpy_dir):
     # task serving it), its readings and its log.
     assert per_charger < BUDGET["connected_first"] and per_charger2 < BUDGET["connected_second"]
     assert after1 - start < N * BUDGET["left"]
-    # The second round ends where the first did: nothing accumulates per connection.
+    # The second round ends where the first did: nothing accumulates per connection. With
+    # all four connected the second round may be lower, never higher: in the first, the
+    # modules imported for one use (setup, the sender's first answer) can still be
+    # imported when it is read.
     assert abs(after2 - after1) < 1024
-    assert abs(used2[-1] - used1[-1]) < 2 * 1024
+    assert used2[-1] - used1[-1] < 2 * 1024
