@@ -163,7 +163,8 @@ def _prepare(tool, args):
         where = where_to_get_firmware(args.board)
         if not args.firmware:
             return ("flash: FIRMWARE is missing: the MicroPython image written onto the chip before the "
-                    "firmware. " + where)
+                    "firmware. " + where + " Or write our own image with the firmware in it (make image "
+                    "BOARD=%s, with ESP-IDF): make flash PORT=<port> IMAGE=1." % args.board)
         version = image_names(args.board)[0]
         m = re.search(r"-v(\d+\.\d+\.\d+)", os.path.basename(args.firmware))
         if m and m.group(1) != version:
