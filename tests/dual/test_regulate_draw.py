@@ -49,12 +49,15 @@ def test_a_charger_that_delivers_nothing_leaves_only_what_the_grid_shows():
             assert cp1 <= 13.0 and cp2 == 0.0, (status, cp1, cp2)
 
 
-def test_a_charger_out_of_reach_keeps_its_draw_in_the_house_load():
-    # lost from OCPP (the app reports it so, with the last status, meter sample and limit
-    # it had), cp2 may go on charging on its last profile or stop: either way cp1 stays
-    # within what the grid leaves, 23 A minus the rest
-    lost = {"id": "cp2", "status": "Charging", "connected": False, "draw_a": [6.5] * 3,
-            "meter_age_s": 1, "delivered_a": 6.5}
-    for still_drawing_a, room_a in ((6.5, 6.5), (0.0, 13.0)):
+def test_a_charger_out_of_reach_may_still_draw_its_profile():
+    # Lost from OCPP (the app reports it so, without a status, meter sample or limit),
+    # cp2 goes on on its last profile (6.5 A, delivered seconds ago: profile_duration_s
+    # is 180 s) and then on its fallback profile (fallback_a, 6 A), whenever its car asks:
+    # what the grid shows of it now is not all it may draw. So cp1 keeps what is left
+    # with cp2 at 6.5 A, 25 - 2 - 10 - 6.5 = 6.5 A, whatever cp2 draws at the moment.
+    # Drawing nothing (its car paused), cp2 would otherwise make room for cp1 at 13 A:
+    # 13 + 6.5 + 10 = 29.5 A on a 25 A breaker once its car resumes.
+    lost = {"id": "cp2", "status": "Unavailable", "connected": False}
+    for still_drawing_a in (6.5, 0.0):
         cp1, cp2 = _after(dict(lost), still_drawing_a)
-        assert cp2 == 0.0 and cp1 <= room_a, (still_drawing_a, cp1)
+        assert cp2 == 0.0 and cp1 <= 6.5, (still_drawing_a, cp1)
