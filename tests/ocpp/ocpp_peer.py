@@ -41,10 +41,10 @@ def compile_mpy(out_dir):
 class Server:
     """The OCPP server in a child process, with its control API."""
 
-    def __init__(self, runtime, config, workdir, mpy_dir=None, micropython=None, clock_rate=None):
-        """``micropython``: the MicroPython binary (default: the venv's); ``clock_rate``: the
-        server's monotonic clock runs this many times as fast as real time (serve.py's
-        ``--clock-rate``)."""
+    def __init__(self, runtime, config, workdir, mpy_dir=None, clock_rate=None, micropython=None):
+        """``clock_rate``: the server's monotonic clock runs this many times as fast as
+        real time (serve.py's ``--clock-rate``); ``micropython``: the MicroPython binary
+        (default: the venv's)."""
         self.runtime = runtime
         self.port = free_port()
         self.log_path = os.path.join(workdir, "server-%s.log" % runtime)

@@ -127,7 +127,7 @@ async def cycle(srv):
 
 
 def test_heap_with_chargers_connected(tmp_path, mpy_dir):
-    srv = Server("micropython", CONFIG, str(tmp_path), mpy_dir, MICROPYTHON)
+    srv = Server("micropython", CONFIG, str(tmp_path), mpy_dir, micropython=MICROPYTHON)
     try:
         async def scenario():
             start = await heap(srv)
