@@ -8,10 +8,16 @@ MPY    := $(BIN)/micropython
 MPYPATH := .frozen:firmware:.:tests/dual
 
 .PHONY: all venv test pytest test-mpy mpy-check scenarios build run flash deploy config-new \
-        config-validate config-show sim mem bench bench-latency portal clean
+        config-validate config-show sim mem board-model image bench bench-latency portal clean
 
 BOARD  ?= esp32-devkitc
 CONFIG ?= config.json
+# The board model (host_tools/board_model.py): MicroPython's source, a v1.29 checkout or a
+# tarball of one; empty: ../shared/micropython/micropython-src.tar.gz when it exists.
+MICROPYTHON_SRC ?=
+MODEL_ENV := MICROPYTHON_SRC="$(MICROPYTHON_SRC)"
+# MODEL=esp32: run on the board model; FROZEN=1: the model with the firmware frozen in
+MODEL_ARGS = $(if $(MODEL),--model $(MODEL)) $(if $(FROZEN),--frozen)
 
 all: test
 
@@ -58,15 +64,27 @@ portal: $(STAMP)
 	DYNEVSE_DNS_PORT=8053 $(BIN)/python -m host_tools run --state $(or $(STATE),.portal-state) --listen 127.0.0.1:8080
 
 ## make flash PORT=/dev/ttyUSB0 FIRMWARE=ESP32_GENERIC-<date>-v1.29.0.bin [BOARD=...] [CONFIG=...] [DRY_RUN=1]
+## make flash PORT=/dev/ttyUSB0 IMAGE=1 [BOARD=...]: our own image (make image) instead
 flash: $(STAMP)
 	$(BIN)/python -m host_tools flash $(if $(PORT),--port $(PORT)) --board $(BOARD) \
-		$(if $(FIRMWARE),--firmware $(FIRMWARE)) $(if $(wildcard $(CONFIG)),--config $(CONFIG)) \
+		$(if $(IMAGE),--image,$(if $(FIRMWARE),--firmware $(FIRMWARE))) $(if $(wildcard $(CONFIG)),--config $(CONFIG)) \
 		$(if $(DRY_RUN),--dry-run)
 
-## make deploy PORT=/dev/ttyUSB0 [BOARD=...] [CONFIG=...] [DRY_RUN=1]: code and configuration only
+## make deploy PORT=/dev/ttyUSB0 [BOARD=...] [CONFIG=...] [IMAGE=1] [DRY_RUN=1]: code and configuration only
 deploy: $(STAMP)
-	$(BIN)/python -m host_tools deploy $(if $(PORT),--port $(PORT)) --board $(BOARD) \
+	$(BIN)/python -m host_tools deploy $(if $(PORT),--port $(PORT)) --board $(BOARD) $(if $(IMAGE),--image) \
 		$(if $(wildcard $(CONFIG)),--config $(CONFIG)) $(if $(DRY_RUN),--dry-run)
+
+## make image BOARD=esp32-devkitc [DRY_RUN=1]: our ESP32 image with the firmware frozen in
+## (boards/manifest.py); needs ESP-IDF (IDF_PATH) and MICROPYTHON_SRC=<full MicroPython checkout>
+image: $(STAMP)
+	$(BIN)/python -m host_tools image --board $(BOARD) $(if $(DRY_RUN),--dry-run)
+
+## make board-model [FROZEN=1] [MICROPYTHON_SRC=...]: the 32-bit unix port that models the
+## board's heap, in build/board-model (built once); FROZEN=1: also the one with the firmware
+## frozen in
+board-model:
+	$(MODEL_ENV) $(PYTHON) -m host_tools board-model $(if $(FROZEN),--frozen)
 
 ## make config-new [CONFIG=config.json] [FORCE=1] [ANSWERS=answers.json]: answer what the
 ## site needs, get config.json (FORCE: replace an existing one; ANSWERS: from a file)
@@ -80,14 +98,17 @@ config-validate: $(STAMP)
 config-show: $(STAMP)
 	$(BIN)/python -m host_tools config show --help-text $(CONFIG)
 
-## make sim [DURATION=60] [HEAP_KB=256] [CODE_IN_ROM=1]: the whole product on this PC
-## (CODE_IN_ROM: measure it with the bytecode run in place from a ROMFS image)
+## make sim [DURATION=60] [HEAP_KB=256] [CHARGERS=2] [MODEL=esp32 [FROZEN=1]] [CODE_IN_ROM=1]:
+## the whole product on this PC (MODEL=esp32: on the 32-bit board model; FROZEN=1: with the
+## firmware frozen in; CODE_IN_ROM: the bytecode run in place from a ROMFS image)
 sim: $(STAMP)
-	$(BIN)/python -m host_tools sim $(if $(DURATION),--duration $(DURATION)) $(if $(HEAP_KB),--heap-kb $(HEAP_KB)) $(if $(CODE_IN_ROM),--code-in-rom)
+	$(MODEL_ENV) $(BIN)/python -m host_tools sim $(if $(DURATION),--duration $(DURATION)) \
+		$(if $(HEAP_KB),--heap-kb $(HEAP_KB)) $(if $(CHARGERS),--chargers $(CHARGERS)) $(MODEL_ARGS) \
+		$(if $(CODE_IN_ROM),--code-in-rom)
 
-## make mem: what each firmware module costs in heap (MicroPython unix port)
+## make mem [MODEL=esp32 [FROZEN=1]]: what each firmware module costs in heap
 mem: $(STAMP)
-	$(BIN)/python tests/bench/mem_report.py
+	$(MODEL_ENV) $(BIN)/python tests/bench/mem_report.py $(MODEL_ARGS)
 
 ## make bench [ONLY=solar] [QUICK=1]: whole days of lagging cars and late meters, the
 ## regulator against an ideal controller; prints the table of docs/regulation.md

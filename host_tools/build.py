@@ -11,7 +11,9 @@ Layout of ``build/<board>/`` (the board's filesystem root):
     lib/dynevse/**.mpy        the firmware, precompiled
 
 Precompiled modules load without the compiler's RAM cost; that is what lets the
-firmware fit the ESP32's heap.
+firmware fit the ESP32's heap. A board whose image has the firmware frozen in
+(boards/manifest.py, ``make image``) gets the same tree without ``lib/``
+(``build(..., code=False)``): its code is in the image.
 """
 import importlib
 import json
@@ -73,8 +75,9 @@ def build_id(board_name):
     return h.hexdigest()[:16]
 
 
-def build(board_name, out=None):
-    """Build ``build/<board>``; returns [(path relative to the tree, bytes)]."""
+def build(board_name, out=None, code=True):
+    """Build ``build/<board>``; returns [(path relative to the tree, bytes)]. Without
+    ``code`` the tree has no ``lib/``: for a firmware image that has the code frozen in."""
     board = load_board(board_name)
     version = mpy_cross_version()
     if "v" + MICROPYTHON_VERSION not in version:
@@ -96,7 +99,7 @@ def build(board_name, out=None):
         f.write(build_id(board_name) + "\n")
     files.append("build_id.txt")
     pkg = os.path.join(FIRMWARE, "dynevse")
-    for d, _dirs, names in os.walk(pkg):
+    for d, _dirs, names in os.walk(pkg) if code else ():
         for n in sorted(names):
             if not n.endswith(".py"):
                 continue

@@ -23,10 +23,18 @@ def _parser():
         f.add_argument("--board", default="esp32-devkitc")
         f.add_argument("--config", default=None)
         f.add_argument("--dry-run", action="store_true", help="print the commands only")
+        f.add_argument("--image", action="store_true",
+                       help="the board runs our own image (make image): the firmware is frozen in, no lib/")
         if name == "flash":
             f.add_argument("--firmware", default=None, help="the MicroPython .bin for the board")
     from host_tools import config_tool
     config_tool.add_parser(sub)
+    m = sub.add_parser("board-model", help="build the 32-bit unix port that models the board's heap")
+    m.add_argument("--frozen", action="store_true",
+                   help="also the binary with the firmware frozen in (boards/manifest.py)")
+    i = sub.add_parser("image", help="our own ESP32 image with the firmware frozen in (needs ESP-IDF)")
+    i.add_argument("--board", default="esp32-devkitc")
+    i.add_argument("--dry-run", action="store_true", help="print the commands only")
     sub.add_parser("sim", add_help=False,
                    help="the whole product on this PC: firmware, broker, two simulated chargers, a house")
     return p
@@ -49,6 +57,12 @@ def main(argv):
     if args.command == "deploy":
         from host_tools import flash
         return flash.main_deploy(args)
+    if args.command == "image":
+        from host_tools import image
+        return image.main(args)
+    if args.command == "board-model":
+        from host_tools import board_model
+        return board_model.main(args)
     if args.command == "config":
         from host_tools import config_tool
         return config_tool.main(args)

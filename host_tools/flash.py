@@ -1,17 +1,22 @@
 """Put the firmware onto a board.
 
     python -m host_tools flash --port /dev/ttyUSB0 --board esp32-devkitc --firmware ESP32_GENERIC-<date>-v1.29.0.bin [--config config.json]
-    python -m host_tools deploy --port /dev/ttyUSB0 --board esp32-devkitc [--config config.json]
+    python -m host_tools flash --port /dev/ttyUSB0 --board esp32-devkitc --image [--config config.json]
+    python -m host_tools deploy --port /dev/ttyUSB0 --board esp32-devkitc [--image] [--config config.json]
 
 ``flash`` erases the chip, writes the MicroPython image the user downloaded (the board
 file's ``micropython_firmware`` names it) with esptool, then does what ``deploy`` does:
 builds ``build/<board>`` and copies it and the configuration with mpremote, then resets
-the board. ``--dry-run`` (``make flash DRY_RUN=1``) builds the tree and prints the
-commands instead of running them. What is missing or wrong (no port, no image, an image of another MicroPython
-version, a port with no device behind it) is explained before anything is touched.
+the board. ``--image``: our own image instead (``make image``, host_tools.image), which
+has the firmware frozen in, so the board gets boot.py, main.py, board.json and the
+image's build_id.txt, no ``lib/``. ``--dry-run`` (``make flash DRY_RUN=1``) builds the tree
+and prints the commands instead of running them. What is missing or wrong (no port, no image,
+an image of another MicroPython version, a port with no device behind it) is explained before
+anything is touched.
 """
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -37,9 +42,24 @@ def flash_commands(port, board_name, firmware):
     ]
 
 
-def deploy_commands(port, board_name, config=None):
-    """The mpremote commands that copy the built tree ``build/<board>`` (build it first)."""
-    tree = os.path.join(build.ROOT, "build", board_name)
+def tree_path(board_name, image=False):
+    """The tree that goes onto the board's filesystem: with ``image``, the one without lib/."""
+    return os.path.join(build.ROOT, "build", board_name + ("-image" if image else ""))
+
+
+def build_tree(board_name, image=False):
+    """Build the tree; for an image board with the build id of the code in the image."""
+    tree = tree_path(board_name, image)
+    build.build(board_name, tree, code=not image)
+    if image:
+        from host_tools import image as image_mod
+        if os.path.exists(image_mod.build_id_path(board_name)):
+            shutil.copy(image_mod.build_id_path(board_name), os.path.join(tree, "build_id.txt"))
+
+
+def deploy_commands(port, board_name, config=None, image=False):
+    """The mpremote commands that copy the built tree (build it first)."""
+    tree = tree_path(board_name, image)
     cmds = []
     for entry in sorted(os.listdir(tree)):
         cmds.append(_py("mpremote", "connect", port, "fs", "cp", "-r", os.path.join(tree, entry), ":"))
@@ -119,6 +139,11 @@ def _run(cmds, args):
     return 0
 
 
+def _image_file(args):
+    from host_tools import image as image_mod
+    return image_mod.image_path(args.board)
+
+
 def _prepare(tool, args):
     """The reason the tool can't go on, or None."""
     try:
@@ -127,11 +152,19 @@ def _prepare(tool, args):
         return "%s: %s" % (tool, e)
     if not args.port:
         return _missing_port(tool)
-    if tool == "flash":
+    if getattr(args, "image", False):
+        from host_tools import image as image_mod
+        if not args.dry_run and not os.path.exists(_image_file(args)):
+            return ("%s: no image built for %s yet (%s): make image BOARD=%s builds it (it needs ESP-IDF)"
+                    % (tool, args.board, os.path.relpath(_image_file(args), build.ROOT), args.board))
+        if not args.dry_run and not os.path.exists(image_mod.build_id_path(args.board)):
+            return "%s: the image of %s has no build_id.txt: make image BOARD=%s again" % (tool, args.board, args.board)
+    elif tool == "flash":
         where = where_to_get_firmware(args.board)
         if not args.firmware:
             return ("flash: FIRMWARE is missing: the MicroPython image written onto the chip before the "
-                    "firmware. " + where)
+                    "firmware. " + where + " Or write our own image with the firmware in it (make image "
+                    "BOARD=%s, with ESP-IDF): make flash PORT=<port> IMAGE=1." % args.board)
         version = image_names(args.board)[0]
         m = re.search(r"-v(\d+\.\d+\.\d+)", os.path.basename(args.firmware))
         if m and m.group(1) != version:
@@ -152,10 +185,11 @@ def main_flash(args):
     if why:
         print(why, file=sys.stderr)
         return 2
+    image = getattr(args, "image", False)
     try:
-        cmds = flash_commands(args.port, args.board, args.firmware)
-        build.build(args.board)         # also for a dry run: the copy commands list its files
-        cmds += deploy_commands(args.port, args.board, args.config)
+        cmds = flash_commands(args.port, args.board, _image_file(args) if image else args.firmware)
+        build_tree(args.board, image)    # also for a dry run: the copy commands list its files
+        cmds += deploy_commands(args.port, args.board, args.config, image)
     except build.BuildError as e:
         print("flash: %s" % e, file=sys.stderr)
         return 2
@@ -167,9 +201,10 @@ def main_deploy(args):
     if why:
         print(why, file=sys.stderr)
         return 2
+    image = getattr(args, "image", False)
     try:
-        build.build(args.board)
-        cmds = deploy_commands(args.port, args.board, args.config)
+        build_tree(args.board, image)
+        cmds = deploy_commands(args.port, args.board, args.config, image)
     except build.BuildError as e:
         print("deploy: %s" % e, file=sys.stderr)
         return 2

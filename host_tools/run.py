@@ -15,6 +15,10 @@ again). SIGTERM, SIGINT (Ctrl-C) and SIGHUP stop it and everything it started; s
 this process die without cleaning up, the kernel sends the firmware SIGTERM
 (``PR_SET_PDEATHSIG``, Linux), so it never outlives its runner.
 
+The port is the 64-bit PyPI one unless ``micropython`` names another: the board model
+(host_tools.board_model), with ``frozen`` the model that has the firmware frozen in, which
+then runs from a tree without lib/ (nothing is imported from files).
+
 ``code_in_rom`` (a measurement, not how a board runs today): the .mpy tree is packed into a
 ROMFS image that is mounted before boot.py, so the bytecode runs in place as it would from
 frozen modules or a ROMFS partition. On the unix port the image itself has to sit in the
@@ -78,8 +82,9 @@ class Firmware:
     process again, as a board restarts Python; ``restarts`` counts them.
     """
 
-    def __init__(self, start, state_dir, own_state, echo):
+    def __init__(self, start, state_dir, own_state, echo, tree_dir=None):
         self._start = start
+        self._tree_dir = tree_dir     # the run's own built tree, removed on stop
         self.proc = start()
         self.state_dir = state_dir
         self._own_state = own_state
@@ -130,18 +135,31 @@ class Firmware:
         self._reader.join(timeout=2)
         if self._own_state:
             shutil.rmtree(self.state_dir, ignore_errors=True)
+        if self._tree_dir:
+            shutil.rmtree(self._tree_dir, ignore_errors=True)
         return self.proc.returncode
 
 
 def start_firmware(config, heap_kb=None, state_dir=None, echo=False, rebuild=True, code_in_rom=False,
-                   listen=None, prelude=""):
+                   listen=None, prelude="", micropython=None, frozen=False):
     """Build (unless ``rebuild`` is False), write ``config`` (a dict; None: keep the state
     directory's config.json as it is) and start the firmware. ``listen``: (host, port) its
     web server binds, instead of 127.0.0.1 and ``web.port``. ``prelude``: MicroPython
-    source run before boot.py (the tests inject faults with it)."""
-    if rebuild:
-        build.build("unix-sim")
-    tree = os.path.join(build.ROOT, "build", "unix-sim")
+    source run before boot.py (the tests inject faults with it). ``micropython``: the port
+    (default the 64-bit PyPI one; host_tools.board_model has the 32-bit one). ``frozen``:
+    it has the firmware frozen in, so it runs from its own tree holding boot.py, main.py
+    and the board files only, and nothing is imported from files."""
+    if frozen and code_in_rom:
+        raise ValueError("frozen and code_in_rom exclude each other")
+    tree_dir = None
+    if frozen:
+        tree_dir = tempfile.mkdtemp(prefix="dynevse-tree-")
+        tree = os.path.join(tree_dir, "unix-sim")
+        build.build("unix-sim", tree, code=False)
+    else:
+        if rebuild:
+            build.build("unix-sim")
+        tree = os.path.join(build.ROOT, "build", "unix-sim")
     if code_in_rom:
         image = build.romfs_image(tree)
         prelude = rom_prelude(image) + prelude
@@ -154,19 +172,19 @@ def start_firmware(config, heap_kb=None, state_dir=None, echo=False, rebuild=Tru
     if config is not None:
         with open(os.path.join(state_dir, "config.json"), "w") as f:
             json.dump(config, f, indent=1)
-    cmd = [MICROPYTHON]
+    cmd = [micropython or MICROPYTHON]
     if heap_kb:
         cmd += ["-X", "heapsize=%dK" % heap_kb]
     # as a board does: boot.py, then main.py, in the same globals
     cmd += ["-c", prelude + "exec(open('boot.py').read()); exec(open('main.py').read())"]
-    env = dict(os.environ, MICROPYPATH=".frozen:lib", DYNEVSE_ROOT=state_dir)
+    env = dict(os.environ, MICROPYPATH=".frozen" if frozen else ".frozen:lib", DYNEVSE_ROOT=state_dir)
     if listen is not None:
         env["DYNEVSE_LISTEN"] = "%s:%d" % listen
 
     def start():
         return subprocess.Popen(cmd, cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, start_new_session=True, preexec_fn=_die_with_parent)
-    return Firmware(start, state_dir, own, echo)
+    return Firmware(start, state_dir, own, echo, tree_dir)
 
 
 def listen_address(option, config):

@@ -1,14 +1,16 @@
-"""The whole product on one PC: firmware, broker, two chargers with cars, and a house.
+"""The whole product on one PC: firmware, broker, chargers with cars, and a house.
 
     python -m host_tools.sim                  # live table until Ctrl-C
     python -m host_tools.sim --duration 60    # no table; one summary line, exit code
+    python -m host_tools.sim --model esp32 --frozen --chargers 4 --heap-kb 96 --duration 300
 
 What runs, all real: a private MQTT broker (host_tools.broker); the unmodified firmware
 under the MicroPython unix port (host_tools.run, built for the unix-sim board) with the
-configuration ``sim_config()`` writes; two OCPP 1.6J charge points built on the PyPI
-``ocpp`` library (host_tools.sim_charger) whose cars follow the limits the firmware
-sends; and the site physics of host_tools.site_model (household, PV, home battery, grid),
-published every second over MQTT as a smart meter and an inverter would.
+configuration ``sim_config()`` writes; OCPP 1.6J charge points (two unless ``--chargers``
+says otherwise) built on the PyPI ``ocpp`` library (host_tools.sim_charger) whose cars
+follow the limits the firmware sends; and the site physics of host_tools.site_model
+(household, PV, home battery, grid), published every second over MQTT as a smart meter
+and an inverter would.
 
 The summary line (``--duration``)::
 
@@ -16,16 +18,28 @@ The summary line (``--duration``)::
 
 profiles: SetChargingProfile CALLs the simulated chargers received; energy_kwh: what the
 cars drew; max_phase_a: the highest grid import of any phase over the run (the physics'
-truth, sampled every PHYSICS_S). Exit code 0 only if no phase ever went above the
-breaker, the firmware stayed up without a MemoryError and at least one profile arrived;
-details per charger and the firmware's heap go to stderr. Otherwise: 1 a phase went above
-the breaker, 2 bad options, 3 the firmware did not start, died or ran out of memory, 4 no
-charging profile arrived. Ctrl-C (SIGINT) or SIGTERM ends the run early with its summary
-and exit 0, or 130 if by then it had failed (breaker, firmware).
+truth, sampled every PHYSICS_S). Details per charger, the time spent above the breaker
+and the firmware's heap in use and peak go to stderr. Ctrl-C (SIGINT) or SIGTERM ends the
+run early with its summary and exit 0, or 130 if by then it had failed (breaker, firmware).
 
-``--heap-kb N`` gives the firmware a heap of N KB; ``--code-in-rom`` runs it with its
-bytecode in place from a ROMFS image, a measurement of what frozen modules would save
-(host_tools.run explains how the image is kept out of the count).
+Exit codes (the worst that happened; a breaker excess outranks a firmware failure, so
+a firmware that fails *and* overloads a phase is reported as the overload):
+
+    0  every phase stayed at or under the breaker, the firmware stayed up without a
+       MemoryError, and charging profiles arrived
+    1  EXIT_BREAKER: a phase went above the breaker
+    2  EXIT_USAGE: a bad option, or the board model cannot be built (says what is missing)
+    3  EXIT_FIRMWARE: the firmware did not start, died, or ran out of memory
+    4  EXIT_NO_PROFILE: no charging profile ever arrived
+    130  interrupted (Ctrl-C) after a failure, or before the run started
+
+``--heap-kb N`` gives the firmware a heap of N KB. ``--model esp32`` runs it on the
+board model, the 32-bit unix port (host_tools.board_model, built on first use), whose
+heap reads as the ESP32's; with ``--frozen`` on the model with the firmware frozen in, the
+stand-in for our ESP32 image. ``--chargers N`` (1-8) simulates a site with N chargers,
+the breaker sized for them (``breaker_for``). ``--code-in-rom`` runs the firmware with
+its bytecode in place from a ROMFS image (host_tools.run explains how the image is kept
+out of the count).
 """
 import argparse
 import asyncio
@@ -53,12 +67,23 @@ FIRMWARE_START_TIMEOUT_S = 60
 MQTT_TIMEOUT_S = 10
 VOLTAGE_V = 230
 
+# The exit code says the worst thing that happened, in this order: a breaker excess
+# outranks everything (it is what the product must never do, also while the firmware is
+# failing), then a firmware failure, then a run in which no profile arrived.
 EXIT_OK = 0
-EXIT_BREAKER = 1          # a phase went above the breaker
-EXIT_USAGE = 2
+EXIT_BREAKER = 1          # a phase went above the breaker (whatever else went wrong too)
+EXIT_USAGE = 2            # a bad option, or the board model cannot be built (what is missing)
 EXIT_FIRMWARE = 3         # the firmware did not start, died or ran out of memory
 EXIT_NO_PROFILE = 4       # no charging profile ever arrived
 EXIT_INTERRUPTED = 130    # Ctrl-C, and the run had failed by then (else 0)
+EXIT_CODES_HELP = """exit codes (the worst that happened; a breaker excess outranks the rest):
+  0  every phase stayed at or under the breaker, the firmware stayed up without a
+     MemoryError, and charging profiles arrived
+  1  a phase went above the breaker (also when the firmware failed as well)
+  2  a bad option, or the board model cannot be built (the message says what is missing)
+  3  the firmware did not start, died, or ran out of memory (MemoryError)
+  4  no charging profile ever arrived
+  130  interrupted (Ctrl-C) after a failure, or before the run started"""
 
 # ---- the site ---------------------------------------------------------------------
 #
@@ -85,12 +110,13 @@ HOUSE_STEP_A = 1.5
 SOLAR_W = 2000.0                        # a morning PV yield, drifting slowly (clouds)
 SOLAR_SWING_W = 500.0
 SOLAR_PERIOD_S = 300.0
-CHARGERS = (
-    {"id": "cp1", "min_a": 6, "max_a": 16, "phases": 3},
-    {"id": "cp2", "min_a": 6, "max_a": 16, "phases": 3},
-)
-CARS = ({"max_a": 16.0, "phases": 3, "ramp_a_s": 3.0},
-        {"max_a": 16.0, "phases": 3, "ramp_a_s": 3.0})
+DEFAULT_CHARGERS = 2
+MAX_CHARGERS = 8
+CHARGER = {"min_a": 6, "max_a": 16, "phases": 3}
+CAR = {"max_a": 16.0, "phases": 3, "ramp_a_s": 3.0}
+FALLBACK_A = 6                          # the firmware's default regulation.fallback_a
+# Main breakers as they are sold (A per phase); a site with more chargers has a bigger one.
+BREAKER_SIZES_A = (25, 32, 40, 50, 63, 80)
 SLOTS_PER_PERIOD = 16
 # (slot, [delta A on L1, L2, L3], what): at most one step per slot, each within HOUSE_STEP_A
 HOUSE_EVENTS = (
@@ -109,6 +135,58 @@ HOUSE_EVENTS = (
 )
 CP2_PLUG_S = 6.0            # the second car arrives a little after the first
 CP2_LEAVES_SLOT = 14        # ... and leaves near the end of every period, to come back
+PLUG_SPACING_S = 6.0        # with more chargers, car k (from 0) arrives k x this after the first
+
+
+def house_peak_a():
+    """The household's highest load on any phase over a period (8.5 A: heat pump,
+    dishwasher or oven on top of the base load)."""
+    load = list(HOUSE_BASE_A)
+    peak = max(load)
+    for _slot, delta, _what in HOUSE_EVENTS:
+        load = [load[k] + delta[k] for k in range(3)]
+        peak = max(peak, max(load))
+    return peak
+
+
+# ---- a site with N chargers ----------------------------------------------------------
+#
+# Every charger is a 3-phase 6-16 A wallbox with a 16 A car, so each of them loads every
+# phase. The breaker is the smallest one sold for which
+#
+#   (1) the configuration check passes: fallback_a x chargers <= breaker - margin (the
+#       firmware refuses a site whose chargers, all on their fallback profile, would
+#       overload a phase with nothing else drawing);
+#   (2) the site stays under its breaker with every charger on its fallback profile and
+#       the house at its peak: fallback_a x chargers + house_peak_a() <= breaker. That is
+#       the state a firmware that cannot reach its chargers (out of memory, restarting)
+#       falls back to, so a breaker excess in the sim is the firmware's doing, never the
+#       site's design.
+#
+# 2 chargers: 12 A (<= 23) and 12 + 8.5 = 20.5 A (<= 25): the 25 A site above, unchanged.
+# 4 chargers: 24 A needs >= 26 A for (1); 24 + 8.5 = 32.5 A needs 40 A for (2): 40 A, the
+# firmware plans to 38 A. With 2 or more chargers the cars want 16 A x N > breaker - margin:
+# the breaker is what limits them, so sharing is always visible.
+
+def breaker_for(n_chargers):
+    """The main breaker (A per phase) of the simulated site with ``n_chargers``."""
+    need = FALLBACK_A * n_chargers
+    for size in BREAKER_SIZES_A:
+        if need <= size - SITE["breaker_margin_a"] and need + house_peak_a() <= size:
+            return size
+    raise ValueError("no breaker in %s fits %d chargers" % (BREAKER_SIZES_A, n_chargers))
+
+
+def site_for(n_chargers):
+    """The site settings (config.json "site") with ``n_chargers`` chargers."""
+    site = json.loads(json.dumps(SITE))
+    site["breaker_a"] = breaker_for(n_chargers)
+    return site
+
+
+def chargers_for(n_chargers):
+    """The chargers' settings, cp1..cpN."""
+    return [dict(CHARGER, id="cp%d" % (i + 1)) for i in range(n_chargers)]
 
 
 def step_spacing_s(cycle_s):
@@ -143,6 +221,15 @@ class Household:
         in_period = t_s % self.period_s
         return CP2_PLUG_S <= in_period < CP2_LEAVES_SLOT * self.spacing_s
 
+    def plugged(self, k, t_s):
+        """Whether charger ``k`` (0 = cp1) has its car plugged in: cp1 from the start, cp2
+        comes and goes every period, cp3 and on arrive ``PLUG_SPACING_S`` apart and stay."""
+        if k == 0:
+            return True
+        if k == 1:
+            return self.cp2_plugged(t_s)
+        return t_s >= k * PLUG_SPACING_S
+
 
 # ---- the firmware's configuration -------------------------------------------------
 
@@ -151,14 +238,14 @@ SOLAR_TOPIC = "sim/solar"
 BATTERY_TOPIC = "sim/battery"
 
 
-def sim_config(web_port, mqtt_port, cycle_s=5):
+def sim_config(web_port, mqtt_port, cycle_s=5, n_chargers=DEFAULT_CHARGERS):
     """The firmware configuration of the simulated site (config.json)."""
     return {
         "device": {"id": "sim", "name": "Simulated panel"},
         "control": {"cycle_s": cycle_s, "grid_source": "mqtt"},
         "web": {"port": web_port},
-        "site": json.loads(json.dumps(SITE)),
-        "chargers": [dict(c) for c in CHARGERS],
+        "site": site_for(n_chargers),
+        "chargers": chargers_for(n_chargers),
         "ocpp": {"meter_sample_interval_s": 5},
         "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "inputs": {
             "grid_l1": {"topic": METER_TOPIC, "field": "l1_a", "unit": "A"},
@@ -228,10 +315,10 @@ class Report:
             # Ctrl-C ends a run early: that is no failure, only what went wrong until then is
             failed = self.firmware_died or self.memory_errors or self.max_phase_a > self.breaker_a
             return EXIT_INTERRUPTED if failed else EXIT_OK
-        if self.firmware_died or self.memory_errors:
-            return EXIT_FIRMWARE
         if self.max_phase_a > self.breaker_a:
             return EXIT_BREAKER
+        if self.firmware_died or self.memory_errors:
+            return EXIT_FIRMWARE
         if self.profiles() == 0:
             return EXIT_NO_PROFILE
         return EXIT_OK
@@ -270,7 +357,8 @@ def _port_open(port):
 
 
 class Simulation:
-    def __init__(self, firmware, web_port, mqtt_port, cycle_s, duration_s, table, log_ring):
+    def __init__(self, firmware, web_port, mqtt_port, cycle_s, duration_s, table, log_ring,
+                 n_chargers=DEFAULT_CHARGERS):
         self.fw = firmware
         self.web_port = web_port
         self.mqtt_port = mqtt_port
@@ -280,11 +368,13 @@ class Simulation:
         self.log_ring = log_ring
         self.house = Household(cycle_s)
         world = dict(BATTERY_WORLD, household_a=list(HOUSE_BASE_A), solar_w=SOLAR_W)
-        self.model = SiteModel(world, SITE, [dict(c, car=CARS[i]) for i, c in enumerate(CHARGERS)])
+        self.site = site_for(n_chargers)
+        chargers = chargers_for(n_chargers)
+        self.model = SiteModel(world, self.site, [dict(c, car=dict(CAR)) for c in chargers])
         self.chargers = [SimCharger(c["id"], "ws://127.0.0.1:%d/ocpp/%s" % (web_port, c["id"]),
                                     self.model.cars[i], max_a=c["max_a"], voltage_v=VOLTAGE_V)
-                         for i, c in enumerate(CHARGERS)]
-        self.report = Report(SITE["breaker_a"])
+                         for i, c in enumerate(chargers)]
+        self.report = Report(self.site["breaker_a"])
         self.report.chargers = self.chargers
         self.stop = asyncio.Event()
         self.t0 = None
@@ -377,11 +467,12 @@ class Simulation:
             load, self.house_event = self.house.load_a(t)
             self.model.household_a = load
             self.model.solar_w = self.house.solar_w(t)
-            cp2 = self.chargers[1]
-            if self.house.cp2_plugged(t):
-                cp2.plug()
-            elif cp2.plugged:
-                cp2.unplug()
+            for k in range(1, len(self.chargers)):
+                c = self.chargers[k]
+                if self.house.plugged(k, t):
+                    c.plug()
+                elif c.plugged:
+                    c.unplug()
             for c in self.chargers:
                 c.apply_limit()        # a profile may have expired
             self.model.step(dt)
@@ -433,14 +524,15 @@ class Simulation:
         """The live table, as text."""
         m = self.model
         r = self.report
-        usable = SITE["breaker_a"] - SITE["breaker_margin_a"]
+        site = self.site
+        usable = site["breaker_a"] - site["breaker_margin_a"]
         lines = ["Dynamic OCPP EVSE simulator   %6.0f s   Ctrl-C to stop" % self.elapsed_s(),
                  "site: breaker %g A per phase, the firmware plans to %g A (margin %g A), mode %s, %s"
-                 % (SITE["breaker_a"], usable, SITE["breaker_margin_a"], SITE["mode"], SITE["distribution"]),
+                 % (site["breaker_a"], usable, site["breaker_margin_a"], site["mode"], site["distribution"]),
                  "",
                  "phase   grid A   limit A   house A   highest A"]
         for p in range(3):
-            flag = "  OVER THE BREAKER" if m.grid_a[p] > SITE["breaker_a"] else ""
+            flag = "  OVER THE BREAKER" if m.grid_a[p] > site["breaker_a"] else ""
             lines.append("L%d    %7.2f   %7g   %7.2f   %9.2f%s" % (p + 1, m.grid_a[p], usable, m.household_a[p],
                                                                   r.max_per_phase_a[p], flag))
         lines.append("house: %s;  PV %.0f W;  battery %.0f %% %+.0f W" % (self.house_event, m.solar_w, m.soc,
@@ -470,9 +562,12 @@ class _Abort(Exception):
     """The run cannot go on (the firmware did not start); the report says why."""
 
 
-def run(duration_s=None, heap_kb=None, cycle_s=5, table=None, code_in_rom=False):
+def run(duration_s=None, heap_kb=None, cycle_s=5, table=None, code_in_rom=False,
+        n_chargers=DEFAULT_CHARGERS, micropython=None, frozen=False):
     """Run the simulation; returns (Report, firmware's last lines, heap the ROMFS image
-    holds). Everything it started is stopped before it returns, also on Ctrl-C or an error."""
+    holds). ``micropython``: the port to run the firmware on (default: the 64-bit PyPI
+    one); ``frozen``: it has the firmware frozen in (host_tools.board_model). Everything it
+    started is stopped before it returns, also on Ctrl-C or an error."""
     if table is None:
         table = not duration_s
     log_ring = _quiet_libraries()
@@ -481,11 +576,12 @@ def run(duration_s=None, heap_kb=None, cycle_s=5, table=None, code_in_rom=False)
     state_dir = tempfile.mkdtemp(prefix="dynevse-sim-")
     try:
         web_port = free_port()
-        config = sim_config(web_port, brk.port, cycle_s)
-        from host_tools.run import start_firmware
-        fw = start_firmware(config, heap_kb=heap_kb, state_dir=state_dir, code_in_rom=code_in_rom)
+        config = sim_config(web_port, brk.port, cycle_s, n_chargers)
+        from host_tools import run as run_mod
+        fw = run_mod.start_firmware(config, heap_kb=heap_kb, state_dir=state_dir, code_in_rom=code_in_rom,
+                                    micropython=micropython or run_mod.MICROPYTHON, frozen=frozen)
         print("sim: the status page: http://127.0.0.1:%d/" % web_port, file=sys.stderr, flush=True)
-        sim = Simulation(fw, web_port, brk.port, cycle_s, duration_s, table, log_ring)
+        sim = Simulation(fw, web_port, brk.port, cycle_s, duration_s, table, log_ring, n_chargers)
         try:
             report = asyncio.run(sim.run())
         except _Abort:
@@ -519,15 +615,25 @@ def firmware_heap(lines):
 
 def _parser():
     p = argparse.ArgumentParser(prog="python -m host_tools.sim",
-                                description="The firmware, two simulated chargers with cars, a house "
-                                            "and a private MQTT broker, all on this PC.")
+                                description="The firmware, simulated chargers with cars, a house "
+                                            "and a private MQTT broker, all on this PC.",
+                                epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--duration", type=float, default=None, metavar="S",
                    help="run S seconds without the live table, then print one summary line")
+    p.add_argument("--chargers", type=int, default=DEFAULT_CHARGERS, metavar="N",
+                   help="chargers on the site, each with a car (1-%d; default %d; the breaker grows "
+                        "with them, see breaker_for)" % (MAX_CHARGERS, DEFAULT_CHARGERS))
     p.add_argument("--heap-kb", type=int, default=None,
                    help="MicroPython heap for the firmware in KB (default: the unix port's own)")
+    p.add_argument("--model", choices=("esp32",), default=None,
+                   help="run the firmware on the board model (the 32-bit unix port, ESP32 object "
+                        "sizes; built by make board-model) instead of the 64-bit PyPI port")
+    p.add_argument("--frozen", action="store_true",
+                   help="with --model esp32: the model with the firmware frozen in (boards/manifest.py), "
+                        "the stand-in for our ESP32 image; nothing is loaded from .mpy files")
     p.add_argument("--code-in-rom", action="store_true",
                    help="measure the firmware with its bytecode run in place from a ROMFS image, as "
-                        "frozen modules or a ROMFS partition would hold it (the image is not counted)")
+                        "a ROMFS partition would hold it (the image is not counted)")
     p.add_argument("--cycle-s", type=float, default=5, help="the firmware's control cycle (s, 1-60)")
     return p
 
@@ -540,14 +646,35 @@ def main(argv):
     if not 1 <= args.cycle_s <= 60:
         print("sim: --cycle-s must be from 1 to 60", file=sys.stderr)
         return EXIT_USAGE
+    if not 1 <= args.chargers <= MAX_CHARGERS:
+        print("sim: --chargers must be from 1 to %d" % MAX_CHARGERS, file=sys.stderr)
+        return EXIT_USAGE
+    if args.frozen and args.model != "esp32":
+        print("sim: --frozen needs --model esp32 (only the board model has the firmware frozen in)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if args.frozen and args.code_in_rom:
+        print("sim: --frozen and --code-in-rom exclude each other", file=sys.stderr)
+        return EXIT_USAGE
+    micropython = None
+    if args.model == "esp32":
+        from host_tools import board_model
+        try:
+            micropython = board_model.build(args.frozen, quiet=True)
+        except board_model.ModelError as e:
+            print(e, file=sys.stderr)
+            return EXIT_USAGE
+        except RuntimeError as e:
+            print(e, file=sys.stderr)
+            return EXIT_FIRMWARE
     from host_tools.build import BuildError
 
     def terminated(_sig, _frame):   # before and after the run's own handlers: stop as Ctrl-C does
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, terminated)
     try:
-        report, _fw_lines, rom_bytes = run(args.duration, args.heap_kb, args.cycle_s,
-                                           code_in_rom=args.code_in_rom)
+        report, _fw_lines, rom_bytes = run(args.duration, args.heap_kb, args.cycle_s, code_in_rom=args.code_in_rom,
+                                           n_chargers=args.chargers, micropython=micropython, frozen=args.frozen)
     except BuildError as e:
         print("sim: building the firmware failed: %s" % e, file=sys.stderr)
         return EXIT_FIRMWARE
@@ -559,6 +686,8 @@ def main(argv):
     heap = firmware_heap(_fw_lines)
     if heap is not None and heap[1] > 0:      # 0: no cycle measured yet
         notes = ", heap %d KB" % args.heap_kb if args.heap_kb else ""
+        if args.model:
+            notes += ", board model%s" % (", firmware frozen in" if args.frozen else ", .mpy files")
         if args.code_in_rom:
             notes += ", code in ROM: the image's %d bytes not counted" % rom_bytes
         print("sim: firmware heap in use %d bytes, peak %d bytes (after each cycle's collection%s)"

@@ -1,11 +1,14 @@
 """Heap cost of each firmware module, imported in the order the app loads them.
 
-Runs under the MicroPython unix port from the built unix-sim tree (the .mpy files a board
-gets): ``python tests/bench/mem_report.py`` builds and runs it. Numbers are bytes of heap
-after a collection, 64-bit unix port (the ESP32, 32-bit, needs less). Run after
-``host_tools.run.rom_prelude`` (mem_report does), the same modules come from a ROMFS image.
+Runs under the MicroPython unix port in a built unix-sim tree; ``tests/bench/mem_report.py``
+(``make mem``) builds the tree and runs it, giving the package modules to import in
+``DYNEVSE_MEM_MODULES`` (comma-separated). Numbers are bytes of heap after a collection, on
+whichever port runs it: the 64-bit PyPI one, or the 32-bit board model (``MODEL=esp32``),
+whose figures are the board's. Where the modules come from is what the port's path says:
+.mpy files in lib/, a ROMFS image (after ``host_tools.run.rom_prelude``) or frozen in.
 """
 import gc
+import os
 import sys
 
 RESIDENT = (
@@ -18,26 +21,13 @@ BOOT_ONLY = ("dynevse.config.schema", "dynevse.config.site", "dynevse.config.fie
              "dynevse.config.check", "dynevse.config.store", "dynevse.mqtt.discovery", "dynevse.start")
 
 
-def _package_modules(pkg):
-    """Every module of a firmware package, from the built tree (resident ones only)."""
-    import os
-    names = []
-    base = "lib/" + pkg.replace(".", "/")
-    for f in sorted(os.listdir(base)):
-        if f.endswith(".mpy") and f[:-4] != "__init__":
-            name = pkg + "." + f[:-4]
-            if name not in BOOT_ONLY and not name.endswith((".standalone", ".occasional", ".server", ".accept", ".clock",
-                                                             ".commands", ".registration")):
-                names.append(name)
-    return names
-
-
 def main():
-    in_rom = sys.path[0] == "/rom"     # host_tools.run's prelude mounted an image
+    where = os.getenv("DYNEVSE_MEM_FROM") or "mpy"
+    packages = [n for n in (os.getenv("DYNEVSE_MEM_MODULES") or "").split(",") if n]
     gc.collect()
     start = last = gc.mem_alloc()
     rows = []
-    for name in list(RESIDENT) + _package_modules("dynevse.ocpp") + _package_modules("dynevse.mqtt"):
+    for name in list(RESIDENT) + packages:
         __import__(name)
         gc.collect()
         now = gc.mem_alloc()
@@ -48,13 +38,12 @@ def main():
         __import__(name)
     gc.collect()
     boot = gc.mem_alloc() - last
-    if not in_rom:
+    if where != "rom":
         for name, n in rows:
             print("%-26s %6d" % (name, n))
-        print("resident modules: %d bytes; boot-only modules on top: %d bytes" % (resident, boot))
-    else:
-        print("code in ROM (run in place), resident modules: %d bytes; boot-only modules on top: %d bytes"
-              % (resident, boot))
+    print("%s, resident modules: %d bytes; boot-only modules on top: %d bytes" % (
+        {"mpy": "code from .mpy files", "rom": "code in ROM (run in place)",
+         "frozen": "code frozen in"}[where], resident, boot))
 
 
 main()

@@ -29,11 +29,12 @@ def firmware_mpy():
 
 @pytest.fixture
 def boards(tmpdir_path, firmware_mpy):
-    """start(runtime, setup) -> a running Board; all are killed at the end of the test."""
+    """start(runtime, setup[, heap, micropython]) -> a running Board (``micropython``: another
+    port's binary, e.g. the board model); all are killed at the end of the test."""
     started = []
 
-    def start(runtime, setup, heap=MICROPYTHON_HEAP):
-        b = Board(runtime, setup, tmpdir_path, firmware_mpy, heap)
+    def start(runtime, setup, heap=MICROPYTHON_HEAP, micropython=None):
+        b = Board(runtime, setup, tmpdir_path, firmware_mpy, heap, micropython)
         started.append(b)
         return b
     yield start

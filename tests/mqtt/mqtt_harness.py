@@ -177,7 +177,7 @@ class Probe:
 class Board:
     """tests/mqtt/standalone.py in its own process on ``runtime``; collects its JSON lines."""
 
-    def __init__(self, runtime, setup, tmpdir, mpy_dir, heap):
+    def __init__(self, runtime, setup, tmpdir, mpy_dir, heap, micropython=None):
         self.runtime = runtime
         path = os.path.join(tmpdir, "setup-%s-%d.json" % (runtime, time.monotonic_ns()))
         with open(path, "w") as f:
@@ -189,7 +189,7 @@ class Board:
             # RAM than running it). .frozen holds the port's asyncio; MICROPYPATH replaces
             # the default path, so it is named here.
             env["MICROPYPATH"] = ".frozen:" + mpy_dir
-            cmd = [MICROPYTHON, "-X", "heapsize=" + heap, "-m", "standalone", path]
+            cmd = [micropython or MICROPYTHON, "-X", "heapsize=" + heap, "-m", "standalone", path]
         else:
             env["PYTHONPATH"] = os.path.join(ROOT, "firmware")
             cmd = [sys.executable, "-u", script, path]

@@ -41,9 +41,10 @@ def compile_mpy(out_dir):
 class Server:
     """The OCPP server in a child process, with its control API."""
 
-    def __init__(self, runtime, config, workdir, mpy_dir=None, clock_rate=None):
+    def __init__(self, runtime, config, workdir, mpy_dir=None, clock_rate=None, micropython=None):
         """``clock_rate``: the server's monotonic clock runs this many times as fast as
-        real time (serve.py's ``--clock-rate``)."""
+        real time (serve.py's ``--clock-rate``); ``micropython``: the MicroPython binary
+        (default: the venv's)."""
         self.runtime = runtime
         self.port = free_port()
         self.log_path = os.path.join(workdir, "server-%s.log" % runtime)
@@ -55,7 +56,7 @@ class Server:
             args += ["--clock-rate", str(clock_rate)]
         env = dict(os.environ)
         if runtime == "micropython":
-            cmd = [os.path.join(BIN, "micropython"), "-X", "heapsize=" + MPY_HEAP,
+            cmd = [micropython or os.path.join(BIN, "micropython"), "-X", "heapsize=" + MPY_HEAP,
                    os.path.join(ROOT, "tests", "ocpp", "serve.py")] + args
             env["MICROPYPATH"] = ".frozen:" + mpy_dir
         else:

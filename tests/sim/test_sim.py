@@ -206,3 +206,71 @@ def test_sim_config_is_what_the_firmware_accepts():
     assert sorted(cfg["mqtt"]["inputs"]) == ["battery_power", "battery_soc", "grid_l1", "grid_l2",
                                              "grid_l3", "solar"]
     assert cfg["site"]["breaker_a"] - cfg["site"]["breaker_margin_a"] == 23
+
+
+# ---- a site with N chargers --------------------------------------------------------
+
+def test_sites_with_more_chargers_fit_their_breaker():
+    """Each site's breaker takes every charger on its fallback profile with the house at
+    its peak, passes the firmware's configuration check, and still limits the cars."""
+    from dynevse.config import check as settings, schema
+    house_peak = sim.house_peak_a()
+    # the house's worst phase, added up by hand from HOUSE_EVENTS: L1 2.5 + 3 x 1.5 (heat
+    # pump) + 1.5 (dishwasher) = 8.5 A; L3 3.0 + 4.5 + 1.0 (oven) = 8.5 A
+    assert house_peak == 8.5
+    # 2 chargers: the site the README documents (25 A); 4: 24 A of fallback + 8.5 A of
+    # house = 32.5 A, above 32 A, so 40 A
+    assert sim.breaker_for(1) == sim.breaker_for(2) == 25
+    assert sim.breaker_for(4) == 40
+    for n in range(1, sim.MAX_CHARGERS + 1):
+        cfg = settings.check(sim.sim_config(8080, 1883, 5, n))
+        site = cfg["site"]
+        assert len(cfg["chargers"]) == n and [c["id"] for c in cfg["chargers"]] == ["cp%d" % (i + 1) for i in range(n)]
+        fallback = cfg["regulation"]["fallback_a"]
+        assert fallback == sim.FALLBACK_A
+        assert fallback * n + house_peak <= site["breaker_a"], n
+        if n >= 2:      # the cars want more than the breaker allows: sharing shows
+            assert sim.CAR["max_a"] * n > site["breaker_a"] - site["breaker_margin_a"], n
+    try:
+        settings.check(dict(sim.sim_config(8080, 1883, 5, 4), site=dict(sim.SITE)))
+    except schema.ConfigError as e:  # 4 x 6 A on the 25 A site: the check refuses it
+        assert e.field == "regulation.fallback_a"
+    else:
+        raise AssertionError("4 chargers' fallback accepted on a 25 A breaker")
+
+
+def test_every_car_arrives_and_the_second_comes_and_goes():
+    house = sim.Household(5)
+    period = house.period_s
+    assert house.plugged(0, 0) and not house.plugged(1, 0)
+    assert house.plugged(1, sim.CP2_PLUG_S) and not house.plugged(1, period - 1)
+    for k in range(2, sim.MAX_CHARGERS):
+        assert not house.plugged(k, k * sim.PLUG_SPACING_S - 0.5)
+        assert house.plugged(k, k * sim.PLUG_SPACING_S) and house.plugged(k, 3 * period)
+
+
+def test_a_breaker_excess_outranks_a_firmware_failure():
+    r = sim.Report(25)
+    r.max_phase_a = 25.43          # the issue's starvation run: over the breaker ...
+    r.memory_errors = 297          # ... while the firmware ran out of memory
+    assert r.exit_code() == sim.EXIT_BREAKER
+    r.max_phase_a = 24.9
+    assert r.exit_code() == sim.EXIT_FIRMWARE
+    r.memory_errors = 0
+    r.firmware_died = True
+    assert r.exit_code() == sim.EXIT_FIRMWARE
+    r.firmware_died = False
+    assert r.exit_code() == sim.EXIT_NO_PROFILE      # no charger, no profile
+    r.max_phase_a = 25.0           # at the breaker is not above it
+    assert r.exit_code() == sim.EXIT_NO_PROFILE
+
+
+def test_help_documents_every_exit_code():
+    r = subprocess.run([sys.executable, "-m", "host_tools.sim", "--help"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0
+    codes = {line.split()[0] for line in r.stdout.split("exit codes")[1].splitlines()[1:] if line[:3].strip()}
+    assert codes == {str(c) for c in (sim.EXIT_OK, sim.EXIT_BREAKER, sim.EXIT_USAGE, sim.EXIT_FIRMWARE,
+                                      sim.EXIT_NO_PROFILE, 130)}, r.stdout
+    for code in ("EXIT_BREAKER", "EXIT_FIRMWARE", "EXIT_NO_PROFILE", "EXIT_USAGE"):
+        assert code in sim.__doc__

@@ -50,6 +50,7 @@ class _State:
         self.sun_stop = False    # the pause is for a Solar/Excess stop: the sun went
         self.sun_since = None    # since when the mode's sources give the minimum again
         self.last_s = None
+        self.reach = None        # (limit in force mA, since s) when last connected
         self.car = CarResponse(response_s)
 
 
@@ -108,6 +109,8 @@ class Regulator:
                 st.budget_ws = 0
             st.plugged = plugged
             ds = ch.get("delivered_s")
+            if ch.get("connected", True) is not False and ch.get("delivered_a") is not None:
+                st.reach = (milli(ch["delivered_a"]), now_s if ds is None else ds)
             before = self.prev_grid if (self.prev_s is not None and ds is not None and ds >= self.prev_s) else None
             st.car.update(now_s, ch, cfg, before)
         if grid:
@@ -167,7 +170,10 @@ class Regulator:
             car = sts[i].car
             fx = flags[i][3]
             plugged = sts[i].plugged
-            com.append(0 if not plugged else fx if fx is not None else car.committed(milli(ch_cfgs[i]["max_a"])))
+            if chargers[i].get("connected", True) is False:
+                com.append(self._out_of_reach(now_s, sts[i], ch_cfgs[i]))
+            else:
+                com.append(0 if not plugged else fx if fx is not None else car.committed(milli(ch_cfgs[i]["max_a"])))
             lo, hi = car.bounds()
             # what the grid may already hold of it: a car only coming down adds nothing
             base.append(0 if not plugged else hi if car.falling() else lo)
@@ -218,6 +224,17 @@ class Regulator:
         site_out["refused"] = refused
         site_out["warnings"] = site_out["warnings"] + news
         return {"chargers": out, "site": site_out, "engine": res_lo}
+
+    def _out_of_reach(self, now, st, c):
+        """The most a charger out of reach may draw, mA: its last profile while that may
+        still be in force, then the fallback profile, whenever a car asks (it may be
+        plugged in meanwhile). The grid shows only what it draws now."""
+        cfg = self.cfg
+        top = milli(cfg["fallback_a"])
+        if st.reach is not None and now - st.reach[1] < cfg["profile_duration_s"] and st.reach[0] > top:
+            top = st.reach[0]
+        mx = milli(c["max_a"])
+        return mx if mx < top else top
 
     def _letters(self, c, st):
         """Site phases the charger's car loads (all its phases until it was seen)."""
