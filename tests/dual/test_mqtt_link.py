@@ -40,6 +40,9 @@ class FakeClient:
     def connected(self):
         return self.up
 
+    def room(self):
+        return True
+
     async def flushed(self):
         pass
 
@@ -126,7 +129,8 @@ def test_bad_commands_are_refused_on_the_diagnostics_topic_and_change_nothing():
     assert len(diag) == 5 and not any(d[2] for d in diag)     # not retained
     first = json.loads(diag[0][1])
     assert first["topic"] == "dynevse/b1/site/mode/set" and first["field"] == "site.mode"
-    assert "turbo" in first["error"] and "standard" in first["error"]
+    # the options as Home Assistant shows them (the select's words)
+    assert "turbo" in first["error"] and "'Standard'" in first["error"]
     assert json.loads(diag[1][1])["field"] == "chargers[cp1].max_a"
     st = link.status()
     assert st["commands_refused"] == 5 and st["commands"] == 0 and "site.nonsense" in st["last_refusal"]
@@ -209,8 +213,13 @@ def test_unregistered_charger_and_battery_are_removed():
     run(link._announce())
     removed = sorted(s[0] for s in fc.sent if not s[1])
     t = D.Topics(link.cfg)
+    # cp1 goes whole (its entities, its retained state and link topics); the hub loses
+    # what a 1-phase site without a battery lacks: phases 2 and 3, the battery's entities
     want = sorted([t.config(r[1], t.object_id("cp1", r[0])) for r in D.entities(D.CHARGER)]
+                  + ["dynevse/b1/charger/cp1/state", "dynevse/b1/charger/cp1/status"]
                   + [t.config("number", "hub_soc_min"), t.config("number", "hub_soc_target"),
+                     t.config("sensor", "hub_battery_soc"), t.config("sensor", "hub_battery_w"),
+                     t.config("sensor", "hub_grid_a_l2"), t.config("sensor", "hub_grid_a_l3"),
                      t.config("sensor", "hub_available_a_l2"), t.config("sensor", "hub_available_a_l3")])
     assert removed == want
 
