@@ -259,6 +259,10 @@ def test_memory_footprint_on_micropython(broker, probe, boards):
     # measured 20.9 KB and 7.5 KB (47.6 KB and 18.8 KB before the diet, with validation
     # and discovery resident); the peak is sampled once a cycle: 25.7 to 28.8 KB seen. The
     # bounds catch a regression, not noise.
-    assert code < 22.5 * 1024, code
-    assert running < 8 * 1024, running
-    assert peak < 34 * 1024, peak
+    # Issue 17 (measured values, energy, the sentences of core.status, per-charger link
+    # topics, 15 more entities) put them at 32.6 KB, 8.1 KB and 37.4 KB: the budgets
+    # follow with the same margin; a diet is open (docs/decisions.md, "Home Assistant
+    # energy").
+    assert code < 34.5 * 1024, code
+    assert running < 9 * 1024, running
+    assert peak < 42 * 1024, peak
