@@ -66,6 +66,7 @@ class Energy:
         self.path = path
         self.writes = 0
         self._dirty = False
+        self._failed = False
         self._ch = {}
         data = None
         try:
@@ -149,5 +150,8 @@ class Energy:
             self.board.write_atomic(self.path, json.dumps(out))
             self.writes += 1
             self._dirty = False
+            self._failed = False
         except Exception as e:
-            log.error("%s: writing the energy totals failed: %s", self.path, e)
+            if not self._failed:    # said once, not every cycle until it works again
+                log.error("%s: writing the energy totals failed: %s", self.path, e)
+            self._failed = True
