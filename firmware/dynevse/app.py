@@ -60,6 +60,8 @@ class App:
         self._address = None        # the board's address the registration's page link has
         self.use(cfg)
         if link is not None:
+            if central is not None:
+                link.hold = central.setting_up     # discovery after the chargers' setup
             from dynevse.energy import Energy
             self.energy = Energy(board, [c["id"] for c in cfg["chargers"]])
 

@@ -231,3 +231,28 @@ def test_discovery_stops_when_the_link_is_down():
     assert "discovery" in fc.last_error and "not connected" in fc.last_error
     assert link.status()["discovery"] == "pending" and fc.unsubs == [D.Topics(link.cfg).sweep_filter()]
     assert not [s for s in fc.sent if s[0].endswith("/config")]
+
+
+def test_the_announcement_waits_for_the_chargers_setup():
+    # while a charger is being set up (link.hold says so) nothing is announced, not even
+    # a new registration; the first tick after it the whole announcement goes out
+    async def main():
+        link, fc, clock = make()
+        busy = [True]
+        link.hold = lambda: busy[0]
+        link.register("Panel", 3, True, [{"id": "cp1", "vendor": "Acme"}], "http://192.0.2.1/")
+        for _ in range(5):
+            link._pump()            # ticks while the setup runs
+            await asyncio.sleep(0.01)
+        assert [s for s in fc.sent if s[0].endswith("/config")] == []
+        assert link._task is None
+        busy[0] = False
+        link._pump()
+        await link._task
+        configs = [s for s in fc.sent if s[0].endswith("/config") and s[1]]
+        return link, configs
+
+    link, configs = run(main())
+    assert len(configs) == len(list(D.entities(D.HUB, 3, True))) + len(list(D.entities(D.CHARGER)))
+    assert b'"manufacturer":"Acme"' in configs[-1][1]
+    assert link.status()["discovery"] == "done"

@@ -32,6 +32,7 @@ class Link:
     _gone = ()                      # chargers unregistered since the last announcement
     _chargers = []                  # registered: id, name, vendor, model, firmware (or None), phases; id, ...
     last_refusal = ""
+    hold = None                     # callable: while it says True the announcement waits
 
     def __init__(self, cfg, device_id, on_command=None, clock=ticks_ms,
                  open_connection=None, client=None):
@@ -183,6 +184,12 @@ class Link:
         if self.client.connected():
             if not (self._discover and self.cfg["discovery"]):
                 self._publish_states()
+            elif self.hold is not None and self.hold():
+                # the chargers' setup first (its memory peak is not to meet the
+                # announcement's); a tick after it, the announcement starts whole
+                if again and self._task is not None:
+                    self._task.cancel()
+                    self._task = None
             elif again or self._task is None:
                 if self._task is not None:
                     self._task.cancel()
