@@ -14,8 +14,13 @@ from mqtt_harness import RUNTIMES, Broker, Probe, board_setup
 
 PERIOD_MS = 500
 # discovery of a 3-phase site with a battery: 12 hub entities; 10 per charger
-HUB_ENTITIES = 12
-CHARGER_ENTITIES = 10
+# a 3-phase site with a battery: 6 settings, grid power and 3 grid currents, solar,
+# export, surplus, net, battery SOC and power, 3 available currents, problem, status
+HUB_ENTITIES = 21
+# a 3-phase charger: mode, 3 measured currents, power, energy, session energy, plugged,
+# OCPP link, allocated/target/available current, status, regulation, min, max, priority,
+# reset
+CHARGER_ENTITIES = 18
 
 
 def configs(probe, dev, empty=False):
