@@ -65,7 +65,7 @@ def decode_command(base, topic, payload, retained, battery, charger_ids):
                 value = v
         if value is None:
             return None, path, "must be one of %s, got %r" % (
-                ", ".join("%r" % choice_words(v) for v in opts), text)
+                ", ".join("'%s'" % choice_words(v) for v in opts), text)   # not %r: a port may escape the dash
     else:
         # as schema.check_value does it, with the schema's words; and on the step the
         # entity offers (0.1 A: the limits go out in tenths of an amp)
