@@ -8,7 +8,7 @@ MPY    := $(BIN)/micropython
 MPYPATH := .frozen:firmware:.:tests/dual
 
 .PHONY: all venv test pytest test-mpy mpy-check scenarios build run flash deploy config-new \
-        config-validate config-show sim mem clean
+        config-validate config-show sim mem bench bench-latency clean
 
 BOARD  ?= esp32-devkitc
 CONFIG ?= config.json
@@ -83,5 +83,15 @@ sim: $(STAMP)
 mem: $(STAMP)
 	$(BIN)/python tests/bench/mem_report.py
 
+## make bench [ONLY=solar] [QUICK=1]: whole days of lagging cars and late meters, the
+## regulator against an ideal controller; prints the table of docs/regulation.md
+bench: $(STAMP)
+	$(BIN)/python tests/bench/day_bench.py --markdown $(if $(ONLY),--only $(ONLY)) $(if $(QUICK),--quick)
+
 clean:
 	rm -rf build .pytest_cache
+
+## make bench-latency: from an over-limit MQTT grid sample to the reduced profile on the
+## wire, 20 steps at the default cycle on the unix port (prints numbers; a few minutes)
+bench-latency: $(STAMP)
+	$(BIN)/python tests/bench/overload_latency.py

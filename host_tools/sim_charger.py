@@ -21,7 +21,14 @@ offered, from the charging profiles) and reads its ``draw_a``; the simulator's p
 loop steps it, so the site's grid current and the charger's meter agree.
 
 The profile logic (``ProfileStack``) is pure and takes the time as a number, so tests can
-check stacking and expiry without a network.
+check stacking and expiry without a network. A profile lapses when its duration is over,
+as on a real charger: the limit falls to the profile below it (the central system's
+fallback), or to the charger's own rating when there is none; ``tick`` applies it.
+
+Chargers differ in what they take; the switches ``units`` (the rate units accepted),
+``purposes`` (the profile purposes accepted), ``rate_unit`` (what GetConfiguration
+reports as ChargingScheduleAllowedChargingRateUnit) and ``max_stack_level`` make a
+simulated charger one that, say, takes only W, only a TxProfile or nothing at all.
 """
 import asyncio
 import base64
@@ -102,8 +109,9 @@ class ProfileStack:
             return "Rejected"
         if purpose == "ChargePointMaxProfile" and connector_id != 0:
             return "Rejected"
-        if purpose == "TxProfile" and (connector_id == 0 or transaction_id is None):
-            return "Rejected"     # a TxProfile needs a running transaction (3.13.4)
+        if purpose == "TxProfile" and (connector_id == 0 or transaction_id is None or
+                                       profile.get("transaction_id") not in (None, transaction_id)):
+            return "Rejected"     # a TxProfile is for the running transaction (3.13.4)
         if kind == "Absolute" or kind == "Recurring":
             if not sched.get("start_schedule"):
                 return "Rejected"
@@ -294,8 +302,12 @@ class SimCharger:
 
     def __init__(self, cp_id, url, car, max_a=16.0, password=None, voltage_v=VOLTAGE_V,
                  max_stack_level=DEFAULT_MAX_STACK_LEVEL, car_capacity_wh=60000, car_soc_pct=40.0,
-                 id_tag="SIMTAG01", clock=time.time, vendor="DynEVSE-Sim", model="SimCharger"):
+                 id_tag="SIMTAG01", clock=time.time, vendor="DynEVSE-Sim", model="SimCharger",
+                 units=("A", "W"), purposes=PURPOSES, rate_unit="Current"):
         self.id = cp_id
+        self.units = units
+        self.purposes = purposes
+        self.rate_unit = rate_unit
         self.url = url
         self.car = car
         self.max_a = float(max_a)
@@ -398,9 +410,19 @@ class SimCharger:
     def wake(self):
         self._wake.set()
 
+    def takes(self, profile):
+        """Whether this charger takes a profile of this unit and purpose at all."""
+        sched = profile.get("charging_schedule") or {}
+        return (sched.get("charging_rate_unit") in self.units
+                and profile.get("charging_profile_purpose") in self.purposes)
+
     def on_profile(self, connector_id, profile):
+        """SetChargingProfile: Accepted if this charger takes its unit and purpose and the
+        stack takes it (ProfileStack.set); the limit applies at once."""
         self.profiles_received += 1
-        st = self.profiles.set(connector_id, profile, self.clock(), self.transaction_id)
+        st = "Rejected"
+        if self.takes(profile):
+            st = self.profiles.set(connector_id, profile, self.clock(), self.transaction_id)
         if st == "Accepted":
             self.profiles_accepted += 1
         sched = profile.get("charging_schedule") or {}
@@ -414,7 +436,7 @@ class SimCharger:
     def configuration(self):
         """{key: (value, readonly)} as GetConfiguration reports it."""
         return {
-            "ChargingScheduleAllowedChargingRateUnit": ("Current", True),
+            "ChargingScheduleAllowedChargingRateUnit": (self.rate_unit, True),
             "ChargeProfileMaxStackLevel": (str(self.profiles.max_stack_level), True),
             "ChargingScheduleMaxPeriods": ("24", True),
             "NumberOfConnectors": ("1", True),

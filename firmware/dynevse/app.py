@@ -19,6 +19,7 @@ from dynevse.aio import forget, sleep_ms, ticks_diff
 from dynevse.meter import site_readings
 
 _RESTART_MS = 2000
+_OVERLOAD_GAP_MS = 250    # an overload runs a cycle at once, but at most one per this long
 _CONFIG = ("dynevse.config.",)
 
 
@@ -48,9 +49,12 @@ class App:
         self.link = link
         if link is not None:
             link.on_command = self.on_command
+            link.on_overload = self.on_overload
+        self.loop_task = None       # the control loop's task; an overload wakes it
+        self._asleep = False        # it sleeps until its next tick
+        self._overload = False      # an overload arrived since the last cycle
         self.wifi = None
         self.tasks = []
-        self.sending = {}          # charger id -> a profile is on its way
         self.cycles = 0
         self.last_status = ""
         self.peak_heap = 0          # heap in use after a cycle's collection, highest so far
@@ -69,6 +73,10 @@ class App:
         """Run with ``cfg`` (a checked configuration) from the next cycle on."""
         self.cfg = cfg
         self.engine_cfg = (cfg["site"], cfg["chargers"], cfg["site"]["groups"])
+        if self.link is not None:
+            site = cfg["site"]
+            self.link.inputs.watch(site["breaker_a"] - site["breaker_margin_a"], site["voltage_v"],
+                                   site["phases"])
 
     # -- tasks -------------------------------------------------------------------------
 
@@ -90,23 +98,55 @@ class App:
                 self.heap_now = gc.mem_alloc()
                 if self.heap_now > self.peak_heap:
                     self.peak_heap = self.heap_now
+            self._overload = False
             wait = period_ms - ticks_diff(self.board.monotonic_ms(), t0)
-            await sleep_ms(wait if wait > 0 else 0)
+            if wait <= 0:
+                await sleep_ms(0)
+                continue
+            self._asleep = True
+            try:
+                await sleep_ms(wait)
+            except asyncio.CancelledError:
+                if not self._overload:      # not ours: the task is being stopped
+                    raise
+            self._asleep = False
+            if self._overload:              # rate-limited, so a flood can't starve the loop
+                wait = _OVERLOAD_GAP_MS - ticks_diff(self.board.monotonic_ms(), t0)
+                if wait > 0:
+                    await sleep_ms(wait)
+
+    def on_overload(self):
+        """A grid sample over a phase's limit arrived (from the MQTT reader): run the
+        control cycle now instead of at its next tick. It cancels the loop's sleep: a
+        task asleep costs less than one waiting for an Event with a timeout."""
+        self._overload = True
+        if self._asleep and self.loop_task is not None:
+            self._asleep = False
+            self.loop_task.cancel()
 
     # -- one control cycle -------------------------------------------------------------
 
-    def charger_live(self, now_ms):
-        """Each charger's live data from its OCPP session, as the regulator takes it."""
+    def charger_live(self, now_ms, now_s):
+        """Each charger's live data from its OCPP session, as the regulator takes it: with
+        the limit its sender has in force (``delivered_a``; ``delivered_s`` when the
+        charger accepted it, on the regulator's clock) and whether it takes our profiles
+        (``control``)."""
         out = []
         for c in self.cfg["chargers"]:
             s = self.central.charger(c["id"])
             live = {}
             for k in c:
                 live[k] = c[k]
+            live["delivered_a"] = live["delivered_s"] = None
+            live["control"] = "pending" if s is None else s.control
             if s is None or not s.connected:
                 live["connected"] = False
                 live["status"] = "Unavailable"
             else:
+                at_ms = s.delivered_ms
+                if at_ms is not None:
+                    live["delivered_a"] = s.delivered_a
+                    live["delivered_s"] = now_s - ticks_diff(now_ms, at_ms) / 1000
                 live["status"] = s.status()
                 cur = s.meter.get("current_a")
                 if cur is not None:
@@ -129,13 +169,18 @@ class App:
             site[k] = cfg["site"][k]
         for k in readings:
             site[k] = readings[k]
-        chargers = self.charger_live(now_ms)
-        out = self.regulator.step(self.board.monotonic_s(), site, chargers, ages, self.engine_cfg)
+        now_s = self.board.monotonic_s()
+        chargers = self.charger_live(now_ms, now_s)
+        out = self.regulator.step(now_s, site, chargers, ages, self.engine_cfg)
         self.cycles += 1
-        for i in range(len(out["chargers"])):
-            row = out["chargers"][i]
-            if row["send"] or row["clear_and_resend"]:
-                self.send(row, out["engine"]["chargers"][i])
+        # every cycle, the limit each charger should have: its session's sender delivers
+        # it (on change and before it lapses, 0 A included)
+        for row in out["chargers"]:
+            session = self.central.charger(row["id"])
+            if session is not None:
+                session.want_limit(row["limit_a"], row["phases_in_use"])
+                if row["clear_and_resend"]:
+                    session.clear_and_resend()
         if self.link is not None:
             self.publish(out, chargers, readings, ages)
             err = self.link.client.last_error
@@ -144,35 +189,6 @@ class App:
                 if err:
                     log.warning("mqtt: %s", err)
         self.log_status(readings, out, chargers)
-
-    def send(self, row, engine_row):
-        cid = row["id"]
-        session = self.central.charger(cid)
-        if session is None or not session.connected:
-            self.regulator.send_failed(cid)
-            return
-        if self.sending.get(cid):
-            self.regulator.send_failed(cid)     # one at a time: again next cycle
-            return
-        self.sending[cid] = True
-        asyncio.create_task(self._send(session, row["limit_a"], engine_row["phases_in_use"],
-                                       row["clear_and_resend"]))
-
-    async def _send(self, session, limit_a, phases, clear_first):
-        cid = session.opts["id"]
-        try:
-            if clear_first:
-                log.warning("%s: not following its profile; clearing and sending again", cid)
-                await session.clear_profiles()
-            answer = await session.set_limit(limit_a, phases)
-            if answer != "Accepted":
-                log.warning("%s: limit %.1f A answered %s", cid, limit_a, answer)
-                self.regulator.send_failed(cid)
-        except Exception as e:
-            log.error("%s: sending the limit failed: %s", cid, e)
-            self.regulator.send_failed(cid)
-        finally:
-            self.sending[cid] = False
 
     def publish(self, out, chargers, readings, ages):
         """This cycle's state to Home Assistant: the site as read, each charger's
@@ -254,15 +270,15 @@ class App:
     # -- commands from MQTT ------------------------------------------------------------
 
     def on_command(self, target, key, value):
-        """A validated command from Home Assistant: a charger's profile reset, or a setting
-        changed through ``config.change`` (checked whole and stored first; a ConfigError
-        refuses it and nothing changes)."""
+        """A validated command from Home Assistant: a charger's profile reset (its
+        sender clears its profiles and sends its limit again), or a setting changed
+        through ``config.change`` (checked whole and stored first; a ConfigError refuses
+        it and nothing changes)."""
         if key == "reset":
             log.info("command: %s reset its charging profile", target)
             session = self.central.charger(target)
-            if session is not None and session.connected:
-                asyncio.create_task(self._send(session, 0.0, 3, True))
-            self.regulator.send_failed(target)
+            if session is not None:
+                session.clear_and_resend()
             return
         from dynevse.config.change import change, path_of
         try:
@@ -283,7 +299,8 @@ class App:
         self.tasks.append(asyncio.create_task(supervise("http", self.serve_http)))
         if self.link is not None:
             self.tasks.append(asyncio.create_task(supervise("mqtt", self.link.run)))
-        self.tasks.append(asyncio.create_task(supervise("control loop", self.control_loop)))
+        self.loop_task = asyncio.create_task(supervise("control loop", self.control_loop))
+        self.tasks.append(self.loop_task)
         gc.collect()
         await asyncio.gather(*self.tasks)
 

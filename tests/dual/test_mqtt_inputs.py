@@ -118,3 +118,23 @@ def test_retained_values_are_not_taken_as_fresh():
     assert occasional.inputs_status(inp)["input_retained_ignored"] == 1
     inp.handle("pv", b"3000", False)
     assert inp.readings()["solar_w"] == 3000
+
+
+def test_a_grid_value_over_its_limit_is_flagged_as_an_overload():
+    # watch(23 A, 230 V, 3 phases): per phase 23 A, in W 23 x 230 = 5290 W, the total
+    # 3 x 5290 = 15870 W. Only grid values count; at the limit is not over it.
+    clock = Clock()
+    inp = make({"grid_l1": {"topic": "l1"}, "grid_l2": {"topic": "l2", "unit": "W"},
+                "grid_total": {"topic": "tot", "unit": "kW"}, "solar": {"topic": "pv"},
+                "grid_l3": {"topic": "l3", "invert": True}}, clock)
+    assert inp.handle("l1", b"30") and not inp.over            # nothing watched yet
+    inp.watch(23, 230, 3)
+    for topic, payload in (("l1", b"23"), ("l2", b"5290"), ("tot", b"15.87"), ("pv", b"99999"),
+                           ("l3", b"30"), ("l1", b"nan"), ("l1", b"-1e9")):
+        assert inp.handle(topic, payload) and not inp.over, (topic, payload)
+    for topic, payload in (("l1", b"23.1"), ("l2", b"5291"), ("tot", b"15.9"), ("l3", b"-23.5"),
+                           ("l1", b"1e9")):
+        inp.over = False
+        assert inp.handle(topic, payload) and inp.over, (topic, payload)
+    inp.over = False
+    assert inp.handle("l1", b"30", retained=True) and not inp.over    # retained: ignored

@@ -56,18 +56,37 @@ def accept_all(action, payload):
     return {"status": "Accepted"}
 
 
-def make(ocpp=None, answer=accept_all, clock=None, **opts):
+SESSIONS = []     # made by make(): their senders stop when run() ends
+
+
+def make(ocpp=None, answer=accept_all, clock=None, set_up=True, **opts):
+    """A session on a FakeLink; ``set_up``: its setup after connecting is over (the
+    sender sends nothing before)."""
     charger = {"id": "CP1"}
     charger.update(opts)
     cs = CentralSystem(ocpp or {}, [charger], clock or FakeClock())
     s = cs.charger("CP1")
     link = FakeLink(s, answer)
-    s._attach(link)
+    state = s._attach(link)
+    if set_up:
+        state[2] = True      # central._SETUP: done
+    SESSIONS[:] = SESSIONS[-3:] + [s]      # a test makes one or two
     return s, link
 
 
 def run(coro):
-    return asyncio.run(coro)
+    """Run ``coro``; then stop the senders it started (CPython's asyncio.run cancels what
+    is left, MicroPython's would run it in the next run: both runtimes alike)."""
+    async def main():
+        try:
+            return await coro
+        finally:
+            for s in SESSIONS:
+                t = s._link[6] if s._link is not None else None     # central._SENDER
+                if t is not None and not t.done():
+                    t.cancel()
+            await asyncio.sleep(0)
+    return asyncio.run(main())
 
 
 def call(s, action, payload, uid="u1"):
@@ -78,7 +97,7 @@ def call(s, action, payload, uid="u1"):
 # ---- what the charger sends -----------------------------------------------------------
 
 def test_boot_notification_accepted_with_time_and_interval():
-    s, _ = make({"heartbeat_interval_s": 120})
+    s, _ = make({"heartbeat_interval_s": 120}, set_up=False)    # (a boot after a setup starts another)
     r = call(s, "BootNotification", {"chargePointVendor": "Acme", "chargePointModel": "Wall",
                                      "firmwareVersion": "1.2"}, "b1")
     assert r == [3, "b1", {"status": "Accepted", "currentTime": TS, "interval": 120}]
@@ -318,11 +337,13 @@ def test_a_call_queued_behind_another_sees_what_that_one_learnt():
 
 
 def test_rejected_in_both_units():
+    # TxDefaultProfile in A and W, then (no transaction runs, so no TxProfile) the
+    # ChargePointMaxProfile in A and W: four rejections (test_ocpp_sender has the chain)
     s, link = make(answer=lambda a, p: {"status": "Rejected"})
-    assert run(s.set_limit(10, 3)) == "Rejected" and len(link.calls) == 2
-    # a forced unit is not second-guessed
+    assert run(s.set_limit(10, 3)) == "Rejected" and len(link.calls) == 4
+    # a forced unit is not second-guessed: one try per purpose
     s, link = make(answer=lambda a, p: {"status": "Rejected"}, rate_unit="A")
-    assert run(s.set_limit(10, 3)) == "Rejected" and len(link.calls) == 1
+    assert run(s.set_limit(10, 3)) == "Rejected" and len(link.calls) == 2
     # a CALLERROR is a rejection too
     s, link = make(answer=lambda a, p: "NotSupported", rate_unit="A")
     assert run(s.set_limit(10, 3)) == "Rejected"

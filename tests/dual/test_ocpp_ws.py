@@ -179,6 +179,43 @@ def test_message_over_the_limit_is_closed_with_1009():
     assert got == ["ok"]
 
 
+class Counted(Streams):
+    """Streams that note the largest read asked for (``most``)."""
+    most = 0
+
+    async def readexactly(self, n):
+        self.most = max(self.most, n)
+        return await Streams.readexactly(self, n)
+
+    async def read(self, n):
+        self.most = max(self.most, n)
+        return await Streams.read(self, n)
+
+
+def test_a_frame_far_over_the_limit_is_dropped_in_chunks_up_to_the_chargers_close():
+    # 200 KB against a limit of 1 KB, then the charger's answer to our close: the board
+    # sends its 1009 first, then reads the whole frame (so the socket is not closed with
+    # unread data, which resets it and loses the close frame) a chunk at a time (no
+    # buffer of the frame's size), and stops at the charger's close frame.
+    for size in (70 * 1024, 200 * 1024):
+        s = Counted(text("z" * size) + frame(8, b"\x03\xf1") + text("never read"))
+        s.hold = True      # the charger keeps the connection open after its close frame
+        ws = WebSocket(s, s, 1024, 5)
+
+        async def go():
+            try:
+                await ws.receive()
+            except WebSocketClosed as e:
+                return e
+
+        err = run(go())
+        assert err.code == 1009
+        sent = server_frames(s.out)
+        assert len(sent) == 1 and sent[0][0] == 8 and close_code(sent[0][1]) == 1009
+        assert bytes(s.buf) == text("never read")      # read up to the close, not beyond
+        assert s.most <= 512, s.most
+
+
 def test_protocol_faults_close_with_their_codes():
     check_fault(frame(2, b"\x01\x02"), 1003)                     # binary: not OCPP-J
     check_fault(frame(1, "hi", masked=False), 1002)              # client frame not masked

@@ -23,6 +23,19 @@ CONFIG = {
 }
 
 
+# The sender's tests (test_sender.py): profiles of the schema's shortest duration (60 s,
+# sent again 20 s before they lapse) on a server whose clock runs CLOCK_RATE times as fast
+# as real time, against charge points keeping their profiles on a clock of the same rate
+# (serve.py explains why that is honest): three durations pass in 18 s.
+CLOCK_RATE = 10
+SENDER_CONFIG = {
+    "ocpp": {"boot_wait_s": 1, "call_timeout_s": 10, "max_message_bytes": 4096, "heartbeat_interval_s": 300,
+             "meter_sample_interval_s": 10, "log_lines": 40, "profile_duration_s": 60, "refresh_before_s": 20},
+    "chargers": [{"id": "ZERO"}, {"id": "ZERO0"}, {"id": "TXONLY"}, {"id": "CPMAX"}, {"id": "REFUSER"},
+                 {"id": "LATECONF"}, {"id": "LAGGARD"}],
+}
+
+
 @pytest.fixture(scope="session")
 def mpy_dir(tmp_path_factory):
     return compile_mpy(str(tmp_path_factory.mktemp("mpy")))
@@ -31,6 +44,16 @@ def mpy_dir(tmp_path_factory):
 @pytest.fixture(scope="session", params=RUNTIMES)
 def server(request, tmp_path_factory, mpy_dir):
     srv = Server(request.param, CONFIG, str(tmp_path_factory.mktemp(request.param)), mpy_dir)
+    yield srv
+    alive = srv.alive()
+    srv.stop()
+    assert alive, "the %s server died:\n%s" % (request.param, srv.log_tail())
+
+
+@pytest.fixture(scope="session", params=RUNTIMES)
+def sender_server(request, tmp_path_factory, mpy_dir):
+    srv = Server(request.param, SENDER_CONFIG, str(tmp_path_factory.mktemp("sender-" + request.param)), mpy_dir,
+                 CLOCK_RATE)
     yield srv
     alive = srv.alive()
     srv.stop()

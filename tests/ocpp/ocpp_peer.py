@@ -22,6 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, ROOT)
 from host_tools import build  # noqa: E402
 from host_tools.broker import free_port  # noqa: E402,F401  (tests import it from here)
+from host_tools.sim_charger import PURPOSES, ProfileStack  # noqa: E402
 BIN = os.path.dirname(sys.executable)
 # The test server holds 15 chargers (more than a home has), their logs, and an API that
 # builds JSON documents the board never builds; test_heap.py measures what OCPP itself costs.
@@ -40,7 +41,9 @@ def compile_mpy(out_dir):
 class Server:
     """The OCPP server in a child process, with its control API."""
 
-    def __init__(self, runtime, config, workdir, mpy_dir=None):
+    def __init__(self, runtime, config, workdir, mpy_dir=None, clock_rate=None):
+        """``clock_rate``: the server's monotonic clock runs this many times as fast as
+        real time (serve.py's ``--clock-rate``)."""
         self.runtime = runtime
         self.port = free_port()
         self.log_path = os.path.join(workdir, "server-%s.log" % runtime)
@@ -48,6 +51,8 @@ class Server:
         with open(cfg_path, "w") as f:
             json.dump(config, f)
         args = ["127.0.0.1", str(self.port), cfg_path]
+        if clock_rate:
+            args += ["--clock-rate", str(clock_rate)]
         env = dict(os.environ)
         if runtime == "micropython":
             cmd = [os.path.join(BIN, "micropython"), "-X", "heapsize=" + MPY_HEAP,
@@ -132,18 +137,55 @@ class Charger(ChargePoint):
     """An OCPP 1.6 charge point with the quirks real chargers have, as switches:
 
     ``rate_unit``: what it reports as ChargingScheduleAllowedChargingRateUnit;
-    ``units``: the units it accepts in a profile; ``max_stack``: its ChargeProfileMaxStackLevel.
+    ``units``: the units it accepts in a profile; ``purposes``: the profile purposes it
+    accepts; ``max_stack``: its ChargeProfileMaxStackLevel; ``profile_delay_s``: how long
+    it takes to answer a SetChargingProfile; ``clock``: its time in seconds (a server
+    with a fast clock needs a charger with a clock of the same rate, ``fast_clock``).
+    The profiles it accepts go into ``stack`` (host_tools.sim_charger.ProfileStack, on
+    ``clock``): stacking, the rules of OCPP 1.6 3.13 (a TxProfile only with the running
+    transaction, a ChargePointMaxProfile only on connector 0) and expiry as a charger
+    keeps them; ``limit_a()`` is what it allows now (None: its own maximum).
     Every CALL from the central system is recorded in ``received`` (a queue of
     (action, kwargs)); profiles also in ``profiles``.
     """
 
-    def __init__(self, cp_id, connection, rate_unit="Current", units=("A", "W"), max_stack="8"):
+    def __init__(self, cp_id, connection, rate_unit="Current", units=("A", "W"), max_stack="8",
+                 purposes=PURPOSES, profile_delay_s=0, clock=time.time):
         super().__init__(cp_id, connection, response_timeout=30)
         self.rate_unit = rate_unit
         self.units = units
+        self.purposes = purposes
         self.max_stack = max_stack
+        self.profile_delay_s = profile_delay_s
+        self.clock = clock
+        self.stack = ProfileStack(int(max_stack))
+        self.transaction_id = None
+        self._starting = False
+        self.config_answered = False
         self.received = asyncio.Queue()
         self.profiles = asyncio.Queue()
+
+    def limit_a(self, car_phases=3, later_s=0):
+        """What its profiles allow now (or ``later_s`` from now, on its clock)."""
+        return self.stack.limit_a(self.clock() + later_s, car_phases)
+
+    async def start_transaction(self, id_tag="T"):
+        # a charger knows its transaction's id from the moment the answer arrives: a
+        # profile read right after it (the library routes it before this coroutine
+        # resumes) waits until the id is set
+        self._starting = True
+        try:
+            r = await self.call(call.StartTransaction(connector_id=1, id_tag=id_tag, meter_start=0, timestamp=TS),
+                                suppress=False)
+            self.transaction_id = r.transaction_id
+        finally:
+            self._starting = False
+        return r.transaction_id
+
+    async def stop_transaction(self):
+        tx, self.transaction_id = self.transaction_id, None
+        self.stack.end_transaction()
+        await self.call(call.StopTransaction(meter_stop=1000, timestamp=TS, transaction_id=tx), suppress=False)
 
     async def next(self, action, timeout_s=30):
         """The next CALL of this action from the central system (others are skipped)."""
@@ -167,11 +209,12 @@ class Charger(ChargePoint):
         return await self.call(call.Heartbeat(), suppress=False)
 
     @on("GetConfiguration")
-    def _get_configuration(self, key=None):
+    async def _get_configuration(self, key=None):
         self.received.put_nowait(("GetConfiguration", {"key": key}))
         known = {"ChargingScheduleAllowedChargingRateUnit": self.rate_unit,
                  "ChargeProfileMaxStackLevel": self.max_stack, "NumberOfConnectors": "1"}
         keys = [{"key": k, "readonly": True, "value": known[k]} for k in (key or known) if k in known]
+        self.config_answered = True
         return call_result.GetConfiguration(configuration_key=keys,
                                             unknown_key=[k for k in key or () if k not in known])
 
@@ -181,17 +224,27 @@ class Charger(ChargePoint):
         return call_result.ChangeConfiguration(status="Accepted")
 
     @on("SetChargingProfile")
-    def _set_charging_profile(self, connector_id, cs_charging_profiles):
+    async def _set_charging_profile(self, connector_id, cs_charging_profiles):
+        if self.profile_delay_s:
+            await asyncio.sleep(self.profile_delay_s)
+        for _ in range(100):
+            if not self._starting:
+                break
+            await asyncio.sleep(0.01)
         unit = cs_charging_profiles["charging_schedule"]["charging_rate_unit"]
-        status = "Accepted" if unit in self.units else "Rejected"
-        kw = {"connector_id": connector_id, "profile": cs_charging_profiles, "status": status}
+        status = "Rejected"
+        if unit in self.units and cs_charging_profiles["charging_profile_purpose"] in self.purposes:
+            status = self.stack.set(connector_id, cs_charging_profiles, self.clock(), self.transaction_id)
+        kw = {"connector_id": connector_id, "profile": cs_charging_profiles, "status": status,
+              "config_answered": self.config_answered}
         self.received.put_nowait(("SetChargingProfile", kw))
         self.profiles.put_nowait(kw)
         return call_result.SetChargingProfile(status=status)
 
     @on("ClearChargingProfile")
-    def _clear_charging_profile(self, **kw):
-        self.received.put_nowait(("ClearChargingProfile", kw))
+    def _clear_charging_profile(self, id=None, connector_id=None, charging_profile_purpose=None, stack_level=None):
+        self.received.put_nowait(("ClearChargingProfile", {"charging_profile_purpose": charging_profile_purpose}))
+        self.stack.clear(id, connector_id, charging_profile_purpose, stack_level)
         return call_result.ClearChargingProfile(status="Accepted")
 
     @on("RemoteStartTransaction")
@@ -223,6 +276,59 @@ class Charger(ChargePoint):
             await self.status("Available")
 
 
+def fast_clock(rate):
+    """Seconds at ``rate`` times real time: a charger's clock for a server started with
+    the same ``clock_rate``."""
+    return lambda: time.monotonic() * rate
+
+
+class Tap:
+    """A charge point's websocket that reads ahead: it notes when each message arrives
+    (the ``ocpp`` library reads the next one only once it has answered the last), and
+    what goes out, in ``log`` [("in" | "out", message)], in order."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.log = []
+        self._queue = asyncio.Queue()
+        self._pump = asyncio.create_task(self._read())
+
+    async def _read(self):
+        try:
+            while True:
+                m = await self.ws.recv()
+                self.log.append(("in", json.loads(m)))
+                self._queue.put_nowait(m)
+        except Exception as e:     # the connection ended: recv raises it
+            self._queue.put_nowait(e)
+
+    async def recv(self):
+        m = await self._queue.get()
+        if isinstance(m, Exception):
+            self._queue.put_nowait(m)
+            raise m
+        return m
+
+    async def send(self, m):
+        self.log.append(("out", json.loads(m)))
+        await self.ws.send(m)
+
+    def __getattr__(self, name):      # close_code, wait_closed...: the websocket's
+        return getattr(self.ws, name)
+
+    def most_in_flight(self):
+        """The most CALLs of the central system outstanding at once."""
+        open_ids = set()
+        most = 0
+        for way, m in self.log:
+            if way == "in" and m[0] == 2:
+                open_ids.add(m[1])
+                most = max(most, len(open_ids))
+            elif way == "out" and m[0] in (3, 4):
+                open_ids.discard(m[1])
+        return most
+
+
 class Connected:
     """``async with Connected(server, cp_id, **charger_options) as cp``: a running charge point."""
 
@@ -237,11 +343,13 @@ class Connected:
         self.ws = await websockets.connect(self.server.url(self.cp_id), subprotocols=self.subprotocols,
                                            additional_headers=self.headers, open_timeout=30,
                                            ping_interval=None)
-        self.cp = Charger(self.cp_id, self.ws, **self.options)
+        self.tap = Tap(self.ws)
+        self.cp = Charger(self.cp_id, self.tap, **self.options)
         self.task = asyncio.create_task(self.cp.start())
         return self.cp
 
     async def __aexit__(self, *exc):
+        self.tap._pump.cancel()
         self.task.cancel()
         try:
             await self.task

@@ -137,6 +137,39 @@ def test_frame_over_the_size_limit_is_closed_with_1009(server):
     expect_close(server, send, 1009)
 
 
+def test_frames_far_over_the_size_limit_get_the_1009_close_not_a_reset(server):
+    # 70 KB and 200 KB (the test server allows 4096 bytes): the board sends its close
+    # frame at once, reads and drops the rest of the frame, and ends the connection with
+    # the close handshake. Closing a socket with unread data resets it: the charger then
+    # sees no close frame at all (close code 1006), which is what main did.
+    for size in (70 * 1024, 200 * 1024):
+        async def send(ws, size=size):
+            await ws.send(json.dumps([2, "big", "DataTransfer", {"vendorId": "x", "data": "d" * size}]))
+        expect_close(server, send, 1009)
+
+
+def test_unique_id_beyond_the_bmp_is_answered_in_valid_utf8(server):
+    # JSON escapes a character beyond the BMP as a UTF-16 surrogate pair; the answer has
+    # to carry the same id, encoded as UTF-8 (MicroPython's json keeps the two halves as
+    # two characters, whose encoding no UTF-8 decoder takes: websockets would close with
+    # 1007 instead of giving us the answer)
+    async def body(ws):
+        await ws.send('[2, "id-\\ud83d\\ude00", "Heartbeat", {}]')
+        msg = await answer(ws, None)
+        assert msg[:2] == [3, "id-\U0001F600"], msg
+        # an action name beyond the BMP is answered in valid UTF-8 as well
+        await ws.send('[2, "a-\\ud83d\\ude00", "Caf\\u00e9\\ud83d\\ude00", {}]')
+        msg = await answer(ws, None)
+        assert msg[:3] == [4, "a-\U0001F600", "NotImplemented"], msg
+        # a lone half is no character: it comes back as U+FFFD (the charger's id is
+        # invalid whichever way it is read)
+        await ws.send('[2, "h-\\ud83d", "Heartbeat", {}]')
+        msg = await answer(ws, None)
+        assert msg[:2] == [3, "h-\ufffd"], msg
+
+    run(with_bad_charger(server, body))
+
+
 def test_binary_frame_is_closed_with_1003(server):
     async def send(ws):
         await ws.send(b'[2, "b1", "Heartbeat", {}]')

@@ -130,12 +130,17 @@ def test_answers_to_our_calls(answer):
     """Whatever a charger answers to our CALLs, the command returns one of its results."""
     cs = CentralSystem({}, [{"id": "F2"}], FakeClock())
     s = cs.charger("F2")
-    s._attach(FakeLink(s, lambda a, p: answer))
+    link = s._attach(FakeLink(s, lambda a, p: answer))
 
     async def go():
         await occasional.configure(s)
-        return [await s.set_limit(10, 3), await s.clear_profiles(), await s.reset("Soft"),
-                await s.trigger("Heartbeat"), await s.remote_start("T")]
+        link[2] = True     # central._SETUP: the setup is over, the sender may send
+        try:
+            return [await s.set_limit(10, 3), await s.clear_profiles(), await s.reset("Soft"),
+                    await s.trigger("Heartbeat"), await s.remote_start("T")]
+        finally:
+            if link[6] is not None:     # central._SENDER: it would wait for ever in this loop
+                link[6].cancel()
 
     results = LOOP.run_until_complete(go())
     for r in results:

@@ -47,22 +47,29 @@ def test_resident_code_and_per_charger_heap(mpy_dir):
     assert m["resident"] == ["dynevse.ocpp", "dynevse.ocpp.central", "dynevse.ocpp.rpc",
                              "dynevse.ocpp.ws"], m["resident"]
     # Resident code once chargers have come and gone (the names a forgotten module
-    # interned stay): measured 25.8 KB, 62.9 KB before.
-    assert m["code"] < 26 * 1024 and m["code_once_used"] < 28 * 1024
+    # interned stay): measured 25.8 KB, 62.9 KB before; with the limit's sender (issue 13:
+    # its one-use steps refused/learnt/set_limit live in occasional and intern their names)
+    # 19.7 KB resident and 28.7 KB once used.
+    assert m["code"] < 26 * 1024 and m["code_once_used"] < 30 * 1024
     # Four configured chargers, none connected: measured 2.3 KB in all, 3.8 KB before.
     assert m["sessions"] < 3 * 1024
     # A connected, busy charger (booted, set up, a transaction, meter values, a limit)
-    # without the HTTP server's objects: measured 3.1-3.5 KB, 5.8-6.2 KB before.
-    assert m["per_charger"] < 4 * 1024 and max(m["later_per_charger"]) < 4 * 1024
-    # What stays of each after it left: its readings and at most log_lines lines;
-    # measured 1.4-1.8 KB, 3.4 KB before.
-    assert m["after"] < 2 * 1024 and max(m["later_after"]) < 2.5 * 1024
+    # without the HTTP server's objects: measured 3.1-3.5 KB, 5.8-6.2 KB before; with the
+    # limit's sender (issue 13: its task while connected, the wanted and the delivered
+    # limit, the learnt purpose, more attributes in the session's dict) 2.1-5.7 KB: which
+    # depends on the run (a stale word keeps one link alive or not; 12 rounds read low).
+    assert m["per_charger"] < 6 * 1024 and max(m["later_per_charger"]) < 6 * 1024
+    # What stays of each after it left: its readings, its limits and at most log_lines
+    # lines; measured 1.4-1.8 KB (3.4 KB before), 3.4-3.7 KB with the sender.
+    assert m["after"] < 4 * 1024 and max(m["later_after"]) < 4.5 * 1024
     # Round after round ends where the first ones did: nothing accumulates per
     # connection. (The collector is conservative: a stale word somewhere keeps an object
     # for a while, so single readings vary by a few hundred bytes, always upwards; the
-    # least of several does not.)
+    # least of several does not.) The first rounds still fill each charger's log up to
+    # log_lines (the sender's lines came on top: measured 3352, 3576, 3632, then 3688-3712):
+    # from the third later round on, nothing may grow.
     later = m["later_after"]
-    assert min(later[-3:]) - min(later[:3]) < 256, later
+    assert min(later[-3:]) - min(later[2:5]) < 256, later
 
 
 async def heap(srv):
@@ -122,6 +129,9 @@ def test_heap_with_chargers_connected(tmp_path, mpy_dir):
     # What stays after they leave is readings and at most log_lines lines per charger,
     # and those names: measured 2.3 KB each (3.2 KB before).
     assert after1 - start < N * 3 * 1024
-    # The second round ends where the first did: nothing accumulates per connection.
+    # The second round ends where the first did: nothing accumulates per connection. With
+    # all four connected the second round may be lower, never higher: in the first, the
+    # modules imported for one use (setup, the sender's first answer) can still be
+    # imported when it is read (measured 129.6 KB first, 122.0 KB second).
     assert abs(after2 - after1) < 1024
-    assert abs(used2[-1] - used1[-1]) < 2 * 1024
+    assert used2[-1] - used1[-1] < 2 * 1024

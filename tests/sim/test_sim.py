@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 from host_tools import sim
-from host_tools.sim_charger import ProfileStack, iso_utc
+from host_tools.sim_charger import ProfileStack, SimCharger, iso_utc
+from host_tools.site_model import Car
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SUMMARY = re.compile(r"^sim: chargers=(\d+) profiles=(\d+) energy_kwh=(\d+\.\d{3}) "
@@ -120,6 +121,45 @@ def test_profile_stack_watts_purposes_and_clearing():
     assert s.clear(purpose="TxDefaultProfile") == "Accepted" and s.limit_a(T0) is None
     # above the charger's ChargeProfileMaxStackLevel: refused
     assert s.set(0, _profile(2, 9, 10.0), T0) == "Rejected"
+
+
+def test_profile_stack_tx_profile_only_for_the_running_transaction():
+    s = ProfileStack()
+    p = _profile(5, 2, 10.0, purpose="TxProfile")
+    p["transaction_id"] = 7
+    assert s.set(1, p, T0, transaction_id=8) == "Rejected"      # another transaction's
+    assert s.set(0, p, T0, transaction_id=7) == "Rejected"      # connector 0: no transaction there
+    assert s.set(1, p, T0, transaction_id=7) == "Accepted"
+
+
+def test_sim_charger_takes_only_what_it_is_told_and_a_lapsed_limit_falls_back():
+    now = [T0]
+    c = SimCharger("cp1", "ws://unused", Car({"phases": 3}, 3), max_a=16.0, clock=lambda: now[0],
+                   units=("W",), purposes=("ChargePointMaxProfile", "TxDefaultProfile"))
+    c.plugged = True
+    c.transaction_id = 3
+    # in A, or as a TxProfile: rejected, whatever the stack would say
+    assert c.on_profile(0, _profile(11, 2, 10.0, duration=180)) == "Rejected"
+    tx = _profile(11, 2, 6900.0, unit="W", purpose="TxProfile", duration=180)
+    tx["transaction_id"] = 3
+    assert c.on_profile(1, tx) == "Rejected"
+    assert c.offered_a == 16.0                                   # no profile: its full rating
+    # the board's pair in W: the fallback (4140 W = 6 A on 3 phases) and a limit of 10 A for 180 s
+    assert c.on_profile(0, _profile(10, 1, 4140.0, unit="W", phases=3)) == "Accepted"
+    assert c.on_profile(0, _profile(11, 2, 6900.0, unit="W", phases=3, duration=180)) == "Accepted"
+    assert abs(c.offered_a - 10.0) < 1e-9
+    # nothing sent again: at 180 s the limit lapses and the charger offers the fallback
+    now[0] = T0 + 179.9
+    c.tick(0.1)
+    assert abs(c.offered_a - 10.0) < 1e-9
+    now[0] = T0 + 180
+    c.tick(0.1)
+    assert abs(c.offered_a - 6.0) < 1e-9
+    # with no fallback (a charger of stack level 0) the lapse gives back its full rating
+    c.profiles.clear(profile_id=10)
+    c.tick(0.1)
+    assert c.offered_a == 16.0
+    assert (c.profiles_received, c.profiles_accepted) == (4, 2)
 
 
 def test_profile_stack_absolute_schedule_periods():

@@ -46,7 +46,9 @@ REGULATION_FIELDS = (
     ("idle_draw_a", NUM, 1.0, 0, 6, "A"),
     ("compliance_tolerance_a", NUM, 2.0, 0.5, 20, "A"),
     ("compliance_cycles", INT, 3, 1, 100, ""),
-    ("car_response_s", NUM, 5, 0, 60, "s"),
+    ("car_response_s", NUM, 30, 2, 60, "s"),
+    ("grace_import_pct", NUM, 1, 0, 20, "%"),
+    ("sun_back_s", INT, 10, 0, 3600, "s"),
 )
 
 # What MeterValuesSampledData asks for by default: everything the central system reads.

@@ -70,7 +70,9 @@ regulation.idle_s: A car in SuspendedEV drawing nothing this long counts as inac
 regulation.idle_draw_a: Draw below which a SuspendedEV car counts as drawing nothing.
 regulation.compliance_tolerance_a: How far a charger may exceed its limit before it counts as not following it.
 regulation.compliance_cycles: Cycles in a row over the tolerance before the profile is cleared and sent again.
-regulation.car_response_s: Time a car needs to follow a new limit; earlier meter samples are not believed.
+regulation.car_response_s: Time from a delivered limit to meter values showing the car on it, until learnt per car.
+regulation.grace_import_pct: Solar and Excess: a ride through a dip may import this share of the energy charged.
+regulation.sun_back_s: Solar and Excess: a charger stopped because the sun went starts again once it has been back this long.
 ocpp.heartbeat_interval_s: Heartbeat interval given to chargers at boot.
 ocpp.profile_id: chargingProfileId of the limit profile.
 ocpp.fallback_profile_id: chargingProfileId of the fallback profile (one stack level below).

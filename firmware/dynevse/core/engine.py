@@ -19,7 +19,9 @@ and the latest readings, each optional (absent or None means unknown):
 - ``battery_soc`` (%) and ``battery_w`` (+ charging, - discharging);
 - ``inverter_w`` and ``inverter_phase_w`` (a list per site phase): the PV/hybrid
   inverter's AC output, W. Solar is derived from it when ``solar_w`` is absent; an
-  asymmetric inverter's per-phase limit and an off-grid site's load per phase come from it.
+  asymmetric inverter's per-phase limit and an off-grid site's load per phase come from it;
+- ``fixed_a``: current per site phase of loads to count on top of the net (the regulator's
+  uncontrolled chargers, whose own draw it passes as ``draw_a``).
 
 On an off-grid site (``off_grid``) the grid readings are ignored: there is no grid, the
 phases are limited by the inverter (``inverter_max_phase_w``, ``inverter_max_w``) and the

@@ -1,48 +1,56 @@
-"""Regulation over time: between the engine's allocation and the limit sent to a charger.
+"""Regulation over time: between the engine's allocation and the limit a charger should have.
 
 ``Regulator(settings).step(now_s, site, chargers, ages)`` is called once per control
 cycle with time passed in as a number (seconds), so tests drive it with a fake clock.
 ``site`` and ``chargers`` are what ``engine.allocate`` takes; each charger may also carry
-``connected`` (default True), ``offered_a`` (OCPP Current.Offered) and ``meter_age_s``
-(age of its meter values); ``ages`` maps a site reading's name (``grid_a``, ``solar_w``,
-...) to its age in seconds (absent: fresh).
+``connected`` (default True), ``offered_a`` (OCPP Current.Offered), ``meter_age_s`` (age
+of its meter values), ``delivered_a``/``delivered_s`` (the limit the charger accepted and
+that is in force, and when it accepted it, on ``now_s``'s clock; None when none is known)
+and ``control`` ("ok", "pending" or "refused": the charger rejected every kind of
+profile). ``ages`` maps a site reading's name (``grid_a``, ``solar_w``, ...) to its age
+in seconds (absent: fresh).
 
 It returns ``{"chargers": [...], "site": {...}, "engine": result}``; per charger:
-``limit_a`` (the command), ``reason`` (``ok``, ``ramping``, ``paused``, ``grace``,
-``stale_hold``, ``stale_fallback``, ``over_limit_cut``, ``no_capacity``, ``mode_limit``,
-``inactive``), ``send`` (a profile should go out now), ``paused_left_s`` (``status.text``
-turns a row into words for people),
-``clear_and_resend`` and ``compliance_failures``. docs/regulation.md explains every
-timer and threshold and why; their table is ``config.fields.REGULATION_FIELDS``.
+``limit_a`` (the limit it should have now, floored to 0.1 A; 0 = stopped: a 0 A limit is
+a limit too and stays wanted), ``phases_in_use``, ``reason`` (``ok``, ``ramping``,
+``waiting_for_room``, ``paused``, ``grace``, ``stale_hold``, ``stale_fallback``,
+``over_limit_cut``, ``no_capacity``, ``mode_limit``, ``inactive``, ``uncontrolled``),
+``clear_and_resend`` (it does not follow its profile: the sender clears and sends again),
+``compliance_failures``, ``paused_left_s``, ``allocated_a``, ``target_a``,
+``available_a``, ``mode``. Delivery (send on change, refresh before expiry) belongs to the
+OCPP sender. docs/regulation.md explains every rule; the settings are
+``config.fields.REGULATION_FIELDS``; ``status.text`` turns a row into words.
 """
 from dynevse.compat import const
 from dynevse.core.engine import ACTIVE_STATUSES, URGENCY, allocate, milli
+from dynevse.core.phases import cut, grid_ma, import_w, make_after_break
+from dynevse.core.readings import ReadingCheck
+from dynevse.core.response import CarResponse
 
-GRID_KEYS = ("grid_a", "grid_w", "grid_total_w")
-OTHER_KEYS = ("solar_w", "battery_soc", "battery_w", "voltage", "inverter_w", "inverter_phase_w")
 _GRACE_MODES = ("solar", "excess")
 _UNPLUGGED = ("Available", "Unavailable", "Faulted")
-_DA = const(100)   # commands are kept in tenths of an amp: mA // 100
+_DA = const(100)   # limits are kept in tenths of an amp: mA // 100
+_STOPS = ("no_capacity", "mode_limit", "over_limit_cut")   # a stop for lack of power
 
 
 class _State:
     """What the regulator remembers about one charger."""
 
-    def __init__(self):
-        self.cmd = 0             # command, tenths of an amp
-        self.sent = None         # last value sent, or None
-        self.sent_s = None
+    def __init__(self, response_s):
+        self.cmd = 0             # the limit it should have, tenths of an amp
         self.paused_until = None
         self.grace_since = None
         self.idle_since = None
         self.mode = None
         self.bad_cycles = 0
         self.failures = 0
+        self.ignoring = False    # accepts its limit but draws above it
+        self.plugged = False
+        self.budget_ws = 0       # grid energy a grace ride may still take, W s
+        self.sun_stop = False    # the pause is for a Solar/Excess stop: the sun went
+        self.sun_since = None    # since when the mode's sources give the minimum again
         self.last_s = None
-        self.changed_s = None    # when the command last changed
-        self.car_cap = None      # a car that draws less than it may: what it takes, mA
-        self.confirmed = True    # the latest meter sample shows the car on its command
-        self.car_phases = None   # phases the connected car was seen to draw on
+        self.car = CarResponse(response_s)
 
 
 def _da(a):
@@ -50,7 +58,8 @@ def _da(a):
 
 
 class Regulator:
-    """Stateful controller: ramps, dead band, pauses, grace, stale data, compliance."""
+    """Stateful controller: break before make, ramps, dead band, pauses, grace, stale and
+    implausible data, compliance, uncontrolled chargers as fixed load."""
 
     def __init__(self, settings=None, checked=False):
         """``settings``: the regulation section; ``checked``: it already went through
@@ -61,283 +70,131 @@ class Regulator:
         self.cfg = settings
         self.states = {}
         self.bat_state = None
-        self.last_now = None
+        self.check = ReadingCheck()
+        self.prev_grid = None
+        self.prev_s = None
 
     def forget(self, charger_id):
         """Drop a charger's memory (removed from the configuration)."""
         self.states.pop(charger_id, None)
 
-    def send_failed(self, charger_id):
-        """The last profile did not get through: send again next cycle."""
-        st = self.states.get(charger_id)
-        if st is not None:
-            st.sent = None
-
     def _state(self, cid):
         st = self.states.get(cid)
         if st is None:
-            st = _State()
+            st = _State(self.cfg["car_response_s"])
             self.states[cid] = st
         return st
-
-    def _fresh_site(self, site, ages):
-        """Drop stale readings; return (site for the engine, grid stale for s or None)."""
-        cfg = self.cfg
-        out = {}
-        for k in site:
-            out[k] = site[k]
-        grid_age = None
-        for k in GRID_KEYS:
-            if site.get(k) is not None:
-                a = ages.get(k, 0)
-                grid_age = a if grid_age is None or a < grid_age else grid_age
-        stale_for = None
-        if grid_age is not None and grid_age > cfg["grid_max_age_s"]:
-            stale_for = grid_age - cfg["grid_max_age_s"]
-            for k in GRID_KEYS:
-                out.pop(k, None)
-        for k in OTHER_KEYS:
-            if site.get(k) is not None and ages.get(k, 0) > cfg["input_max_age_s"]:
-                out.pop(k, None)
-        return out, stale_for
-
-    def _prepare(self, now, site, chargers):
-        """Charger inputs for the engine: draw estimates, idle cars, pauses, grace holds."""
-        cfg = self.cfg
-        prepared = []
-        for ch in chargers:
-            st = self._state(ch["id"])
-            c = {}
-            for k in ch:
-                c[k] = ch[k]
-            status = ch.get("status")
-            draws = self._estimate(now, st, ch)
-            c["draw_a"] = draws
-            draw = 0
-            for x in draws:
-                m = milli(x)
-                if m is not None and m > draw:
-                    draw = m
-            if status == "SuspendedEV" and draw < milli(cfg["idle_draw_a"]):
-                if st.idle_since is None:
-                    st.idle_since = now
-            else:
-                st.idle_since = None
-            if ch.get("connected", True) is False:
-                active = False
-            elif status in ACTIVE_STATUSES:
-                active = True
-            elif status == "SuspendedEV":
-                active = st.idle_since is None or now - st.idle_since < cfg["idle_s"]
-            else:
-                active = False
-            if status in _UNPLUGGED or ch.get("connected", True) is False:
-                st.car_phases = None            # another car may come
-            elif st.car_phases is not None and ch.get("car_phases") is None:
-                c["car_phases"] = st.car_phases
-            c["_active"] = active
-            mode = ch.get("mode") or site.get("mode") or "standard"
-            if mode != st.mode:
-                if st.mode is not None:
-                    st.paused_until = None      # the user changed the mode: obeyed at once
-                st.mode = mode
-            paused = st.paused_until is not None and now < st.paused_until
-            c["active"] = active and not paused
-            c["hold_min"] = mode in _GRACE_MODES and st.cmd > 0 and (
-                st.grace_since is None or now - st.grace_since < cfg["grace_s"])
-            prepared.append(c)
-        return prepared
-
-    def _estimate(self, now, st, ch):
-        """What the car draws now, per charger phase, in A.
-
-        Meter values may be late. A sample taken after the car had time to follow the
-        last command change is believed; until then the car is taken to be on its command
-        (capped by what it was seen to take), on the phases it was seen to use.
-        """
-        cfg = self.cfg
-        reported = ch.get("draw_a")
-        if not isinstance(reported, (list, tuple)):
-            reported = ()
-        age = ch.get("meter_age_s")
-        if age is not None and age > cfg["meter_max_age_s"]:
-            reported = ()                       # too old to say anything
-        sample_s = now - (age or 0)
-        got = []
-        for x in reported:
-            m = milli(x)
-            got.append(m if m is not None and m > 0 else 0)
-        seen = max(got) if got else 0
-        settled = st.changed_s is None or sample_s >= st.changed_s + cfg["car_response_s"]
-        if got and settled:
-            st.confirmed = True
-            n_used = len([x for x in got if x >= 1000])
-            if n_used:
-                st.car_phases = n_used          # kept for this car, also while it pauses
-            if seen < st.cmd * _DA - milli(cfg["compliance_tolerance_a"]):
-                st.car_cap = seen               # the car takes less than it may
-            else:
-                st.car_cap = None
-            return [x / 1000 for x in got]
-        if not got and settled:
-            st.confirmed = True
-        else:
-            st.confirmed = False
-        est = st.cmd * _DA
-        if st.car_cap is not None and st.car_cap < est:
-            est = st.car_cap
-        used = [k for k in range(len(got)) if got[k] >= 1000]
-        n = len(got) if got else ch.get("phases", 3)
-        if not used:
-            used = list(range(n))
-        return [est / 1000 if k in used else 0.0 for k in range(n)]
-
-    def _cuts(self, site, prepared, result):
-        """Measured overload on a phase: shed it from the lowest in the order, at once.
-
-        Returns {charger index: max command in tenths of an amp}.
-        """
-        n = site.get("phases", 3)
-        limit = milli(site.get("breaker_a", 25) - site.get("breaker_margin_a", 0))
-        volts = milli(site.get("voltage_v", 230)) // 1000
-        grid = []
-        for p in range(n):
-            g = None
-            ga = site.get("grid_a")
-            gw = site.get("grid_w")
-            if isinstance(ga, (list, tuple)) and p < len(ga):
-                g = milli(ga[p])
-            if g is None and isinstance(gw, (list, tuple)) and p < len(gw):
-                w = milli(gw[p])
-                g = None if w is None else w // volts
-            grid.append(g)
-        cuts = {}
-        rows = result["chargers"]
-        order = sorted(range(len(rows)), key=lambda i: (URGENCY[rows[i]["mode"]],
-                                                       prepared[i].get("priority", 1), rows[i]["id"]))
-        for p in range(n):
-            if grid[p] is None or grid[p] <= limit:
-                continue
-            shed = grid[p] - limit
-            letter = "ABC"[p]
-            for i in reversed(order):
-                if shed <= 0:
-                    break
-                st = self.states[rows[i]["id"]]
-                if st.cmd <= 0 or letter not in rows[i]["site_phases"]:
-                    continue
-                k = rows[i]["site_phases"].index(letter)
-                draw = milli(_item(prepared[i].get("draw_a"), k)) or 0
-                new = draw - shed
-                mn = milli(prepared[i].get("min_a", 6))
-                if new < mn:
-                    new = 0
-                shed -= draw - new
-                cap = new // _DA
-                cuts[i] = cap if i not in cuts or cap < cuts[i] else cuts[i]
-        return cuts, grid, limit
 
     def step(self, now_s, site, chargers, ages=None, settings=None):
         """One control cycle; see the module docstring. ``settings``: as for
         ``engine.allocate`` (validated site, chargers and groups), or None."""
         cfg = self.cfg
-        ages = ages or {}
-        fresh, stale_for = self._fresh_site(site, ages)
-        prepared = self._prepare(now_s, site, chargers)
-        result = allocate(fresh, prepared, self.bat_state, settings)
-        self.bat_state = result["state"]
-        cuts, grid, limit = self._cuts(fresh, prepared, result)
-        deadband = _da(cfg["deadband_a"])
-        ramp = milli(cfg["ramp_up_a_s"])          # mA per second
-        # While a car has not yet shown it follows an increase, its draw is a guess on the
-        # high side: nobody grows until it has.
-        growing = False
-        for c in prepared:
-            st = self.states[c["id"]]
-            if c["_active"] and not st.confirmed and st.cmd > 0:
-                growing = True
+        if settings is None:
+            from dynevse.config.check import check_setup
+            settings = check_setup(site, chargers)
+        site_cfg, ch_cfgs, groups = settings
+        fresh, stale_for, refused, news = self.check.check(now_s, site, ages or {}, cfg)
+        grid = grid_ma(fresh, site_cfg)
+        limit = milli(site_cfg["breaker_a"] - site_cfg["breaker_margin_a"])
+        sts = []
+        for i in range(len(chargers)):
+            ch = chargers[i]
+            st = self._state(ch["id"])
+            sts.append(st)
+            plugged = ch.get("connected", True) is not False and ch.get("status") not in _UNPLUGGED
+            if st.plugged and not plugged:
+                st.car.forget()
+                st.ignoring = False
+                st.budget_ws = 0
+            st.plugged = plugged
+            ds = ch.get("delivered_s")
+            before = self.prev_grid if (self.prev_s is not None and ds is not None and ds >= self.prev_s) else None
+            st.car.update(now_s, ch, cfg, before)
+        letters = [self._letters(ch_cfgs[i], sts[i]) for i in range(len(chargers))]
+        if grid:
+            for i in range(len(chargers)):
+                busy = [j for j in range(len(chargers)) if j != i and sts[j].car.in_transition()
+                        and [x for x in letters[j] if x in letters[i]]]
+                if not busy:
+                    sts[i].car.grid_check(grid, ["ABC".index(x) for x in letters[i]])
+        bases, draws, fixed, flags = self._prepare(now_s, site, chargers, ch_cfgs, sts)
+        site_e = fresh
+        if fixed:
+            site_e = dict(fresh)
+            site_e["fixed_a"] = [x / 1000 for x in fixed]
+        res_hi = self._engine(site_e, bases, [d[1] for d in draws], settings)
+        self.bat_state = res_hi["state"]
+        res_lo = res_hi
+        if [i for i in range(len(draws)) if draws[i][0] is not draws[i][1]]:
+            res_lo = self._engine(site_e, bases, [d[0] for d in draws], settings)
+        # A phase measured over its limit is planned with each car coming down taken as
+        # far down as the grid shows, every other car at its least.
+        exp = []
+        for i in range(len(chargers)):
+            car = sts[i].car
+            idx = ["ABC".index(x) for x in letters[i]]
+            exp.append(car.expected(grid, idx) if sts[i].plugged and flags[i][3] is None else None)
+        res_over = res_lo
+        if [p for p in grid if p is not None and p > limit]:
+            over_draws = []
+            differ = False
+            for i in range(len(chargers)):
+                lo = sts[i].car.bounds()[0]
+                if exp[i] is not None and exp[i] != lo:
+                    differ = True
+                    over_draws.append(sts[i].car.per_phase(exp[i], len(ch_cfgs[i]["phase_map"])))
+                else:
+                    over_draws.append(draws[i][0])
+            if differ:
+                res_over = self._engine(site_e, bases, over_draws, settings)
+        order = sorted(range(len(chargers)), key=lambda i: (URGENCY[res_lo["chargers"][i]["mode"]],
+                                                          ch_cfgs[i]["priority"], ch_cfgs[i]["id"]))
+        new, reasons, want = self._decide(now_s, chargers, ch_cfgs, sts, res_lo, res_hi, res_over,
+                                          grid, limit, stale_for, flags)
+        com = []
+        base = []
+        mins = []
+        for i in range(len(chargers)):
+            car = sts[i].car
+            fx = flags[i][3]
+            plugged = sts[i].plugged
+            com.append(0 if not plugged else fx if fx is not None else car.committed(milli(ch_cfgs[i]["max_a"])))
+            lo, hi = car.bounds()
+            # what the grid may already hold of it: a car only coming down adds nothing
+            base.append(0 if not plugged else hi if car.falling() else lo)
+            mins.append(_da(ch_cfgs[i]["min_a"]))
+        ids = [c["id"] for c in ch_cfgs]
+        make_after_break(order, new, reasons, want, base, com, mins, ids, letters, grid, limit, groups)
+        cut(order, new, reasons, exp, mins, letters, grid, limit)
         out = []
-        for i in range(len(prepared)):
-            c = prepared[i]
-            row = result["chargers"][i]
-            st = self.states[c["id"]]
-            dt = 0 if st.last_s is None else now_s - st.last_s
-            st.last_s = now_s
-            mn = _da(c.get("min_a", 6))
+        for i in range(len(chargers)):
+            st = sts[i]
+            c = chargers[i]
+            row = res_lo["chargers"][i]
             prev = st.cmd
-            reason = None
-            if not c["_active"]:
-                st.cmd, reason = 0, "inactive"
+            st.cmd = new[i]
+            if st.cmd == 0 and prev > 0 and reasons[i] in _STOPS:
                 st.grace_since = None
-                st.paused_until = None
-            elif stale_for is not None:
-                if stale_for < cfg["stale_hold_s"]:
-                    reason = "stale_hold"
-                else:
-                    fb = _da(cfg["fallback_a"])
-                    st.cmd, reason = (fb if fb >= mn else 0), "stale_fallback"
-            elif st.paused_until is not None and now_s < st.paused_until:
-                st.cmd, reason = 0, "paused"
-            else:
-                st.paused_until = None
-                target = _da(row["allocated_a"])
-                if st.cmd > 0 and row["mode"] in _GRACE_MODES and not row["mode_reaches_min"]:
-                    if st.grace_since is None:
-                        st.grace_since = now_s
-                    if now_s - st.grace_since < cfg["grace_s"] and target >= mn:
-                        reason = "grace"
-                    else:
-                        target = 0
-                else:
-                    st.grace_since = None
-                cut = cuts.get(i)
-                if cut is not None and cut < target:
-                    target = cut
-                pressure = cut is not None
-                for letter in row["site_phases"]:
-                    g = grid["ABC".index(letter)] if "ABC".index(letter) < len(grid) else None
-                    if g is not None and g >= limit - deadband * _DA:
-                        pressure = True
-                if target < mn:
-                    target = 0
-                if target == 0:
-                    if st.cmd > 0 and cfg["pause_s"] > 0:
-                        st.paused_until = now_s + cfg["pause_s"]
-                    st.cmd = 0
-                    st.grace_since = None
-                    if reason is None:
-                        if st.paused_until is not None:
-                            reason = "paused"
-                        else:
-                            reason = "mode_limit" if row["limited_by"] == "mode" else "no_capacity"
-                elif st.cmd == 0:
-                    st.cmd = mn if target > mn else target     # start at the minimum, then ramp
-                elif target < st.cmd:
-                    if pressure or st.cmd - target >= deadband:
-                        st.cmd = target
-                        if cut is not None:
-                            reason = "over_limit_cut"
-                elif not growing and (target - st.cmd >= deadband or st.cmd < mn):
-                    step = int(ramp * dt) // _DA
-                    st.cmd = min(target, st.cmd + max(step, 1))
-                if reason is None:
-                    reason = "ramping" if st.cmd < target and target - st.cmd >= deadband else "ok"
-            if st.cmd != prev:
-                st.changed_s = now_s
-                st.confirmed = False
-            send = st.cmd != st.sent or (
-                st.cmd > 0 and st.sent_s is not None
-                and now_s - st.sent_s >= cfg["profile_duration_s"] - cfg["refresh_before_s"])
-            if send:
-                st.sent = st.cmd
-                st.sent_s = now_s
-            resend = self._compliance(st, c, prev, c["_active"])
+                st.sun_stop = reasons[i] == "mode_limit" and st.mode in _GRACE_MODES
+                st.sun_since = None
+                if cfg["pause_s"] > 0:
+                    st.paused_until = now_s + cfg["pause_s"]
+                    reasons[i] = "paused"
+            elif st.sun_stop and reasons[i] == "paused":
+                if not row["mode_reaches_min"]:
+                    st.sun_since = None
+                elif st.sun_since is None:
+                    st.sun_since = now_s
+            self._budget(now_s, st, ch_cfgs[i], row, reasons[i], fresh, grid, site_cfg)
+            st.last_s = now_s
+            resend = self._compliance(st, c, flags[i][0])
+            paused = reasons[i] == "paused" and st.paused_until is not None
             out.append({
                 "id": c["id"],
                 "limit_a": st.cmd / 10,
-                "reason": reason,
-                "send": send,
-                "paused_left_s": int(st.paused_until - now_s) if reason == "paused" and st.paused_until else 0,
+                "phases_in_use": row["phases_in_use"],
+                "reason": reasons[i],
+                "paused_left_s": int(st.paused_until - now_s) if paused else 0,
                 "allocated_a": row["allocated_a"],
                 "target_a": row["target_a"],
                 "available_a": row["available_a"],
@@ -345,38 +202,237 @@ class Regulator:
                 "clear_and_resend": resend,
                 "compliance_failures": st.failures,
             })
-        self.last_now = now_s
-        site_out = result["site"]
+        self.prev_grid = grid
+        self.prev_s = now_s
+        site_out = res_lo["site"]
         site_out["grid_stale"] = stale_for is not None
-        return {"chargers": out, "site": site_out, "engine": result}
+        site_out["refused"] = refused
+        site_out["warnings"] = site_out["warnings"] + news
+        return {"chargers": out, "site": site_out, "engine": res_lo}
 
-    def _compliance(self, st, c, prev_cmd, active):
-        """A charger drawing or offering more than its command for N cycles gets its
-        profile cleared and sent again; failures are counted."""
+    def _letters(self, c, st):
+        """Site phases the charger's car loads (all its phases until it was seen)."""
+        pm = c["phase_map"]
+        return "".join(pm[k] for k in st.car.used(len(pm)))
+
+    def _prepare(self, now, site, chargers, ch_cfgs, sts):
+        """Per charger: the engine's input without its draw, and its draw with the car at
+        the least (``lo``) and at the most (``hi``) it may draw now; the fixed load per
+        site phase (mA) of uncontrolled chargers, or None; flags (active, uncontrolled,
+        mode, its fixed load in mA or None)."""
         cfg = self.cfg
-        if not active or c.get("draw_a") is None and c.get("offered_a") is None:
+        bases = []
+        draws = []
+        flags = []
+        fixed = None
+        for i in range(len(chargers)):
+            ch = chargers[i]
+            st = sts[i]
+            car = st.car
+            n = len(ch_cfgs[i]["phase_map"])
+            status = ch.get("status")
+            if status == "SuspendedEV" and car.level() < milli(cfg["idle_draw_a"]):
+                if st.idle_since is None:
+                    st.idle_since = now
+            else:
+                st.idle_since = None
+            if not st.plugged:
+                active = False
+            elif status in ACTIVE_STATUSES:
+                active = True
+            elif status == "SuspendedEV":
+                active = st.idle_since is None or now - st.idle_since < cfg["idle_s"]
+            else:
+                active = False
+            loose = ch.get("control") == "refused" or st.ignoring
+            mode = ch.get("mode") or site.get("mode") or "standard"
+            if mode != st.mode:
+                if st.mode is not None:
+                    st.paused_until = None      # the user changed the mode: obeyed at once
+                st.mode = mode
+            if (st.sun_stop and st.sun_since is not None and st.paused_until is not None
+                    and now - st.sun_since >= cfg["sun_back_s"]):
+                st.paused_until = None          # the sun is back: the weather sets the pace
+            paused = st.paused_until is not None and now < st.paused_until
+            lo, hi = car.bounds()
+            if car.seen is not None and not car.in_transition():
+                draw_lo = [x / 1000 for x in car.seen]
+            else:
+                draw_lo = car.per_phase(lo, n)
+            draw_hi = car.per_phase(hi, n) if hi != lo else draw_lo
+            fx = None
+            if loose and st.plugged:
+                # Not under our control: its draw is a load like the house's.
+                if fixed is None:
+                    fixed = [0] * site.get("phases", 3)
+                pm = ch_cfgs[i]["phase_map"]
+                fx = 0
+                for k in range(n):
+                    if car.seen is not None:
+                        x = car.seen[k]
+                        if st.ignoring and k in car.used(n) and car.deliv is not None and car.deliv > x:
+                            x = car.deliv
+                    else:
+                        x = milli(ch_cfgs[i]["max_a"])
+                    fixed["ABC".index(pm[k])] += x
+                    fx = x if x > fx else fx
+                draw_lo = draw_hi = [x / 1000 for x in car.seen] if car.seen is not None else [0.0] * n
+            c = {}
+            for k in ch:
+                c[k] = ch[k]
+            if car.phases is not None and ch.get("car_phases") is None:
+                c["car_phases"] = car.phases
+            c["active"] = active and not paused and not loose
+            c["hold_min"] = mode in _GRACE_MODES and st.cmd > 0 and (
+                st.grace_since is None or (now - st.grace_since < cfg["grace_s"] and st.budget_ws > 0))
+            bases.append(c)
+            draws.append((draw_lo, draw_hi))
+            flags.append((active, loose, mode, fx))
+        return bases, draws, fixed, flags
+
+    def _engine(self, site, bases, draws, settings):
+        chs = []
+        for i in range(len(bases)):
+            c = dict(bases[i])
+            c["draw_a"] = draws[i]
+            chs.append(c)
+        return allocate(site, chs, self.bat_state, settings)
+
+    def _decide(self, now, chargers, ch_cfgs, sts, res_lo, res_hi, res_over, grid, limit, stale_for, flags):
+        """Each charger's new limit before break-before-make: decreases at once (to what
+        even the most favourable view allows), increases wanted (to what the least
+        favourable view allows). Returns (new, reasons, wanted increase)."""
+        cfg = self.cfg
+        deadband = _da(cfg["deadband_a"])
+        ramp = milli(cfg["ramp_up_a_s"])
+        new = []
+        reasons = []
+        want = []
+        for i in range(len(chargers)):
+            st = sts[i]
+            active, loose, mode, fx = flags[i]
+            mn = _da(ch_cfgs[i]["min_a"])
+            prev = st.cmd
+            cmd = prev
+            up = None
+            if chargers[i].get("control") == "refused":
+                cmd, reason = 0, "uncontrolled"
+            elif not active:
+                cmd, reason = 0, "inactive"
+                st.grace_since = None
+                st.paused_until = None
+            elif loose:
+                reason = "uncontrolled"
+            elif stale_for is not None:
+                if stale_for < cfg["stale_hold_s"]:
+                    reason = "stale_hold"
+                else:
+                    fb = _da(cfg["fallback_a"])
+                    cmd, reason = (fb if fb >= mn else 0), "stale_fallback"
+            elif st.paused_until is not None and now < st.paused_until:
+                cmd, reason = 0, "paused"
+            else:
+                st.paused_until = None
+                lo_row = res_lo["chargers"][i]
+                hi_row = res_hi["chargers"][i]
+                t_lo = _da(lo_row["allocated_a"])
+                t_hi = _da(hi_row["allocated_a"])
+                reason = None
+                if prev > 0 and mode in _GRACE_MODES and not hi_row["mode_reaches_min"]:
+                    if st.grace_since is None:
+                        st.grace_since = now
+                    if now - st.grace_since < cfg["grace_s"] and st.budget_ws > 0 and t_hi >= mn:
+                        reason = "grace"
+                    else:
+                        t_lo = t_hi = 0
+                        reason = "mode_limit"   # the ride is over: the sun is not back
+                else:
+                    st.grace_since = None
+                over = False
+                for x in lo_row["site_phases"]:
+                    p = "ABC".index(x)
+                    if p < len(grid) and grid[p] is not None and grid[p] > limit:
+                        over = True
+                # A decrease waits until even the most favourable view asks for it (no
+                # hunting on the uncertainty of a car still answering its last change);
+                # over the limit the overload view rules.
+                if over:
+                    t_over = _da(res_over["chargers"][i]["allocated_a"])
+                    if t_over < t_hi:
+                        t_hi = t_over
+                down = t_hi
+                if down < mn:
+                    down = 0
+                if prev > down and (over or down == 0 or prev - down >= deadband):
+                    cmd = down
+                    if down == 0 and reason is None:
+                        reason = "mode_limit" if lo_row["limited_by"] == "mode" else "no_capacity"
+                    if over:
+                        reason = "over_limit_cut"
+                elif prev == 0:
+                    if t_lo >= mn and t_hi >= mn:
+                        up = mn                 # start at the minimum, then ramp
+                        reason = "ramping" if mn < t_lo and mn < t_hi else "ok"
+                    else:
+                        reason = "mode_limit" if lo_row["limited_by"] == "mode" else "no_capacity"
+                else:
+                    top = t_lo if t_lo < t_hi else t_hi
+                    if top > prev and (top - prev >= deadband or prev < mn):
+                        if st.car.in_transition():
+                            reason = "ramping"  # wait until the car has answered the last change
+                        else:
+                            dt = 0 if st.last_s is None else now - st.last_s
+                            step = int(ramp * dt) // _DA
+                            up = min(top, prev + (step if step > 1 else 1))
+                            reason = "ramping" if up < top else "ok"
+                if reason is None:
+                    reason = "ok"
+            new.append(cmd)
+            reasons.append(reason)
+            want.append(up)
+        return new, reasons, want
+
+    def _budget(self, now, st, c, row, reason, fresh, grid, site_cfg):
+        """Solar/Excess: what a grace ride may import. Charging on the mode's own sources
+        earns grace_import_pct of the energy taken; a ride spends what the grid and the
+        battery give the car; one ride's worth at the minimum at most is kept."""
+        cfg = self.cfg
+        if st.mode not in _GRACE_MODES or st.cmd == 0 or st.last_s is None:
+            return
+        dt = now - st.last_s
+        volts = milli(site_cfg["voltage_v"]) // 1000
+        power = st.car.level() * len(st.car.used(len(c["phase_map"]))) * volts // 1000
+        if reason == "grace":
+            short = import_w(grid, fresh.get("grid_total_w"), volts)
+            b = milli(fresh.get("battery_w"))
+            if short is not None and b is not None and b < 0:
+                short -= b // 1000              # the battery feeding the car is not solar
+            if short is None or short > power:
+                short = power
+            st.budget_ws -= int(short * dt)
+        else:
+            st.budget_ws += int(power * dt * cfg["grace_import_pct"] / 100)
+            top = milli(c["min_a"]) * row["phases_in_use"] * volts // 1000 * cfg["grace_s"]
+            if st.budget_ws > top:
+                st.budget_ws = top
+
+    def _compliance(self, st, ch, active):
+        """A charger drawing or offering more than every limit it may be following, for
+        compliance_cycles cycles in a row, gets its profile cleared and sent again, is
+        counted, and is a fixed load until it follows again."""
+        cfg = self.cfg
+        if not active:
             st.bad_cycles = 0
             return False
-        allowed = prev_cmd * _DA + milli(cfg["compliance_tolerance_a"])
-        worst = 0
-        for x in (c.get("draw_a") or ()):
-            m = milli(x)
-            if m is not None and m > worst:
-                worst = m
-        offered = milli(c.get("offered_a"))
-        if worst > allowed or (offered is not None and offered > allowed):
+        if st.car.strike(cfg, ch.get("offered_a")):
             st.bad_cycles += 1
         else:
             st.bad_cycles = 0
+            if st.car.reading is not None:
+                st.ignoring = False
         if st.bad_cycles >= cfg["compliance_cycles"]:
             st.bad_cycles = 0
             st.failures += 1
-            st.sent = None       # the profile goes out again after the clear
+            st.ignoring = True
             return True
         return False
-
-
-def _item(seq, i):
-    if isinstance(seq, (list, tuple)) and i < len(seq):
-        return seq[i]
-    return None

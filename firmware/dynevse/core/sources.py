@@ -102,7 +102,7 @@ class Site:
         self.limit = [limit] * n
         self.load_room_w = None
         if off:
-            self._off_grid(cfg, ev_w, bat_w, series)
+            self._off_grid(site, cfg, ev_w, bat_w, series)
             return
         grid = []
         for p in range(n):
@@ -125,8 +125,23 @@ class Site:
                 net_w = total - ev_w
         self.net_w = net_w
         self.phases_known = n - grid.count(None)
+        self._fixed(site)
 
-    def _off_grid(self, cfg, ev_w, bat_w, series):
+    def _fixed(self, site):
+        # loads the regulator counts besides the net: its uncontrolled chargers, whose draw
+        # came in as draw_a and was taken out with the other cars' (an unknown phase stays
+        # unknown: never headroom)
+        fixed_w = 0
+        for p in range(len(self.volts)):
+            f = milli(item(site.get("fixed_a"), p))
+            if f is not None and f > 0:
+                if self.net[p] is not None:
+                    self.net[p] += f
+                fixed_w += f * self.volts[p]
+        if self.net_w is not None:
+            self.net_w += fixed_w // 1000
+
+    def _off_grid(self, site, cfg, ev_w, bat_w, series):
         # No grid: the balance without the cars is minus their draw (solar = house + battery
         # + cars). The phases carry the house's load on the inverter.
         n = len(self.volts)
@@ -148,6 +163,7 @@ class Site:
                 net.append(None if house is None else house * 1000 // volts[p])
         self.net = net
         self.phases_known = n - net.count(None)
+        self._fixed(site)
         mp = whole(cfg["inverter_max_phase_w"])
         if mp > 0:
             for p in range(n):

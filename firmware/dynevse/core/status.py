@@ -17,6 +17,8 @@ def text(row):
         "mode_limit": "waiting: the mode's sources can't give the minimum",
         "no_capacity": "waiting: not enough capacity for the minimum",
         "ramping": "ramping up, now " + a,
+        "waiting_for_room": "waiting for another charger to come down, now " + a,
+        "uncontrolled": "not following its limit: counted as a fixed load",
     }.get(reason, "charging at " + a)
 
 

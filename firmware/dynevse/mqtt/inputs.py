@@ -9,6 +9,10 @@ and age out as they should.
 
 Retained messages are ignored: the broker hands them over on (re)subscription, and a
 meter value of unknown age must not look fresh to the breaker protection.
+
+``watch(limit_a, volts, phases)`` arms the overload check: a grid value over a phase's
+limit (in W: ``limit_a`` x ``volts``; the total: x ``phases``) sets ``over``, so the
+link can have the control loop run at once instead of at its next tick.
 """
 import json
 
@@ -84,6 +88,23 @@ class Inputs:
                                     reading, int(q[3]), None, None, 0)
                 i += _ROW
         self.ok = self.bad = self.retained_ignored = 0
+        self.over = False
+        self._over = [None] * len(mappings)   # per quantity: its overload threshold
+
+    def watch(self, limit_a, volts, phases):
+        """Set ``over`` when a grid value beyond ``limit_a`` per phase arrives."""
+        r = self._rows
+        for i in range(0, len(r), _ROW):
+            key = r[i + 3]
+            if key == "grid_a":
+                lim = limit_a
+            elif key == "grid_w":
+                lim = limit_a * volts
+            elif key == "grid_total_w":
+                lim = limit_a * volts * phases
+            else:
+                lim = None
+            self._over[i // _ROW] = lim
 
     def handle(self, topic, payload, retained=False):
         """Take a message; returns True if the topic is one of ours (used or counted)."""
@@ -100,9 +121,13 @@ class Inputs:
                     self.bad += 1
                     r[i + 7] += 1
                 else:
-                    r[i + 5] = v * r[i + 2]
+                    v *= r[i + 2]
+                    r[i + 5] = v
                     r[i + 6] = self._clock()
                     self.ok += 1
+                    lim = self._over[i // _ROW]
+                    if lim is not None and v > lim:
+                        self.over = True
         return mine
 
     def readings(self, now_ms=None):

@@ -33,6 +33,7 @@ class Link:
     _chargers = []                  # registered: id, name, vendor, model, firmware (or None), phases; id, ...
     last_refusal = ""
     hold = None                     # callable: while it says True the announcement waits
+    on_overload = None              # called when a grid value over its limit arrives (Inputs.watch)
 
     def __init__(self, cfg, device_id, on_command=None, clock=ticks_ms,
                  open_connection=None, client=None):
@@ -150,10 +151,15 @@ class Link:
         self._pump(True)
 
     def _on_message(self, topic, payload, retained):
+        inputs = self.inputs
         if parse_command(self.base, topic) is not None:
             call(("dynevse.mqtt.commands", "dynevse.config."), "command", self, topic, payload, retained)
-        elif not self.inputs.handle(topic, payload, retained) and self._sweep is not None \
-                and retained and len(payload):
+        elif inputs.handle(topic, payload, retained):
+            if inputs.over:
+                inputs.over = False
+                if self.on_overload is not None:
+                    self.on_overload()
+        elif self._sweep is not None and retained and len(payload):
             self._sweep(topic)
 
     # ---- outgoing ------------------------------------------------------------------

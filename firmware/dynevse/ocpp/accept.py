@@ -134,7 +134,7 @@ async def accept(cs, cp_id, headers, reader, writer):
         # HTTP/1.1 and a reason phrase: websocket clients refuse anything else
         body, status, extra = refused
         head = "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n" \
-               "Connection: close\r\n" % (status, _REASONS[status], len(body))
+               "Connection: close\r\n" % (status, _REASONS[status], len(body.encode()))
         for k in extra:
             head += "%s: %s\r\n" % (k, extra[k])
         writer.write((head + "\r\n" + body).encode())

@@ -40,6 +40,20 @@ _PENDING = const(3)   # the outstanding CALL: [unique id, Event set on its answe
                       # Event set when it is over (made by the first call waiting)], else None
 _WAITING = const(4)   # calls outstanding or queued
 _BOOTED = const(5)    # a BootNotification came on this connection
+_SENDER = const(6)    # the task delivering the wanted limit (_sender), made once one is wanted
+_KICK = const(7)      # its state: _BUSY, _KICKED (look again before sleeping), _ASLEEP
+_BUSY = const(0)
+_KICKED = const(1)
+_ASLEEP = const(2)    # sleeping until its next step is due: a kick cancels the sleep
+_DAY_MS = const(86400000)   # "until kicked"
+
+# The sender: an answer other than Accepted or Rejected (none in time, the link busy) is
+# followed by another try after this long (a charger that rejected every kind of profile:
+# occasional._RETRY_MS).
+_AGAIN_MS = const(10000)
+# What a dynamic profile can be, in the order tried (OCPP 1.6, 3.13.1); a session's
+# ``purpose`` is an index into it.
+PURPOSES = ("TxDefaultProfile", "TxProfile", "ChargePointMaxProfile")
 
 _MAX_ENTRIES = const(4)      # meterValue entries read (the latest)
 _MAX_SAMPLES = const(48)     # sampledValue entries read per entry: 3 phases x 16 measurands
@@ -79,6 +93,41 @@ def _start_setup(s, link):
     # setup's coroutine, and with it occasional.py, in the heap for as long as the
     # connection lasts (the garbage collector takes every word it sees for a reference).
     link[_SETUP] = asyncio.create_task(_run("occasional", "setup", s, link))
+
+
+async def _sender(s, link):
+    """The one sender of a charger's limit, for as long as this connection lasts: a step
+    (``ChargePointSession._deliver``) whenever it is kicked or its timer runs out.
+
+    It sleeps until its next step is due and a kick cancels the sleep: a task asleep
+    costs less heap than one waiting for an Event with a timeout (on MicroPython
+    ``wait_for`` adds two tasks)."""
+    while s._link is link:
+        link[_KICK] = _BUSY
+        try:
+            wait_ms = await s._deliver(link)
+        except Exception as e:    # MemoryError: the sender goes on, a while later
+            s._note("internal", "sender", e)
+            wait_ms = _AGAIN_MS
+        if s._link is not link:
+            break
+        if wait_ms == 0 or link[_KICK] == _KICKED:
+            # the next step now (kicked during this one): after a yield, as a step's
+            # calls need not have given other tasks a turn
+            await aio.sleep_ms(0)
+            continue
+        link[_KICK] = _ASLEEP
+        try:
+            # (a test's clock may run faster than real time: its ``rate``)
+            await aio.sleep_ms(_DAY_MS if wait_ms is None else wait_ms // s._cs.clock_rate)
+        except asyncio.CancelledError:
+            # a kick leaves _ASLEEP before it cancels (a second kick before this task
+            # runs again makes it _KICKED); any other cancel ends the sender
+            if s._link is not link or link[_KICK] == _ASLEEP:
+                raise
+            t = asyncio.current_task()
+            if hasattr(t, "uncancel") and t.uncancel():
+                raise             # CPython: cancelled from outside as well
 
 
 def iso8601(utc_s):
@@ -198,7 +247,15 @@ class ChargePointSession:
     ``connected``, ``vendor``/``model``/``firmware`` (None until a BootNotification),
     ``status()`` (status of connector 1, else 0), ``statuses`` {connector: status},
     ``meter`` {"current_a"|"offered_a"|"power_w"|"energy_wh"|"soc_pct": (value, arrived_ms)},
-    ``transaction_id``, ``meter_start_wh``, ``rate_unit``, ``connectors``, ``counters``, ``log``.
+    ``transaction_id``, ``meter_start_wh``, ``rate_unit``, ``connectors``, ``counters``, ``log``;
+    and of the limit: ``delivered_a``, ``delivered_ms``, ``control``, ``purpose``.
+
+    The controller says what limit it wants (``want_limit``, every cycle) and when the
+    charger does not follow it (``clear_and_resend``); the session's sender
+    (``_sender``, ``_deliver``) owns the rest: it sends a limit when it differs from the
+    one in force and again before that one lapses, one call at a time, the newest wanted
+    value first, nothing before the setup has read the charger's capabilities, in the
+    purpose and unit the charger takes (learnt, remembered for the session's lifetime).
     """
 
     # until a charger reports them (class attributes: an idle charger stores nothing)
@@ -211,8 +268,16 @@ class ChargePointSession:
     rate_unit = "A"
     max_stack_level = None
     connectors = None
-    last_limit = None         # [A, phases, unit, answer] of the last set_limit
+    last_limit = None         # [A, phases, unit, answer, purpose] of the sender's last outcome
     _log_text = ""            # the log: lines, each ending in a newline
+    # the limit
+    control = "pending"       # "ok": the charger takes our profiles; "refused": it took none
+    purpose = 0               # the learnt purpose of the dynamic profile (index in PURPOSES)
+    _tried = 0                # a bit per purpose rejected in A and W since the last acceptance
+    _want = None              # [tenths of an amp, phases in use] wanted by the controller
+    _delivered = None         # [tenths, phases, accepted_ms, sent_ms, transaction id or None]
+    _clear = False            # a clear and resend is asked for
+    _retry_ms = None          # it refused every purpose: when to try again (clock ms)
 
     def __init__(self, central, opts):
         self.id = opts["id"]
@@ -245,6 +310,29 @@ class ChargePointSession:
         if self.max_stack_level is not None and self.max_stack_level < lvl:
             lvl = self.max_stack_level
         return lvl
+
+    def _in_force(self, now_ms):
+        """The delivered limit if it is still in force: not lapsed (profile_duration_s
+        from when it was sent), and for a TxProfile (or a RemoteStop) its transaction
+        still the running one; else None."""
+        d = self._delivered
+        if d is None or d[4] is not None and d[4] != self.transaction_id:
+            return None
+        if aio.ticks_diff(now_ms, d[3]) >= self._cs.config["profile_duration_s"] * 1000:
+            return None
+        return d
+
+    @property
+    def delivered_a(self):
+        """The limit (A per phase) the charger accepted and has in force now, else None."""
+        d = self._in_force(self._cs.clock.monotonic_ms())
+        return None if d is None else d[0] / 10
+
+    @property
+    def delivered_ms(self):
+        """``clock.monotonic_ms()`` when the charger accepted ``delivered_a``, else None."""
+        d = self._in_force(self._cs.clock.monotonic_ms())
+        return None if d is None else d[2]
 
     def snapshot(self, now_ms):
         """A JSON-ready summary (ages in s instead of tick stamps) for pages and the API."""
@@ -315,6 +403,7 @@ class ChargePointSession:
                             # running since before the board (re)started: adopted, so it can be stopped
                             self.transaction_id = tx
                             self._note("adopted", tx)
+                            self._wake()    # a TxProfile may go now
                         readings, ignored = read_meter_values(p["meterValue"], self.opts["phases"])
                         now = cs.clock.monotonic_ms()
                         for k in readings:
@@ -368,15 +457,13 @@ class ChargePointSession:
             p = link[_PENDING] = [uid, asyncio.Event(), None, None]
             timeout_s = cs.config["call_timeout_s"]
             if type(payload) is list:
-                # a profile: [profile id, levels below the dynamic stack level, A, phases,
-                # duration in s (0: none), unit (None: the charger's; the one used is
-                # written back)], built now: a call before it may just have learnt the
+                # a profile: [profile id, levels below the dynamic stack level, tenths of
+                # an amp, phases, duration in s (0: none), unit (None: the charger's; the
+                # one used is written back), purpose (index in PURPOSES), transaction id
+                # (TxProfile)], built now: a call before it may just have learnt the
                 # charger's unit or stack level
-                profile_id, below, amps, phases, duration_s, unit = payload
+                profile_id, below, tenths, phases, duration_s, unit, purpose, tx = payload
                 unit = payload[5] = unit or self.rate_unit
-                # floored to 0.1 A; the small lead absorbs float error (2.3 * 10 is
-                # 22.999999999999996; on the board floats are 32-bit)
-                tenths = int(amps * 10 + 0.001)
                 if unit == "W":
                     # W = A x V x phases, from the limit already floored to 0.1 A
                     tenths = tenths * int(cs.config["voltage_v"] * 10 + 0.001) * phases // 10
@@ -389,12 +476,17 @@ class ChargePointSession:
                         duration_s += _ABSOLUTE_LEAD_S
                 if duration_s:
                     extra += ', "duration": %d' % duration_s
-                # SetChargingProfile, a TxDefaultProfile; the limit with exactly one decimal
-                payload = ('{"connectorId": %d, "csChargingProfiles": {"chargingProfileId": %d, "stackLevel": %d, '
-                           '"chargingProfilePurpose": "TxDefaultProfile", "chargingProfileKind": "%s", '
+                # OCPP 1.6, 3.13.1: a ChargePointMaxProfile only on connector 0, a
+                # TxProfile on the connector of its transaction (the one this session
+                # models) with the transaction's id
+                connector = self.opts["connector_id"] if purpose == 0 else 1 if purpose == 1 else 0
+                # SetChargingProfile; the limit with exactly one decimal
+                payload = ('{"connectorId": %d, "csChargingProfiles": {"chargingProfileId": %d, %s"stackLevel": %d, '
+                           '"chargingProfilePurpose": "%s", "chargingProfileKind": "%s", '
                            '"chargingSchedule": {"chargingRateUnit": "%s"%s, "chargingSchedulePeriod": '
                            '[{"startPeriod": 0, "limit": %d.%d, "numberPhases": %d}]}}}'
-                           % (self.opts["connector_id"], profile_id, self.stack_level() - below, kind, unit, extra,
+                           % (connector, profile_id, '"transactionId": %d, ' % tx if purpose == 1 else "",
+                              self.stack_level() - below, PURPOSES[purpose], kind, unit, extra,
                               tenths // 10, tenths % 10, phases))
             else:
                 payload = json.dumps(payload)
@@ -437,10 +529,11 @@ class ChargePointSession:
         self._log("%s -> %s" % (action, result))
         return result
 
-    async def _send_profile(self, profile_id, below, amps, phases, duration_s):
-        """A TxDefaultProfile ``below`` levels under the dynamic stack level, in the charger's
-        unit; with rate unit auto a rejection is retried once in the other unit."""
-        args = [profile_id, below, amps, phases, duration_s, None]
+    async def _send_profile(self, profile_id, below, tenths, phases, duration_s, purpose=0, tx=None):
+        """A profile of ``purpose`` ``below`` levels under the dynamic stack level, in the
+        charger's unit; with rate unit auto a rejection is retried once in the other unit.
+        Returns Accepted, Rejected (NotSupported too), Timeout, NotConnected or Busy."""
+        args = [profile_id, below, tenths, phases, duration_s, None, purpose, tx]
         st = await self._call_status("SetChargingProfile", args)
         if (st == "Rejected" or st == "NotSupported") and args[5] and self.opts["rate_unit"] == "auto":
             other = args[5] = "W" if args[5] == "A" else "A"
@@ -448,33 +541,137 @@ class ChargePointSession:
             if st == "Accepted":
                 self.rate_unit = other
                 self._note("unit", other)
-        return st
+        return "Rejected" if st == "NotSupported" else st
 
-    async def set_limit(self, amps, phases_in_use):
-        """Limit the charger to ``amps`` per phase on ``phases_in_use`` phases (a TxDefault
-        profile at the dynamic stack level, valid for profile_duration_s).
+    # ---- the limit: what the controller wants, and its one sender ----------------------
 
-        Returns Accepted, Rejected, Timeout, NotConnected or Busy.
-        """
-        if not is_number(amps) or not 0 <= amps <= 1000:
-            raise ValueError(_sync("occasional", "text", "amps", (amps,)))
+    def want_limit(self, limit_a, phases_in_use):
+        """The limit the charger should have now: ``limit_a`` (A per phase, floored to
+        0.1 A; 0 stops it) on ``phases_in_use`` phases (1..3, for a limit in W). Never
+        blocks and takes a limit for a charger that is not connected; the sender delivers
+        it. A bad value raises ValueError."""
+        if not is_number(limit_a) or not 0 <= limit_a <= 1000:
+            raise ValueError(_sync("occasional", "text", "amps", (limit_a,)))
         if phases_in_use not in (1, 2, 3) or type(phases_in_use) is bool:
             raise ValueError(_sync("occasional", "text", "phases", (phases_in_use,)))
-        cfg = self._cs.config
-        if amps < 0.1 and self.opts["stop_method"] == "remote_stop" and self.transaction_id is not None:
-            st = await self.remote_stop()
+        # floored to 0.1 A; the small lead absorbs float error (2.3 * 10 is
+        # 22.999999999999996; on the board floats are 32-bit)
+        tenths = int(limit_a * 10 + 0.001)
+        w = self._want
+        if w is None or w[0] != tenths or w[1] != phases_in_use:
+            self._want = [tenths, phases_in_use]
+            self._wake()
+
+    def clear_and_resend(self):
+        """The charger does not follow its limit: clear its profiles of our purpose,
+        install the fallback again and send the limit again. Never blocks. A charger that
+        refused every profile has none of ours to clear: it is tried again on its own."""
+        if self.control != "refused" and not self._clear:
+            self._note("resend")
+            self._clear = True
+            self._wake()
+
+    def _wake(self):
+        """Kick the sender of the current connection (made when first needed)."""
+        link = self._link
+        if link is None or self._want is None and not self._clear:
+            return
+        t = link[_SENDER]
+        if t is None or t.done():
+            link[_KICK] = _BUSY
+            link[_SENDER] = asyncio.create_task(_sender(self, link))
+        elif link[_KICK] == _ASLEEP:
+            link[_KICK] = _BUSY
+            t.cancel()
         else:
-            st = await self._send_profile(cfg["profile_id"], 0, amps, phases_in_use, cfg["profile_duration_s"])
-        if st == "NotSupported":
-            st = "Rejected"
-        self.last_limit = [int(amps * 10 + 0.001) / 10, phases_in_use, self.rate_unit, st]
-        return st
+            link[_KICK] = _KICKED
+
+    async def _deliver(self, link):
+        """One step of the sender: a clear asked for, else the wanted limit if it is not
+        the one in force or that one is due to be refreshed. Returns the ms until the
+        next step (None: when kicked; 0: at once)."""
+        if link[_SETUP] is not True:
+            return None            # no profile before the capabilities are known: kicked after
+        if self._clear:
+            self._clear = False
+            await _run("occasional", "clear_profiles", self)
+            return 0
+        want = self._want
+        cs = self._cs
+        cfg = cs.config
+        now = cs.clock.monotonic_ms()
+        if want is None:
+            return None
+        tx = self.transaction_id
+        d = self._in_force(now)
+        if d is not None and d[0] == want[0] and d[1] == want[1]:
+            # in force: sent again refresh_before_s before it lapses, whatever its value
+            left = (cfg["profile_duration_s"] - cfg["refresh_before_s"]) * 1000 - aio.ticks_diff(now, d[3])
+            if left > 0:
+                return left
+        if want[0] == 0 and tx is not None and self.opts["stop_method"] == "remote_stop":
+            # the charger ignores a 0 A limit: its transaction is ended instead
+            st = await self.remote_stop()
+            if st == "Accepted":
+                self._delivered = [0, want[1], cs.clock.monotonic_ms(), now, tx]
+            self.last_limit = [0.0, want[1], self.rate_unit, st, "RemoteStopTransaction"]
+            return 0 if st == "Accepted" else _AGAIN_MS
+        if self._retry_ms is not None:
+            # it refused every kind of profile: the whole chain again now and then
+            left = aio.ticks_diff(self._retry_ms, now)
+            if left > 0:
+                return left
+            self._retry_ms = None
+            self._tried = 0
+        single = (self.connectors or 1) == 1
+        p = self.purpose
+        if self._tried >> p & 1:
+            # the learnt purpose was rejected: the first not yet rejected that applies now
+            # (a TxProfile only with a transaction, a ChargePointMaxProfile only for a
+            # charger of one connector)
+            p = None
+            for q in (0, 1, 2):
+                if not self._tried >> q & 1 and (q != 1 or tx is not None) and (q != 2 or single):
+                    p = q
+                    break
+            if p is None:
+                if (self._tried | (0 if single else 4)) != 7:
+                    # rejected so far; a TxProfile is still to be tried, once a
+                    # transaction starts (that kicks the sender)
+                    self.last_limit = [want[0] / 10, want[1], self.rate_unit, "Rejected", None]
+                    return None
+                return _sync("occasional", "refused", self, now)
+        elif p == 1 and tx is None:
+            return None            # a TxProfile needs a transaction: kicked when one starts
+        st = await self._send_profile(cfg["profile_id"], 0, want[0], want[1], cfg["profile_duration_s"], p,
+                                      tx if p == 1 else None)
+        if st == "Rejected":
+            self._tried |= 1 << p
+            if self.control == "ok":
+                self.control = "pending"
+            return 0               # the next purpose at once
+        if st == "Accepted":
+            self._delivered = [want[0], want[1], cs.clock.monotonic_ms(), now, tx if p == 1 else None]
+            self._tried = 0
+            self.control = "ok"
+            if p != self.purpose:
+                self.purpose = p
+                await _run("occasional", "learnt", self)
+        self.last_limit = [want[0] / 10, want[1], self.rate_unit, st, PURPOSES[p]]
+        return 0 if st == "Accepted" else _AGAIN_MS
 
     # The controller's occasional commands (coroutines, in occasional.py).
 
+    def set_limit(self, amps, phases_in_use):
+        """``want_limit``, then wait for the sender: Accepted once the limit is in force,
+        else what the charger last answered (Rejected, Timeout, Busy) or NotConnected.
+        For the bench API and tests; the controller only says what it wants."""
+        return _run("occasional", "set_limit", self, amps, phases_in_use)
+
     def clear_profiles(self):
-        """Clear the charger's TxDefaultProfiles (ours and any that would compete with them),
-        then install the fallback profile again. Returns the answer to the clear."""
+        """Clear the charger's profiles of our purpose (ours and any that would compete
+        with them), install the fallback profile again; the sender then sends the limit
+        again. Returns the answer to the clear."""
         return _run("occasional", "clear_profiles", self)
 
     def remote_start(self, id_tag):
@@ -497,7 +694,7 @@ class ChargePointSession:
 
     def _attach(self, ws):
         """Make ``ws`` the charger's connection; returns its link state."""
-        self._link = link = [ws, None, None, None, 0, False]
+        self._link = link = [ws, None, None, None, 0, False, None, _BUSY]
         self._log("connected")
         return link
 
@@ -505,10 +702,15 @@ class ChargePointSession:
         """The current connection is over: wake a waiting CALL, stop the connection's tasks."""
         link = self._link
         self._link = None
+        # what a charger that is away (and may have rebooted) has in force is not known;
+        # one that refused every profile stays refused until it takes one
+        self._delivered = None
+        if self.control == "ok":
+            self.control = "pending"
         p = link[_PENDING]
         if p is not None:
             p[1].set()      # no answer: NotConnected
-        for t in (link[_TASK], link[_SETUP]):
+        for t in (link[_TASK], link[_SETUP], link[_SENDER]):
             if t is not None and t is not True and t is not asyncio.current_task():
                 t.cancel()
         self._log("disconnected" + ("" if code is None else " (%d)" % code))

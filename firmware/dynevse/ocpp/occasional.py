@@ -29,6 +29,9 @@ from dynevse.ocpp import central, rpc
 _TX_EPOCH_S = const(1577836800)   # 2020-01-01T00:00:00Z
 _SETUP = const(2)      # central._SETUP
 _BOOTED = const(5)     # central._BOOTED
+# A charger that rejected every kind of profile is tried again after this long (and
+# after every new setup: a reconnection, a BootNotification).
+_RETRY_MS = const(600000)
 
 # In the form of rpc._TABLE: the schemas of the CALLs answered here (and of the answer
 # to our GetConfiguration), their word lists, and the statuses of the answers to the
@@ -89,7 +92,12 @@ _TEXTS = (
     "|callerror:%s: CALLERROR %s %s|nostatus:%s: answer without a valid status"
     "|unit:charger takes limits in %s|replaced:a new connection replaces the old one"
     "|silent:silent for %d s: closing the connection|error:connection error: %r"
-    "|amps:amps must be a number from 0 to 1000, got %r|phases:phases_in_use must be 1, 2 or 3, got %r|")
+    "|amps:amps must be a number from 0 to 1000, got %r|phases:phases_in_use must be 1, 2 or 3, got %r"
+    "|resend:not following its limit: clearing its profiles and sending the limit again"
+    "|refused:refused every charging profile (%s; in %s): its current is not under the board's"
+    " control; tried again after a reconnect and every %d minutes"
+    "|learnt:charger takes its limit as a %s|notx:TxProfile: the charger gets its limit with each"
+    " transaction, and no fallback profile (if the board stops it returns to its own default)|")
 
 
 def text(key, args=()):
@@ -118,9 +126,12 @@ def answer(s, action, p):
     rpc.check(p, action, _TABLE)
     cs = s._cs
     if action == "BootNotification":
-        s.vendor = p["chargePointVendor"]
-        s.model = p["chargePointModel"]
+        # kept and shown: as valid text (see rpc.valid_text)
+        s.vendor = rpc.valid_text(p["chargePointVendor"])
+        s.model = rpc.valid_text(p["chargePointModel"])
         s.firmware = p.get("firmwareVersion")
+        if s.firmware is not None:
+            s.firmware = rpc.valid_text(s.firmware)
         s._log("BootNotification %s %s firmware %s" % (s.vendor, s.model, s.firmware))
         link = s._link
         if link is not None:
@@ -136,12 +147,13 @@ def answer(s, action, p):
         tx = p["transactionId"]
         if tx == s.transaction_id:
             s.transaction_id = None
+            s._wake()     # a 0 A limit after a RemoteStop goes out as a profile
         s._log("StopTransaction %d at %d Wh (%s)" % (tx, p["meterStop"], p.get("reason") or "Local"))
         if p.get("idTag") is None:
             return {}
         action = "Authorize"
     if action == "Authorize" or action == "StartTransaction":
-        tag = p["idTag"]
+        tag = rpc.valid_text(p["idTag"])
         st = "Accepted"
         if not cs.config["free_charging"]:
             # IdTokens are case-insensitive strings (CiString20)
@@ -156,6 +168,7 @@ def answer(s, action, p):
         if st == "Accepted":
             s.transaction_id = tx
             s.meter_start_wh = p["meterStart"]
+            s._wake()     # a TxProfile goes with each transaction
         s._log("StartTransaction connector %d idTag %s: %s, transaction %d" % (p["connectorId"], tag, st, tx))
         return {"idTagInfo": {"status": st}, "transactionId": tx}
     if action == "DataTransfer":
@@ -209,6 +222,12 @@ async def setup(s, link):
         await configure(s)
     finally:
         link[_SETUP] = True
+        if s._link is link:
+            # the capabilities may have changed: a charger that refused every profile is
+            # tried again now, and the sender may go
+            s._tried = 0
+            s._retry_ms = None
+            s._wake()
 
 
 def _unit_from_config(value):
@@ -253,19 +272,70 @@ async def configure(s):
 
 
 async def install_fallback(s):
-    """The fallback profile: one stack level below the dynamic one, no end, fallback_a."""
+    """The fallback profile: one stack level below the dynamic one, no end, fallback_a;
+    a ChargePointMaxProfile for a charger that takes its limit as one, else a
+    TxDefaultProfile (a TxProfile would end with its transaction)."""
     if s.stack_level() < 1:
         s._log("no stack level below 0: fallback profile not installed")
         return None
-    return await s._send_profile(s._cs.config["fallback_profile_id"], 1, s._cs.config["fallback_a"],
-                                 s.opts["phases"], 0)
+    cfg = s._cs.config
+    return await s._send_profile(cfg["fallback_profile_id"], 1, int(cfg["fallback_a"] * 10 + 0.001),
+                                 s.opts["phases"], 0, 2 if s.purpose == 2 else 0)
 
 
 async def clear_profiles(s):
-    st = await s._call_status("ClearChargingProfile", {"chargingProfilePurpose": "TxDefaultProfile"}, _TABLE)
+    st = await s._call_status("ClearChargingProfile", {"chargingProfilePurpose": central.PURPOSES[s.purpose]},
+                              _TABLE)
     if st == "Accepted" or st == "Unknown":
         await install_fallback(s)
+    s._delivered = None    # the limit goes out again
+    s._wake()
     return st
+
+
+def refused(s, now_ms):
+    """The sender found every kind of profile rejected: the charger is not under control.
+    Said once; tried again after _RETRY_MS (and after every new setup). Returns the wait."""
+    if s.control != "refused":
+        names = [central.PURPOSES[p] for p in (0, 1, 2) if s._tried >> p & 1]
+        units = "A and in W" if s.opts["rate_unit"] == "auto" else s.rate_unit
+        s._note("refused", ", ".join(names), units, _RETRY_MS // 60000)
+        s.control = "refused"
+    s._retry_ms = aio.ticks_add(now_ms, _RETRY_MS)
+    w = s._want
+    s.last_limit = [w[0] / 10, w[1], s.rate_unit, "Rejected", None]
+    return _RETRY_MS
+
+
+async def learnt(s):
+    """The charger took its limit in another purpose than before: said, and for a
+    ChargePointMaxProfile the fallback goes in that purpose too."""
+    s._note("learnt", central.PURPOSES[s.purpose])
+    if s.purpose == 1:
+        s._note("notx")
+    elif s.purpose == 2:
+        await install_fallback(s)
+
+
+async def set_limit(s, amps, phases):
+    s.want_limit(amps, phases)
+    s._wake()          # asked for: tried now even after a failure
+    cs = s._cs
+    want = s._want
+    mark = s.last_limit
+    if s.control == "refused" and s._retry_ms is not None:
+        return "Rejected"     # tried again later (refused)
+    for _ in range(int((cs.config["call_timeout_s"] * 7 + cs.config["boot_wait_s"]) * 50)):
+        if s._link is None:
+            return "NotConnected"
+        d = s._in_force(cs.clock.monotonic_ms())
+        if d is not None and d[0] == want[0] and d[1] == want[1] and s._clear is False:
+            return "Accepted"
+        ll = s.last_limit
+        if ll is not mark and ll is not None and int(ll[0] * 10 + 0.001) == want[0] and ll[1] == want[1]:
+            return ll[3]
+        await aio.sleep_ms(20)
+    return "Timeout"
 
 
 async def remote_start(s, id_tag):
@@ -308,7 +378,8 @@ def snapshot(s, now_ms):
     return {"id": s.id, "connected": s.connected, "vendor": s.vendor, "model": s.model,
             "firmware": s.firmware, "status": s.status(), "connectors": conns,
             "transaction_id": s.transaction_id, "meter": meter, "rate_unit": s.rate_unit,
-            "stack_level": s.stack_level(), "last_limit": s.last_limit, "counters": s.counters,
+            "stack_level": s.stack_level(), "last_limit": s.last_limit, "control": s.control,
+            "purpose": central.PURPOSES[s.purpose], "delivered_a": s.delivered_a, "counters": s.counters,
             "log": s.log}
 
 
@@ -344,6 +415,7 @@ def init(cs, config, chargers, clock, log_sink, checked):
         clock = SystemClock()
     cs.config = config
     cs.clock = clock
+    cs.clock_rate = getattr(clock, "rate", 1)
     cs.log_sink = log_sink
     cs.chargers = {}
     for opts in chargers:

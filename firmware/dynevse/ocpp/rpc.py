@@ -107,6 +107,36 @@ def one_of(value, name, extra=None):
     return i >= 0 and t.find(" " + value + " ", i + 1 + len(name), t.find("|", i + 1)) >= 0
 
 
+def valid_text(s):
+    """``s`` as text that encodes to valid UTF-8. A character beyond the BMP comes in JSON
+    as an escaped UTF-16 surrogate pair (``\\ud83d\\ude00``); MicroPython's json keeps
+    each half as a character of its own, which no UTF-8 encoder may write: a pair is
+    joined into its character, a lone half (invalid on both runtimes) becomes U+FFFD."""
+    try:
+        if len(s.encode()) == len(s):
+            return s           # ASCII: the usual case, at C speed
+    except UnicodeError:       # CPython: a lone surrogate
+        pass
+    out = []
+    high = 0
+    for c in s:
+        o = ord(c)
+        if 0xDC00 <= o < 0xE000 and high:
+            out.append(chr(0x10000 + (high - 0xD800 << 10) + o - 0xDC00))
+            high = 0
+            continue
+        if high:
+            out.append("\ufffd")
+            high = 0
+        if 0xD800 <= o < 0xDC00:
+            high = o
+        else:
+            out.append("\ufffd" if 0xDC00 <= o < 0xE000 else c)
+    if high:
+        out.append("\ufffd")
+    return "".join(out)
+
+
 def decode(text):
     """Parse one OCPP-J message.
 
@@ -138,6 +168,7 @@ def decode(text):
     uid = msg[1] if n > 1 else None
     if not isinstance(uid, str) or not uid:
         raise RpcError(_FORMATION, "~id")
+    uid = valid_text(uid)    # it goes back in the answer
     kind = msg[0]
     if type(kind) is not int or kind < _CALL or kind > _CALLERROR:
         raise RpcError(_FORMATION, "~type", uid)
@@ -153,7 +184,7 @@ def decode(text):
             fault = "~payload"
         if fault:
             raise RpcError(_FORMATION, fault, uid)
-        return kind, uid, msg[2], msg[3]
+        return kind, uid, valid_text(msg[2]), msg[3]   # an unknown action's name is answered too
     # A result or an error is never answered: a bad one is dropped (uid None).
     if kind == _CALLRESULT:
         if n != 3 or type(msg[2]) is not dict:

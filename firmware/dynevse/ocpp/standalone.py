@@ -11,7 +11,9 @@ without authentication, for tests and bench work only:
 
 - ``GET /api/ocpp``: the central system's summary (chargers, unknown ids, counters, heap)
 - ``GET /api/ocpp/<id>``: one charger in detail (readings, transaction, log...)
-- ``POST /api/ocpp/<id>/<command>`` with a JSON list of arguments: set_limit,
+- ``POST /api/ocpp/<id>/<command>`` with a JSON list of arguments: want_limit and
+  clear_and_resend (what the controller calls: they return at once, the session's
+  sender does the rest), set_limit (want_limit, then wait for the charger's answer),
   clear_profiles, remote_start, remote_stop, reset, trigger; answers {"result": ...}
 """
 import asyncio
@@ -23,7 +25,8 @@ from dynevse import aio
 from dynevse.ocpp.central import CentralSystem
 from dynevse.web.front import Front, answer
 
-COMMANDS = ("set_limit", "clear_profiles", "remote_start", "remote_stop", "reset", "trigger")
+COMMANDS = ("want_limit", "clear_and_resend", "set_limit", "clear_profiles", "remote_start", "remote_stop",
+            "reset", "trigger")
 _BODY_MAX = 1024
 
 
@@ -34,9 +37,11 @@ def heap_used():
 
 
 async def _reply(writer, status, doc):
-    body = json.dumps(doc)
+    # the length in bytes: a charger's log may hold text beyond ASCII (U+FFFD for what it sent broken)
+    body = json.dumps(doc).encode()
     writer.write(("HTTP/1.1 %d OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                  "Connection: close\r\n\r\n%s" % (status, len(body), body)).encode())
+                  "Connection: close\r\n\r\n" % (status, len(body))).encode())
+    writer.write(body)
     await aio.wait_for(writer.drain(), 10)
 
 
@@ -81,7 +86,9 @@ def control_pages(central):
                 await _reply(writer, 400, {"error": "the body must be a JSON list of arguments"})
                 return
             try:
-                result = await getattr(session, parts[3])(*args)
+                result = getattr(session, parts[3])(*args)
+                if parts[3] not in COMMANDS[:2]:
+                    result = await result
             except (ValueError, TypeError) as e:
                 await _reply(writer, 400, {"error": str(e)})
                 return
@@ -92,7 +99,8 @@ def control_pages(central):
     return pages
 
 
-def main(argv):
+def main(argv, clock=None):
+    """``clock``: the central system's (``clock.SystemClock`` when None)."""
     if len(argv) < 4:
         print("usage: standalone.py HOST PORT CONFIG.json [--control] [--quiet]")
         return 2
@@ -104,8 +112,8 @@ def main(argv):
     def print_line(cp_id, line):
         print("ocpp %s: %s" % (cp_id, line))
 
-    central = CentralSystem(cfg.get("ocpp"), cfg.get("chargers") or [],
-                            log_sink=None if "--quiet" in argv else print_line)
+    central = CentralSystem(cfg.get("ocpp"), cfg.get("chargers") or [], clock,
+                            None if "--quiet" in argv else print_line)
     front = Front(central, control_pages(central) if "--control" in argv else None)
     print("ocpp: listening on %s:%d, chargers %s" % (host, port, ", ".join(central.ids)))
     asyncio.run(front.serve(host, port))

@@ -1,7 +1,8 @@
 """WebSocket (RFC 6455) server side over an asyncio stream pair, as OCPP-J needs it.
 
 ``accept.py`` answers the HTTP upgrade request; a ``WebSocket`` then speaks frames: text
-messages assembled from continuation frames up to a size bound (larger: close 1009),
+messages assembled from continuation frames up to a size bound (larger: close 1009, and
+the rest of it read and dropped a chunk at a time, so the close reaches the charger),
 ping answered with pong, the close handshake, and a close with the RFC's code for every
 protocol fault (client frame not masked, reserved bits, bad opcode, binary message,
 invalid UTF-8...).
@@ -26,15 +27,16 @@ _ABNORMAL = const(1006)        # never sent: the TCP connection ended without a 
 _INVALID_DATA = const(1007)
 
 _LINGER_S = const(2)
-_LINGER_READS = const(128)     # 64 KB at most
+_CHUNK = const(512)            # what is read at a time of a payload that is dropped
 
 
 class WebSocketClosed(Exception):
     """The connection is over; ``code`` is the close code (1006: it just ended)."""
 
-    def __init__(self, code, reason=""):
+    def __init__(self, code, reason="", skip=0):
         super().__init__(code, reason)
         self.code = code
+        self.skip = skip     # bytes of the frame at fault still to come (its mask and payload)
 
 
 class WebSocket:
@@ -97,7 +99,7 @@ class WebSocket:
         if n == 126:
             n = int.from_bytes(await self._read(2), "big")
         if opcode < _OP_CLOSE and (len(buf) if buf else 0) + n > self._max:
-            raise WebSocketClosed(1009, "too big")
+            raise WebSocketClosed(1009, "too big", 4 + n)
         return b0, await self._read(4 + n)
 
     async def receive(self):
@@ -160,20 +162,47 @@ class WebSocket:
                     raise WebSocketClosed(code, "closed")
         except WebSocketClosed as e:
             if not self.closed:
-                # a fault of the charger's: close with its code, then read and drop what
-                # the charger still sends until it closes (bounded in time and bytes):
-                # closing a socket with unread data resets it, and the charger would lose
-                # the close frame
+                # a fault of the charger's: close with its code, then read and drop the
+                # rest of the frame at fault and what follows up to the charger's close
+                # (bounded in time, a chunk at a time): closing a socket with unread data
+                # resets it, and the charger would lose the close frame
                 await self._send_close(e.code, e.args[1])
-                try:
-                    await aio.wait_for(self._drain_input(), min(self._timeout_s, _LINGER_S))
-                except Exception:    # timeout or a reset: the connection ends either way
-                    pass
+                await self._linger(e.skip or -1)
             raise
 
-    async def _drain_input(self):
-        for _ in range(_LINGER_READS):
-            if not await self._reader.read(512):
+    async def _linger(self, skip):
+        """Drop ``skip`` bytes (the rest of a frame too big to take, within io_timeout_s),
+        then, within _LINGER_S, the frames up to the charger's close when the framing is
+        known (``skip`` or a close of ours), else everything up to the end of the input.
+        Never raises: the connection ends either way."""
+        try:
+            if skip > 0:
+                await aio.wait_for(self._skip(skip), self._timeout_s)
+            await aio.wait_for(self._until_close() if skip >= 0 else self._skip(None),
+                               min(self._timeout_s, _LINGER_S))
+        except Exception:    # a timeout, the end of the input, a reset
+            pass
+
+    async def _skip(self, n):
+        """Drop ``n`` bytes (None: up to the end of the input), a chunk at a time."""
+        while n is None or n > 0:
+            d = await self._reader.read(_CHUNK if n is None or n > _CHUNK else n)
+            if not d:
+                if n is None:
+                    return
+                raise EOFError()
+            if n is not None:
+                n -= len(d)
+
+    async def _until_close(self):
+        r = self._reader
+        while True:
+            head = await r.readexactly(2)
+            n = head[1] & 0x7F
+            if n >= 126:
+                n = int.from_bytes(await r.readexactly(2 if n == 126 else 8), "big")
+            await self._skip((4 if head[1] & 0x80 else 0) + n)
+            if head[0] & 0x0F == _OP_CLOSE:
                 return
 
     async def _send(self, opcode, payload):
@@ -219,12 +248,7 @@ class WebSocket:
         self.closed = code
 
     async def close(self, code=_NORMAL, reason=""):
-        """Start the close handshake: send a close frame and wait (bounded) for the answer."""
+        """Start the close handshake: send a close frame and wait (bounded) for the answer,
+        dropping the frames still on their way."""
         await self._send_close(code, reason)
-        try:
-            for _ in range(16):   # a few frames may still be on their way
-                b0, _ = await aio.wait_for(self._frame(None, None), self._timeout_s)
-                if b0 & 0x0F == _OP_CLOSE:
-                    break
-        except Exception:   # timeout, EOF, a bad frame: the connection ends either way
-            pass
+        await self._linger(0)

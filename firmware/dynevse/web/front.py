@@ -81,9 +81,10 @@ async def read_head(reader):
 
 
 async def answer(writer, status, body=""):
+    body = body.encode()    # Content-Length counts bytes
     head = "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" \
            % (status, _REASONS.get(status, "Error"), len(body))
-    writer.write((head + body).encode())
+    writer.write(head.encode() + body)
     await aio.wait_for(writer.drain(), _TIMEOUT_S)
 
 
