@@ -227,3 +227,23 @@ def test_compliance_is_judged_against_what_was_accepted():
         seen.append((row["clear_and_resend"], row["reason"]))
     assert seen[1] == (True, "ok") and seen[2][1] == "uncontrolled"
     assert row["compliance_failures"] == 3
+
+
+def test_a_rise_seen_on_the_car_meter_waits_for_a_grid_reading_after_it():
+    # 25 A, no margin, house 3 A per phase; one 3-phase charger (max 32 A) settled at
+    # 10 A: the grid shows 13. 16 A is accepted at 100 s. At 110 s the car's meter value
+    # (just arrived) shows 16 A, but the grid reading arrived a second earlier and still
+    # shows 13 A: taken together the house would look like 13 - 16 = -3 A and the room
+    # like 25 + 3 = 28 A, 6 A more than there is (25 - 3 = 22). The rise waits for a grid
+    # reading that arrived after that meter value; that one shows 19 A: room 22 A, and
+    # the limit never goes above 22.
+    r = Regulator({})
+    cp = lambda t, draw, d, at: _ch("cp1", [draw] * 3, d, at, max_a=32)  # noqa: E731
+    r.step(90, _site([13] * 3), [cp(90, 10, 10, 0)])
+    r.step(100, _site([13] * 3), [cp(100, 10, 16, 100)])
+    out = r.step(110, _site([13] * 3), [cp(110, 16, 16, 100)], {"grid_a": 1.0})
+    assert out["chargers"][0]["limit_a"] <= 16.0, out["chargers"][0]
+    for t in (111, 121, 131):
+        out = r.step(t, _site([3 + out["chargers"][0]["limit_a"]] * 3), [cp(t, out["chargers"][0]["limit_a"], out["chargers"][0]["limit_a"], t - 1)], {"grid_a": 0.0})
+        assert out["chargers"][0]["limit_a"] <= 22.0, (t, out["chargers"][0])
+    assert out["chargers"][0]["limit_a"] == 22.0

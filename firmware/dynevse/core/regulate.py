@@ -24,7 +24,7 @@ OCPP sender. docs/regulation.md explains every rule; the settings are
 from dynevse.compat import const
 from dynevse.core.engine import ACTIVE_STATUSES, URGENCY, allocate, milli
 from dynevse.core.phases import cut, grid_ma, import_w, make_after_break
-from dynevse.core.readings import ReadingCheck
+from dynevse.core.readings import GRID_KEYS, ReadingCheck
 from dynevse.core.response import CarResponse
 
 _GRACE_MODES = ("solar", "excess")
@@ -110,10 +110,19 @@ class Regulator:
             ds = ch.get("delivered_s")
             before = self.prev_grid if (self.prev_s is not None and ds is not None and ds >= self.prev_s) else None
             st.car.update(now_s, ch, cfg, before)
+        if grid:
+            # when the grid reading arrived (the oldest of its parts)
+            age = 0
+            for k in GRID_KEYS:
+                a = (ages or {}).get(k) if site.get(k) is not None else None
+                if a is not None and a > age:
+                    age = a
+            for st in sts:
+                st.car.grid_arrived(now_s - age)
         letters = [self._letters(ch_cfgs[i], sts[i]) for i in range(len(chargers))]
         if grid:
             for i in range(len(chargers)):
-                busy = [j for j in range(len(chargers)) if j != i and sts[j].car.in_transition()
+                busy = [j for j in range(len(chargers)) if j != i and sts[j].car.changing()
                         and [x for x in letters[j] if x in letters[i]]]
                 if not busy:
                     sts[i].car.grid_check(grid, ["ABC".index(x) for x in letters[i]])

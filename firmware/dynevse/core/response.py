@@ -15,6 +15,10 @@ following when it was sampled, and the regulator works with bounds, not a guess:
   car's response (with a quarter as margin): that reading reflects the new limit,
   whatever it shows. Without meter values, the car is taken to draw its limit once its
   response has passed.
+- A rise the car's meter shows is not yet one the grid shows: a grid reading that
+  arrived before that meter value would make the house look smaller by the rise. So
+  after a rise the car may still draw as little as before at the grid meter's instant
+  until a grid reading has arrived since (``grid_arrived``).
 - The response (delivery -> a meter value showing it) is learnt per car from clean
   changes: it rises at once to a longer observation and decays by a quarter of the
   difference toward a shorter one, bounded 2..60 s, starting at ``car_response_s``
@@ -45,6 +49,7 @@ class _Transition:
         self.before = before        # the limit in force before, mA, or None
         self.top = q if before is None or q > before else before    # the highest limit since
         self.ref = ref              # grid per site phase before the first change, or None
+        self.known = False          # p is a reading (not a guess before the first one)
         self.clean = clean          # one change from a settled car that follows its limit
         self.grid_seen = False      # the grid showed the decrease
         self.cut_from = p           # before the latest decrease: where the car was going ...
@@ -68,6 +73,7 @@ class CarResponse:
         self.cap = None             # the car takes less than its limit: what it takes
         self.phases = None          # phases the car was seen to draw on
         self.trans = None
+        self.rise = None            # after a rise: [its meter value's arrival, the draw before, mA]
 
     # -- inputs ---------------------------------------------------------------------
 
@@ -113,6 +119,7 @@ class CarResponse:
             # a known limit teaches the response (before it, the charger's default applied).
             self.trans = _Transition(since_s, p, q, self.deliv, ref if q < p else None,
                                      q < p or self.cap is None)
+            self.trans.known = self.seen is not None
             return
         if q < t.q:
             t.cut_from = t.q
@@ -147,7 +154,7 @@ class CarResponse:
             if on_new:
                 if step >= _LEARN_STEP_MA and t.before is not None:
                     self._learn(ta - t.since_s)
-                self.trans = None
+                self._end(t, r, ta)
                 self._believe(reading)
                 return
         late = t.since_s + self.response_s * 5 / 4
@@ -159,8 +166,20 @@ class CarResponse:
             # its meter, is slower than learnt
             self.response_s = min(_MAX_RESPONSE_S, (ta - t.since_s) * 4 / 5 + 1)
             return
-        self.trans = None
+        self._end(t, r, ta)
         self._believe(reading)
+
+    def _end(self, t, r, ta):
+        """The transition is over as the car's meter shows ``r`` (mA, highest phase) at
+        ``ta``; a rise waits for the grid."""
+        self.trans = None
+        if t.known and r - t.p >= _GRID_TOL_MA:
+            self.rise = [ta, t.p]
+
+    def grid_arrived(self, ta):
+        """A grid reading arrived at ``ta`` (s): a rise seen before it is on the grid."""
+        if self.rise is not None and ta >= self.rise[0]:
+            self.rise = None
 
     def _no_meter(self, now_s):
         t = self.trans
@@ -222,7 +241,10 @@ class CarResponse:
             return t.lo, t.hi
         lvl = self.level()
         d = self.deliv if self.deliv is not None else 0
-        return lvl, (d if d > lvl else lvl)
+        hi = d if d > lvl else lvl
+        if self.rise is not None and self.rise[1] < lvl:
+            return self.rise[1], hi
+        return lvl, hi
 
     def falling(self):
         """Only decreases since it was last seen settled: from its draw at the grid meter's
@@ -260,6 +282,11 @@ class CarResponse:
         return hi if hi > top else top
 
     def in_transition(self):
+        """Answering a change, or a rise the grid has not shown yet."""
+        return self.trans is not None or self.rise is not None
+
+    def changing(self):
+        """Answering a change (what the grid shows can't be told apart from it)."""
         return self.trans is not None
 
     def used(self, n):
