@@ -64,7 +64,14 @@ class App:
         self.web_token = None       # the status page's actions: CSRF token, wrong passwords
         self.auth_fails = 0
         self.auth_locked_ms = None
+        self.energy = None          # the chargers' energy totals (for Home Assistant)
+        self._address = None        # the board's address the registration's page link has
         self.use(cfg)
+        if link is not None:
+            if central is not None:
+                link.hold = central.setting_up     # discovery after the chargers' setup
+            from dynevse.energy import Energy
+            self.energy = Energy(board, [c["id"] for c in cfg["chargers"]])
 
     def use(self, cfg):
         """Run with ``cfg`` (a checked configuration) from the next cycle on."""
@@ -190,7 +197,7 @@ class App:
                 if row["clear_and_resend"]:
                     session.clear_and_resend()
         if self.link is not None:
-            self.publish(out, chargers)
+            self.publish(out, chargers, readings, ages)
             err = self.link.client.last_error
             if err != self.mqtt_error:          # say it once, when it changes
                 self.mqtt_error = err
@@ -212,14 +219,55 @@ class App:
                          bool(row["clear_and_resend"])))
         self.view = (readings.get("grid_a"), bool(out["site"].get("grid_stale")), rows)
 
-    def publish(self, out, chargers):
-        from dynevse.mqtt.state import snapshot
-        live = {"site": {"warnings": ["grid_stale"] if out["site"].get("grid_stale") else []},
-                "chargers": {}}
+    def publish(self, out, chargers, readings, ages):
+        """This cycle's state to Home Assistant: the site as read, each charger's
+        measurements and energy from its OCPP session, the regulator's words."""
+        from dynevse.mqtt.state import charger_values, regulation_text, site_values, snapshot
+        cfg = self.cfg
+        reg = cfg["regulation"]
+        self.registration()
+        now_ms = self.board.monotonic_ms()
+        site = site_values(readings, ages, cfg["site"], reg["grid_max_age_s"], reg["input_max_age_s"])
+        site["warnings"] = ["grid_stale"] if out["site"].get("grid_stale") else []
+        live = {"site": site, "chargers": {}}
         for i in range(len(chargers)):
             row = out["chargers"][i]
-            live["chargers"][row["id"]] = {"status": chargers[i]["status"], "reason": row["reason"]}
-        self.link.publish_state(*snapshot(out["engine"], self.cfg["site"], self.cfg["chargers"], live))
+            v = charger_values(self.central.charger(row["id"]), now_ms, reg["meter_max_age_s"], self.energy)
+            v["status"] = chargers[i]["status"]
+            v["reason"] = row["reason"]
+            v["regulation"] = regulation_text(row)
+            live["chargers"][row["id"]] = v
+        self.link.publish_state(*snapshot(out["engine"], cfg["site"], cfg["chargers"], live))
+
+    def registration(self):
+        """Register with Home Assistant again when the board's address (its page's link)
+        or a charger's own vendor, model or firmware (its BootNotification) changed, or a
+        charger is not registered yet."""
+        link = self.link
+        cfg = self.cfg
+        changed = False
+        a = self.wifi.address if self.wifi is not None else None
+        if a != self._address:
+            self._address = a
+            changed = True
+        for c in cfg["chargers"]:
+            s = self.central.charger(c["id"])
+            known = link.registered(c["id"])
+            if known is None or s is not None and s.vendor is not None \
+                    and known != (s.vendor, s.model, s.firmware):
+                changed = True
+        if not changed:
+            return
+        url = ""
+        if a is not None:
+            port = self.board.listen_address(cfg["web"]["port"])[1]
+            url = "http://%s/" % a if port == 80 else "http://%s:%d/" % (a, port)
+        chs = []
+        for c in cfg["chargers"]:
+            s = self.central.charger(c["id"])
+            chs.append({"id": c["id"], "name": c["name"] or c["id"], "phases": c["phases"],
+                        "vendor": s and s.vendor, "model": s and s.model, "firmware": s and s.firmware})
+        link.register(cfg["device"]["name"], cfg["site"]["phases"], cfg["site"]["battery"] is not None, chs, url)
 
     def log_status(self, readings, out, chargers):
         """The cycle's line: the site data as read (grid in A or W per phase, or its total;

@@ -55,7 +55,7 @@ def _parts(board, cfg):
         from dynevse.mqtt.link import Link
         link = Link(cfg["mqtt"], cfg["device"]["id"], clock=board.monotonic_ms)
         link.register(cfg["device"]["name"], cfg["site"]["phases"], cfg["site"]["battery"] is not None,
-                      [{"id": c["id"], "name": c["name"] or c["id"]} for c in cfg["chargers"]])
+                      [{"id": c["id"], "name": c["name"] or c["id"], "phases": c["phases"]} for c in cfg["chargers"]])
     return regulator, central, link
 
 

@@ -40,6 +40,9 @@ class FakeClient:
     def connected(self):
         return self.up
 
+    def room(self):
+        return True
+
     async def flushed(self):
         pass
 
@@ -126,7 +129,8 @@ def test_bad_commands_are_refused_on_the_diagnostics_topic_and_change_nothing():
     assert len(diag) == 5 and not any(d[2] for d in diag)     # not retained
     first = json.loads(diag[0][1])
     assert first["topic"] == "dynevse/b1/site/mode/set" and first["field"] == "site.mode"
-    assert "turbo" in first["error"] and "standard" in first["error"]
+    # the options as Home Assistant shows them (the select's words)
+    assert "turbo" in first["error"] and "'Standard'" in first["error"]
     assert json.loads(diag[1][1])["field"] == "chargers[cp1].max_a"
     st = link.status()
     assert st["commands_refused"] == 5 and st["commands"] == 0 and "site.nonsense" in st["last_refusal"]
@@ -209,8 +213,13 @@ def test_unregistered_charger_and_battery_are_removed():
     run(link._announce())
     removed = sorted(s[0] for s in fc.sent if not s[1])
     t = D.Topics(link.cfg)
+    # cp1 goes whole (its entities, its retained state and link topics); the hub loses
+    # what a 1-phase site without a battery lacks: phases 2 and 3, the battery's entities
     want = sorted([t.config(r[1], t.object_id("cp1", r[0])) for r in D.entities(D.CHARGER)]
+                  + ["dynevse/b1/charger/cp1/state", "dynevse/b1/charger/cp1/status"]
                   + [t.config("number", "hub_soc_min"), t.config("number", "hub_soc_target"),
+                     t.config("sensor", "hub_battery_soc"), t.config("sensor", "hub_battery_w"),
+                     t.config("sensor", "hub_grid_a_l2"), t.config("sensor", "hub_grid_a_l3"),
                      t.config("sensor", "hub_available_a_l2"), t.config("sensor", "hub_available_a_l3")])
     assert removed == want
 
@@ -222,3 +231,28 @@ def test_discovery_stops_when_the_link_is_down():
     assert "discovery" in fc.last_error and "not connected" in fc.last_error
     assert link.status()["discovery"] == "pending" and fc.unsubs == [D.Topics(link.cfg).sweep_filter()]
     assert not [s for s in fc.sent if s[0].endswith("/config")]
+
+
+def test_the_announcement_waits_for_the_chargers_setup():
+    # while a charger is being set up (link.hold says so) nothing is announced, not even
+    # a new registration; the first tick after it the whole announcement goes out
+    async def main():
+        link, fc, clock = make()
+        busy = [True]
+        link.hold = lambda: busy[0]
+        link.register("Panel", 3, True, [{"id": "cp1", "vendor": "Acme"}], "http://192.0.2.1/")
+        for _ in range(5):
+            link._pump()            # ticks while the setup runs
+            await asyncio.sleep(0.01)
+        assert [s for s in fc.sent if s[0].endswith("/config")] == []
+        assert link._task is None
+        busy[0] = False
+        link._pump()
+        await link._task
+        configs = [s for s in fc.sent if s[0].endswith("/config") and s[1]]
+        return link, configs
+
+    link, configs = run(main())
+    assert len(configs) == len(list(D.entities(D.HUB, 3, True))) + len(list(D.entities(D.CHARGER)))
+    assert b'"manufacturer":"Acme"' in configs[-1][1]
+    assert link.status()["discovery"] == "done"

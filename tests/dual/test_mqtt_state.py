@@ -85,7 +85,9 @@ def test_snapshot_merges_result_settings_and_regulation():
     site = json.loads(site)
     assert site["available_a"] == [10.5, 11.0, 12.0] and site["soc_target"] == 80
     assert site["warnings"] == ["battery_soc_missing", "grid_stale"]
-    assert site["status"] == "battery_soc_missing, grid_stale"
+    # the status in words (core.status), the warnings' own words kept beside it
+    assert site["status"] == "Home battery SOC is missing; grid data is stale."
+    assert site["problem"] is True
     assert [cid for cid, c in chargers] == ["cp1", "cp2"]
     a, b = [json.loads(c) for cid, c in chargers]
     assert (a["mode"], a["mode_active"], a["status"], a["reason"]) == ("default", "eco", "Charging", "ramping up")
@@ -95,7 +97,11 @@ def test_snapshot_merges_result_settings_and_regulation():
     site2, ch2 = S.snapshot({"chargers": result["chargers"], "site": {"warnings": []}},
                             dict(site_cfg, battery=None), chargers_cfg[:1])
     site2 = json.loads(site2)
-    assert site2["status"] == "ok" and site2["soc_min"] is None and site2["soc_target"] is None
+    assert site2["status"] == "OK" and site2["soc_min"] is None and site2["soc_target"] is None
+    assert site2["problem"] is False and site2["grid_a"] == [None, None, None]
+    # an off-grid site is how it is, not a problem
+    site3, _ = S.snapshot({"site": {"warnings": ["off_grid"]}}, site_cfg, [])
+    assert json.loads(site3)["problem"] is False
     assert json.loads(ch2[0][1])["reason"] == "capacity"      # the engine's reason when regulation gives none
 
 
@@ -105,8 +111,16 @@ def test_good_commands():
     assert cmd("site/allow_grid_charging/set", b"OFF") == ("site", "allow_grid_charging", False)
     assert cmd("site/allow_grid_charging/set", b"ON") == ("site", "allow_grid_charging", True)
     assert cmd("site/power_buffer_w/set", b"250") == ("site", "power_buffer_w", 250)
-    assert cmd("site/soc_min/set", b"15.5") == ("site", "soc_min", 15.5)
+    assert cmd("site/soc_min/set", b"15") == ("site", "soc_min", 15)
     assert cmd("charger/cp1/max_a/set", b"16.0") == ("cp1", "max_a", 16)
+    # the step of a current is 0.1 A (the limits go out in tenths of an amp)
+    assert cmd("charger/cp1/max_a/set", b"10.5") == ("cp1", "max_a", 10.5)
+    assert cmd("charger/cp1/min_a/set", b"6.1") == ("cp1", "min_a", 6.1)
+    # the words of a select, as Home Assistant sends them, and the values themselves
+    assert cmd("site/distribution/set", "Sequential \u2013 optimized".encode()) == \
+        ("site", "distribution", "sequential_optimized")
+    assert cmd("site/mode/set", b"Eco") == ("site", "mode", "eco")
+    assert cmd("charger/cp1/mode/set", b"Same as the site") == ("cp1", "mode", "")
     assert cmd("charger/cp.2/priority/set", b"3") == ("cp.2", "priority", 3)
     # "default" is how HA shows "follow the site's mode"; in the configuration it is ""
     assert cmd("charger/cp1/mode/set", b"default") == ("cp1", "mode", "")
@@ -116,9 +130,15 @@ def test_good_commands():
 
 def test_bad_commands_are_refused_with_the_field_and_the_rule():
     cases = (
-        ("site/mode/set", b"turbo", "site.mode", "standard"),
-        ("site/mode/set", b"default", "site.mode", "eco"),       # only chargers follow a default
-        ("site/distribution/set", b"", "site.distribution", "shared"),
+        ("site/mode/set", b"turbo", "site.mode", "'Standard', 'Eco', 'Solar', 'Excess', got 'turbo'"),
+        ("site/mode/set", b"default", "site.mode", "Eco"),       # only chargers follow a default
+        ("site/mode/set", b"Same as the site", "site.mode", "Eco"),
+        ("site/mode/set", b"ECO", "site.mode", "Eco"),           # the words as they are written
+        ("site/distribution/set", b"", "site.distribution", "Shared"),
+        ("site/distribution/set", b"Sequential - optimized", "site.distribution", "\u2013 optimized"),
+        ("charger/cp1/max_a/set", b"10.55", "chargers[cp1].max_a", "steps of 0.1 A, got 10.55"),
+        ("site/power_buffer_w/set", b"100.5", "site.power_buffer_w", "steps of 1 W"),
+        ("site/soc_min/set", b"15.5", "site.battery.soc_min", "steps of 1 %"),
         ("site/allow_grid_charging/set", b"yes", "site.allow_grid_charging", "ON or OFF"),
         ("site/power_buffer_w/set", b"-1", "site.power_buffer_w", "from 0 to 100000 W"),
         ("site/soc_target/set", b"101", "site.battery.soc_target", "from 0 to 100 %"),
@@ -175,12 +195,13 @@ def test_command_table_is_the_schemas():
             assert (where == "b") == path.startswith("site.battery."), (key, where)
             if comp == "number":
                 kind = schema.NUM if r[3] == "n" else schema.INT
-                unit = r[6] if len(r) > 6 else ""
-                assert (kind, int(r[4]), int(r[5]), unit) == (f[1], f[3], f[4], f[5]), (key, f)
+                assert (kind, int(r[4]), int(r[5]), r[6]) == (f[1], f[3], f[4], f[5]), (key, f)
+                # the step: a whole number's 1; amps in tenths (the profiles' resolution),
+                # watts and percent whole
+                assert r[7] == ("1" if kind == schema.INT else {"A": "0.1", "W": "1", "%": "1"}[f[5]]), key
             elif comp == "select":
-                opts = r[3].split(",")
-                # the charger's "default" is the schema's "" (follow the site)
-                assert sorted("" if o == "default" else o for o in opts) == sorted(f[1]), (key, f)
+                # the field's own values, in its order (the words are derived: choice_words)
+                assert r[3].split(",") == list(f[1]), (key, f)
             else:
                 assert comp == "switch" and f[1] == schema.BOOL, key
     assert len(seen) == 11
@@ -189,10 +210,20 @@ def test_command_table_is_the_schemas():
                                                          "power_buffer_w"]
 
 
+def test_choice_words():
+    # derived from the value: capitalised, "_" as a dash; "" (a charger follows the site)
+    assert [site_tables.choice_words(v) for v in site_tables.DISTRIBUTIONS] == \
+        ["Shared", "Priority", "Sequential \u2013 optimized", "Sequential \u2013 strict"]
+    assert site_tables.choice_words("") == "Same as the site"
+    words = [site_tables.choice_words(v) for v in ("",) + site_tables.MODES + site_tables.DISTRIBUTIONS]
+    assert len(set(words)) == len(words)
+
+
 def test_number_commands_judge_like_the_schema():
     # every number setting, with values inside, at and beyond its range, fractions and junk:
-    # accepted as the schema accepts them, refused with the schema's words
-    values = ("0", "1", "-1", "1.5", "6", "10", "16.0", "79.9", "80", "81", "100", "100000",
+    # accepted as the schema accepts them, refused with the schema's words; and a value off
+    # the entity's step (1.5 W, 79.95 A) is refused naming the step
+    values = ("0", "1", "-1", "1.5", "6", "10", "16.0", "79.9", "79.95", "80", "81", "100", "100000",
               "100001", "1e9", "-0", "abc", "nan", "inf", "", "0x10", " 12 ")
     for site in (True, False):
         for r in K.commands(site):
@@ -217,6 +248,15 @@ def test_number_commands_judge_like_the_schema():
                         e = ConfigError(path2, e.message)
                     r2 = Refusal(got)
                     assert (r2.field, r2.message) == (e.field, e.message), (key, text, got, str(e))
+                    continue
+                tenths = r[7] == "0.1"
+                x = want * (10 if tenths else 1)
+                if abs(x - int(x + 0.5)) > 1e-6:
+                    # inside the range, off the step: "1.5" W, "79.95" A
+                    r2 = Refusal(got)
+                    assert r2.field == (path if site else "chargers[cp1].%s" % key), (key, text)
+                    assert r2.message == "must be in steps of %s%s, got %r" % (
+                        r[7], " " + r[6] if r[6] else "", want), (key, text, r2.message)
                     continue
                 assert got == ("site" if site else "cp1", key, want), (key, text, got, want)
                 assert type(got[2]) is type(want), (key, text)

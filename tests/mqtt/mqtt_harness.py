@@ -33,7 +33,10 @@ RUNTIMES = ("cpython", "micropython")
 # the announcement take their options and ranges from the configuration's site tables:
 # at 128 KB the reconnect test ran out once, writing a 1.2 KB report line into a
 # fragmented 64-bit heap (the announcement's own peak fell, 20.9 KB against 25.7-28.8).
-MICROPYTHON_HEAP = "136K"
+# 168 KB since issue 17 (measured values, energy, sentences, 15 more entities): the
+# MQTT code grew 11.7 KB on this port, the announcement's peak 8.6 KB; at 152 KB the
+# removed-charger test ran out writing a 1.2 KB report line.
+MICROPYTHON_HEAP = "168K"
 USER = "dynevse"
 PASSWORD = "pw-for-tests"
 

@@ -78,12 +78,25 @@ CHARGER_FIELDS = (
 # from the field tables, in this order (the order refusals list the keys in).
 _COMMANDS = ("s mode", "s distribution", "s allow_grid_charging", "s power_buffer_w",
              "b soc_min", "b soc_target", "c mode", "c min_a", "c max_a", "c priority", "c reset")
+# The step a number takes over MQTT, by its unit: limits go to the chargers in tenths of
+# an amp; watts and percent in whole units. A whole number (INT) steps by 1.
+_STEPS = {"A": "0.1", "W": "1", "%": "1"}
+
+
+def choice_words(value):
+    """The words a person reads for a choice of the tables (Home Assistant's select
+    options): "sequential_optimized" is "Sequential – optimized"; a charger's ""
+    follows the site."""
+    if value == "":
+        return "Same as the site"
+    return value[:1].upper() + value[1:].replace("_", " – ")
 
 
 def commands(site, battery=True):
     """Yield, for the site (``site``) or a charger, one row per command as a list of
-    strings: where, key, platform, then for a select its options joined by ","; for a
-    number "n" (number) or "i" (whole number), lo, hi and unit."""
+    strings: where, key, platform, then for a select its options (the field's values)
+    joined by ","; for a number "n" (number) or "i" (whole number), lo, hi, unit ("" for
+    none) and step."""
     for c in _COMMANDS:
         where, key = c.split(" ")
         if (where == "c") == site or (where == "b" and not battery):
@@ -96,9 +109,9 @@ def commands(site, battery=True):
                 break
         kind = f[1]
         if isinstance(kind, tuple):
-            yield [where, key, "select", ",".join(k if k != "" else "default" for k in kind)]
+            yield [where, key, "select", ",".join(kind)]
         elif kind == BOOL:
             yield [where, key, "switch"]
         else:
-            row = [where, key, "number", "i" if kind == INT else "n", str(f[3]), str(f[4])]
-            yield row + [f[5]] if f[5] else row
+            yield [where, key, "number", "i" if kind == INT else "n", str(f[3]), str(f[4]), f[5],
+                   "1" if kind == INT else _STEPS[f[5]]]

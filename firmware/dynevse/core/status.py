@@ -1,4 +1,5 @@
-"""A regulator row in words for people (status page, logs). Loaded only when shown."""
+"""Regulator rows and the site's warnings in words for people (status page, logs, Home
+Assistant's status texts). Loaded only when shown."""
 
 
 def text(row):
@@ -19,3 +20,23 @@ def text(row):
         "waiting_for_room": "waiting for another charger to come down, now " + a,
         "uncontrolled": "not following its limit: counted as a fixed load",
     }.get(reason, "charging at " + a)
+
+
+def site_text(warnings):
+    """The site's warnings (the engine's and the regulator's words) as one sentence;
+    "OK" without any. An unknown warning is shown as it is."""
+    words = {
+        "off_grid": "off-grid: the inverter supplies the site",
+        "no_load_data": "the inverter's load per phase is missing",
+        "no_grid_data": "no grid data: only the static limits are used",
+        "grid_phase_missing": "a grid phase reading is missing",
+        "grid_stale": "grid data is stale",
+        "over_breaker": "a phase is over its breaker limit",
+        "no_power_data": "no power balance: the modes can't use solar",
+        "battery_power_missing": "home battery power is missing",
+        "battery_soc_missing": "home battery SOC is missing",
+    }
+    if not warnings:
+        return "OK"
+    t = "; ".join(words.get(w, w) for w in warnings)
+    return t[:1].upper() + t[1:] + "."

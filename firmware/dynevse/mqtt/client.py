@@ -133,6 +133,10 @@ class Client:
         q.append((topic, payload, retain, qos))
         return True
 
+    def room(self):
+        """Can a message be queued without dropping an older one?"""
+        return len(self._q) < self._cfg["queue_len"]
+
     async def flushed(self):
         """Wait until every queued message has been written to the socket."""
         while self._q:

@@ -7,7 +7,7 @@ tables (``config.site.commands``), as the discovery announcement's do.
 import json
 
 from dynevse.compat import is_number
-from dynevse.config.site import commands
+from dynevse.config.site import choice_words, commands
 from dynevse.mqtt.state import encode, parse_command
 
 
@@ -56,11 +56,19 @@ def decode_command(base, topic, payload, retained, battery, charger_ids):
             return None, path, "must be ON or OFF, got %r" % text
         value = text == "ON"
     elif comp == "select":
-        if text not in row[3].split(","):
-            return None, path, "must be one of %s, got %r" % (row[3].replace(",", ", "), text)
-        value = "" if text == "default" else text
+        # Home Assistant sends an option's words; the value itself is taken too
+        # (automations, and "default" for a charger's "")
+        opts = row[3].split(",")
+        value = None
+        for v in opts:
+            if text == choice_words(v) or text == (v or "default"):
+                value = v
+        if value is None:
+            return None, path, "must be one of %s, got %r" % (
+                ", ".join("'%s'" % choice_words(v) for v in opts), text)   # not %r: a port may escape the dash
     else:
-        # as schema.check_value does it, with the schema's words
+        # as schema.check_value does it, with the schema's words; and on the step the
+        # entity offers (0.1 A: the limits go out in tenths of an amp)
         try:
             value = float(text)
         except Exception:
@@ -69,6 +77,7 @@ def decode_command(base, topic, payload, retained, battery, charger_ids):
             value = int(value)  # so that "16" is shown back as 16, not 16.0
         lo = int(row[4])
         hi = int(row[5])
+        unit = " " + row[6] if row[6] else ""
         ok = is_number(value) and lo <= value <= hi
         if ok and row[3] == "i":
             ok = value == int(value)
@@ -77,8 +86,15 @@ def decode_command(base, topic, payload, retained, battery, charger_ids):
             if row[0] == "b":
                 path = "site.battery." + key
             return None, path, "must be %s from %s to %s%s, got %r" % (
-                "a number" if row[3] == "n" else "a whole number", lo, hi,
-                " " + row[6] if len(row) > 6 else "", value)
+                "a number" if row[3] == "n" else "a whole number", lo, hi, unit, value)
+        k = 10 if row[7] == "0.1" else 1
+        steps = int(value * k + 0.5)
+        if abs(value * k - steps) > 0.001:
+            if row[0] == "b":
+                path = "site.battery." + key
+            return None, path, "must be in steps of %s%s, got %r" % (row[7], unit, value)
+        if k > 1 and type(value) is float:
+            value = steps / k     # 10.5 exactly as the step has it, not 10.500000001
     return cid or "site", key, value
 
 
@@ -87,7 +103,7 @@ def command(link, topic, payload, retained):
     the new value in the next state at once; or publish the refusal to diagnostics."""
     hub = link._hub
     target, key, value = decode_command(link.base, topic, payload, retained, bool(hub and hub[3]),
-                                        link._chargers[::5])
+                                        link._chargers[::6])
     if target is not None and link.on_command is not None:
         try:
             link.on_command(target, key, value)

@@ -30,8 +30,9 @@ class Link:
     _sweep = None                   # discovery's handler of retained configs while it runs
     _old = ()                       # (phases, battery) of hubs registered before; see discovery
     _gone = ()                      # chargers unregistered since the last announcement
-    _chargers = []                  # registered: id, name, vendor, model, firmware (or None); id, ...
+    _chargers = []                  # registered: id, name, vendor, model, firmware (or None), phases; id, ...
     last_refusal = ""
+    hold = None                     # callable: while it says True the announcement waits
     on_overload = None              # called when a grid value over its limit arrives (Inputs.watch)
 
     def __init__(self, cfg, device_id, on_command=None, clock=ticks_ms,
@@ -47,6 +48,7 @@ class Link:
         self.on_command = on_command
         self._hub = None            # (name, url, phases, battery) once registered
         self._states = []           # "" (hub) or charger id, state JSON, sent at ms (None: due); ...
+        self._links = []            # charger id, its OCPP link is up, that was published; ...
         self._discover = False      # announce after the next connect / now
         self.n = [0] * 5            # counters, named by occasional.LINK
         c.subscribe(self.base + "/site/+/set", 1)
@@ -58,12 +60,15 @@ class Link:
 
     def register(self, name, phases, battery, chargers, url=""):
         """Announce the hub and ``chargers`` ([{"id", "name", optional "vendor", "model",
-        "firmware"}]); entities of chargers registered before but not now are removed. The
-        values come from the board's checked configuration (and its chargers' own words)."""
+        "firmware" (the charger's own words, None while unknown), "phases"}]); entities of
+        chargers registered before but not now are removed. The values come from the
+        board's checked configuration and its chargers' BootNotification; ``url`` is the
+        board's own page ("" while unknown)."""
         chs = []
         for c in chargers:
-            chs += (c["id"], c.get("name") or None, c.get("vendor"), c.get("model"), c.get("firmware"))
-        self.store_registration(name, url, phases, battery, chs[::5], chs)
+            chs += (c["id"], c.get("name") or None, c.get("vendor"), c.get("model"), c.get("firmware"),
+                    c.get("phases") or 3)
+        self.store_registration(name, url, phases, battery, chs[::6], chs)
         self._discover = True
         self._pump(True)
 
@@ -76,23 +81,43 @@ class Link:
             if old != (phases, battery) and old not in self._old:
                 self._old = list(self._old) + [old]
         gone = list(self._gone)
-        for c in self._chargers[::5]:
+        for c in self._chargers[::6]:
             if c not in ids and c not in gone and len(gone) < 16:
                 gone.append(c)
         self._gone = [g for g in gone if g not in ids]
         self._hub = (name, url, phases, battery)
         self._chargers = chs
 
+    def registered(self, cid):
+        """(vendor, model, firmware) as registered for charger ``cid``, or None."""
+        chs = self._chargers
+        for i in range(0, len(chs), 6):
+            if chs[i] == cid:
+                return chs[i + 2], chs[i + 3], chs[i + 4]
+        return None
+
     def publish_state(self, site, chargers):
         """Hand over this cycle's state as ``state.snapshot`` gives it: the hub's JSON
         (or None) and [(charger id, JSON)]; never waits.
 
         A state goes out when it differs from the last one, and ``state_period_s`` after
-        that went out.
+        that went out. A charger's link topic (``<base>/charger/<id>/status``, retained
+        ``online``/``offline``: its entities' second availability) follows its state's
+        ``connected`` and goes out when that changes and after every connect.
         """
         new = [] if site is None else ["", site, None]
+        links = self._links
         for cid, js in chargers:
             new += (cid, js, None)
+            up = '"connected":true' in js
+            for j in range(0, len(links), 3):
+                if links[j] == cid:
+                    if links[j + 1] != up:
+                        links[j + 1] = up
+                        links[j + 2] = False
+                    break
+            else:
+                links += (cid, up, False)
         old = self._states
         for i in range(0, len(new), 3):
             for j in range(0, len(old), 3):
@@ -158,9 +183,19 @@ class Link:
         s = self._states
         for i in range(2 if again else len(s), len(s), 3):
             s[i] = None
+        if again:
+            s = self._links
+            for i in range(2, len(s), 3):
+                s[i] = False
         if self.client.connected():
             if not (self._discover and self.cfg["discovery"]):
                 self._publish_states()
+            elif self.hold is not None and self.hold():
+                # the chargers' setup first (its memory peak is not to meet the
+                # announcement's); a tick after it, the announcement starts whole
+                if again and self._task is not None:
+                    self._task.cancel()
+                    self._task = None
             elif again or self._task is None:
                 if self._task is not None:
                     self._task.cancel()
@@ -173,13 +208,22 @@ class Link:
 
     def _publish_states(self):
         now = self._clock()
+        cl = self.client
+        ids = self._chargers[::6]
+        s = self._links
+        for i in range(0, len(s), 3):
+            if not s[i + 2] and s[i] in ids and cl.room():
+                s[i + 2] = cl.publish(self.base + "/charger/" + s[i] + "/status",
+                                      "online" if s[i + 1] else "offline", True)
         s = self._states
         for i in range(0, len(s), 3):
             key = s[i]
             if s[i + 2] is not None and ticks_diff(now, s[i + 2]) < self.cfg["state_period_s"] * 1000:
                 continue
-            if key and key not in self._chargers[::5]:
+            if key and key not in ids:
                 continue            # not a registered charger
-            if self.client.publish(self.base + ("/charger/" + key if key else "/site") + "/state", s[i + 1], True):
+            if not cl.room():
+                return              # the rest stays due: sent on the next tick, not dropped
+            if cl.publish(self.base + ("/charger/" + key if key else "/site") + "/state", s[i + 1], True):
                 s[i + 2] = now
                 self.n[4] += 1

@@ -815,6 +815,15 @@ class CentralSystem:
         """The session of a known charger id, or None."""
         return self.chargers.get(cp_id)
 
+    def setting_up(self):
+        """Is a charger's after-connect setup still running? (Others wait for it: its
+        peak of memory is not to meet theirs.)"""
+        for s in self.chargers.values():
+            l = s._link
+            if l is not None and l[_SETUP] is not None and l[_SETUP] is not True:
+                return True
+        return False
+
     async def serve(self, cp_id, headers, reader, writer):
         """Answer an upgrade request for ``cp_id`` and serve the charger until it leaves.
 
