@@ -83,8 +83,8 @@ image: $(STAMP)
 ## make board-model [FROZEN=1] [MICROPYTHON_SRC=...]: the 32-bit unix port that models the
 ## board's heap, in build/board-model (built once); FROZEN=1: also the one with the firmware
 ## frozen in
-board-model:
-	$(MODEL_ENV) $(PYTHON) -m host_tools board-model $(if $(FROZEN),--frozen)
+board-model: $(STAMP)
+	$(MODEL_ENV) $(BIN)/python -m host_tools board-model $(if $(FROZEN),--frozen)
 
 ## make config-new [CONFIG=config.json] [FORCE=1] [ANSWERS=answers.json]: answer what the
 ## site needs, get config.json (FORCE: replace an existing one; ANSWERS: from a file)

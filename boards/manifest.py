@@ -17,11 +17,15 @@
 # own _boot.py (filesystem mount) comes from the port's manifest, which our image includes
 # before this one.
 
-options.defaults(hal="esp32")
+options.defaults(hal="esp32", libs=None)
 
 _HALS = ("esp32", "unix")
 if options.hal not in _HALS:
     raise ValueError("hal must be one of %s, got %r" % (", ".join(_HALS), options.hal))
+# The pinned libraries that run on the board (host_tools.build's _BOARD_LIBS) are frozen
+# from where pip installed them: host_tools passes that folder as ``libs``.
+if not options.libs:
+    raise ValueError("libs must name the folder microdot is installed in (host_tools.build.board_libs_dir())")
 
 
 def _firmware_files(hal):
@@ -39,3 +43,5 @@ def _firmware_files(hal):
 
 
 package("dynevse", files=_firmware_files(options.hal), base_path="../firmware")
+# microdot serves the setup portal
+package("microdot", files=["__init__.py", "microdot.py"], base_path=options.libs)

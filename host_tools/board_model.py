@@ -149,7 +149,8 @@ def _read(path):
 
 def frozen_files():
     """Every file the frozen binary takes in: the manifest and the firmware it lists."""
-    out = [MANIFEST]
+    from host_tools.build import board_lib_files
+    out = [MANIFEST] + board_lib_files()
     for d, _dirs, names in os.walk(os.path.join(ROOT, "firmware", "dynevse")):
         out += [os.path.join(d, n) for n in sorted(names) if n.endswith(".py")]
     return sorted(out)
@@ -157,10 +158,11 @@ def frozen_files():
 
 def _model_manifest():
     """The board image's list with the unix model's HAL (boards/manifest.py explains)."""
+    from host_tools.build import board_libs_dir
     path = os.path.join(MODEL_DIR, "manifest-unix.py")
     text = ("# Written by host_tools.board_model: the board image's manifest, with the HAL of the\n"
             "# unix board model instead of the ESP32's.\n"
-            "include(%r, hal=\"unix\")\n" % MANIFEST)
+            "include(%r, hal=\"unix\", libs=%r)\n" % (MANIFEST, board_libs_dir()))
     if _read(path) != text:
         os.makedirs(MODEL_DIR, exist_ok=True)
         with open(path, "w") as f:

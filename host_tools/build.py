@@ -31,6 +31,21 @@ _SOURCE_FILES = ("boot.py", "main.py")
 # Pinned dependencies that run on the board (requirements.txt): their modules, as pip
 # installed them, compiled into lib/ beside ours. microdot serves the setup portal.
 _BOARD_LIBS = (("microdot", ("__init__.py", "microdot.py")),)
+
+
+def board_libs_dir():
+    """The folder the pinned board libraries are installed in (site-packages): what a
+    firmware image freezes them from (boards/manifest.py's ``libs``)."""
+    dirs = set(os.path.dirname(os.path.dirname(importlib.import_module(p).__file__)) for p, _n in _BOARD_LIBS)
+    if len(dirs) != 1:
+        raise BuildError("the board libraries are installed in several places: %s" % ", ".join(sorted(dirs)))
+    return dirs.pop()
+
+
+def board_lib_files():
+    """Every file of the board libraries, as installed."""
+    base = board_libs_dir()
+    return [os.path.join(base, p, n) for p, names in _BOARD_LIBS for n in names]
 _OTHER_HAL = {"esp32": "unix.py", "unix": "esp32.py"}
 
 
@@ -110,7 +125,7 @@ def build(board_name, out=None, code=True):
             dst = os.path.join(out, "lib", rel[:-3] + ".mpy")
             _compile(src, dst, arch, rel)
             files.append(os.path.relpath(dst, out))
-    for pkg_name, names in _BOARD_LIBS:
+    for pkg_name, names in _BOARD_LIBS if code else ():
         src_dir = os.path.dirname(importlib.import_module(pkg_name).__file__)
         for n in names:
             rel = os.path.join(pkg_name, n)

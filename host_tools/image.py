@@ -70,7 +70,8 @@ def manifest_text(board):
     return ("# Written by host_tools.image: the esp32 port's frozen modules (_boot.py, asyncio, ...),\n"
             "# then the firmware (boards/manifest.py) with the %s HAL.\n"
             "include(\"$(PORT_DIR)/boards/manifest.py\")\n"
-            "include(%r, hal=%r)\n" % (board["hal"], board_model.MANIFEST, board["hal"]))
+            "include(%r, hal=%r, libs=%r)\n" % (board["hal"], board_model.MANIFEST, board["hal"],
+                                                build.board_libs_dir()))
 
 
 def commands(board_name, board, src):

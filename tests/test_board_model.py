@@ -135,9 +135,9 @@ def _manifest_files(hal):
     code = ("import sys; sys.path.insert(0, %r)\n"
             "import manifestfile\n"
             "m = manifestfile.ManifestFile(manifestfile.MODE_FREEZE, {'MPY_DIR': %r})\n"
-            "m.include(%r, hal=%r)\n"
+            "m.include(%r, hal=%r, libs=%r)\n"
             "print('\\n'.join(sorted(r.target_path for r in m.files())))\n"
-            % (os.path.join(tree, "tools"), tree, board_model.MANIFEST, hal))
+            % (os.path.join(tree, "tools"), tree, board_model.MANIFEST, hal, build.board_libs_dir()))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     return r.stdout.split()
@@ -200,7 +200,7 @@ def test_image_manifest_includes_the_port_then_ours():
     text = image.manifest_text(build.load_board("esp32-devkitc"))
     lines = [l for l in text.splitlines() if not l.startswith("#")]
     assert lines == ['include("$(PORT_DIR)/boards/manifest.py")',
-                     "include(%r, hal='esp32')" % board_model.MANIFEST]
+                     "include(%r, hal='esp32', libs=%r)" % (board_model.MANIFEST, build.board_libs_dir())]
 
 
 def test_flash_image_dry_run_writes_it_at_the_board_offset():
