@@ -76,6 +76,9 @@ def _submit(drv):
     button = drv.find_element(By.CSS_SELECTOR, "button[type=submit]")
     button.click()
     WebDriverWait(drv, 15).until(expected_conditions.staleness_of(button))
+    # the old page is gone as soon as the navigation starts: wait for the new one to be
+    # whole, or the next lookup may find a node of a document that is being replaced
+    WebDriverWait(drv, 15).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def _submit_expect_error(drv, state, values, field, words):
