@@ -259,6 +259,14 @@ class Clock:
         return 1714564800
 
 
+def qstr_info():
+    """Print the interned names' pool (``qstr pool: ... n_total_bytes=N``): MicroPython
+    grows it in chunks of several KB, so where one is taken depends on every name interned
+    before, not on the step that happens to take it."""
+    import micropython
+    micropython.qstr_info()
+
+
 def new_central(cfg, chargers):
     from dynevse.ocpp.central import CentralSystem
     try:
@@ -280,8 +288,10 @@ def main():
     settings = heap()
     from dynevse.ocpp.central import CentralSystem   # noqa: F401
     code = heap() - settings
+    qstr_info()                 # the interned names' pool before and after (the test reads both):
     cs = new_central(cfg, chargers)
     sessions = heap() - settings - code
+    qstr_info()                 # a new pool chunk taken here is not the sessions' own
     boot_only = [n for n in ("dynevse.config.check", "dynevse.config.schema") if n in sys.modules]
     # what the test's own objects cost (its charge points, the streams: an HTTP server
     # has its own instead)

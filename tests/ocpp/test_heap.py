@@ -75,7 +75,12 @@ def test_resident_code_and_per_charger_heap(mpy_dir):
                        env=dict(os.environ, MICROPYPATH=".frozen:" + mpy_dir), cwd=ROOT,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
-    m = json.loads(r.stdout.strip().splitlines()[-1])
+    lines = r.stdout.strip().splitlines()
+    m = json.loads(lines[-1])
+    # the qstr pool's growth while the sessions were made (a chunk of several KB, taken
+    # wherever the pool happens to fill: issue 15's configuration names moved one there)
+    pool = [int(x.split("n_total_bytes=")[1]) for x in lines if x.startswith("qstr pool:")]
+    m["sessions_qstr_pool"] = pool[1] - pool[0]
     print("\nOCPP package heap (%d-bit port, in-process, %d chargers, %d rounds): %s" % (BITS, N, ROUNDS, m))
     # Validation is a boot-time step: with checked settings the central system imports
     # nothing of the configuration package.
@@ -85,7 +90,9 @@ def test_resident_code_and_per_charger_heap(mpy_dir):
     assert m["resident"] == ["dynevse.ocpp", "dynevse.ocpp.central", "dynevse.ocpp.rpc",
                              "dynevse.ocpp.ws"], m["resident"]
     assert m["code"] < BUDGET["code"] and m["code_once_used"] < BUDGET["code_once_used"], m
-    assert m["sessions"] < BUDGET["sessions"], m
+    # without a qstr pool chunk that may fall into this step (64-bit: 9.5 KB with one,
+    # 7.1 KB of it the pool)
+    assert m["sessions"] - m["sessions_qstr_pool"] < BUDGET["sessions"], m
     # booted, set up, a transaction, meter values, a limit
     assert m["per_charger"] < BUDGET["per_charger"] and max(m["later_per_charger"]) < BUDGET["per_charger"], m
     assert max([m["after"]] + m["later_after"]) < BUDGET["after"], m
