@@ -18,7 +18,14 @@ from dynevse.ocpp.ws import WebSocket
 _MAX_UNKNOWN = const(8)       # unknown ids remembered for the setup page
 _UNKNOWN_ID_MAX = const(48)   # characters of an unknown id kept
 _IO_TIMEOUT_S = const(10)     # a write, or the rest of a started frame, must finish in this time
-_REASONS = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 426: "Upgrade Required"}
+_REASONS = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 426: "Upgrade Required",
+            503: "Service Unavailable"}
+# A connection is set up only with this much heap free (after a collection): a session
+# while connected takes 2.0-2.9 KB and its setup's calls about 1.5 KB more at their peak
+# (32-bit board model); the rest is the control cycle's own room. Below it the charger is
+# refused at the door (503) and tries again, on its last or fallback profile meanwhile.
+ADMIT_FREE_B = const(6144)
+_RETRY_AFTER_S = const(10)
 
 
 def header(headers, name):
@@ -102,7 +109,8 @@ def _remember_unknown(cs, cp_id):
 def refusal(cs, cp_id, headers):
     """None when a websocket upgrade for ``cp_id`` may go ahead, else the HTTP answer
     ``(body, status, headers)``: 400 not an upgrade, 426 wrong websocket version,
-    404 unknown charger id (remembered), 401 wrong or missing password."""
+    404 unknown charger id (remembered), 401 wrong or missing password, 503 too little
+    heap free to set it up (``ADMIT_FREE_B``)."""
     upgrade = header(headers, "upgrade") or ""
     connection = header(headers, "connection") or ""
     if upgrade.lower() != "websocket" or "upgrade" not in connection.lower() \
@@ -120,6 +128,12 @@ def refusal(cs, cp_id, headers):
         cs.counters["refused_auth"] += 1
         session._log("refused a connection: wrong or missing password")
         return "authorization required\n", 401, {"WWW-Authenticate": 'Basic realm="OCPP"'}
+    free = cs.mem_free() if cs.mem_free is not None else None
+    if free is not None and free < ADMIT_FREE_B:
+        cs.counters["refused_memory"] += 1
+        session._log("refused a connection: %d bytes of heap free, %d needed to set it up; it tries again"
+                     % (free, ADMIT_FREE_B))
+        return "out of memory, try again later\n", 503, {"Retry-After": str(_RETRY_AFTER_S)}
     return None
 
 
