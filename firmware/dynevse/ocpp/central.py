@@ -808,6 +808,7 @@ class CentralSystem:
     """
 
     _watching = False    # the watch over silent connections runs (_watch)
+    mem_free = None      # a test's stand-in for the board's free heap (accept.heap_free)
 
     def __init__(self, config=None, chargers=(), clock=None, log_sink=None, checked=False):
         # runs once, at boot: occasional.init has the code (config, clock, log_sink,

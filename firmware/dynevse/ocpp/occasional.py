@@ -26,17 +26,6 @@ from dynevse import aio
 from dynevse.compat import const
 from dynevse.ocpp import central, rpc
 
-try:
-    from gc import collect, mem_free
-except ImportError:           # CPython: no fixed heap to run out of
-    mem_free = None
-
-
-def _heap_free():
-    """The board's free heap in bytes, garbage taken away: what a new connection may take."""
-    collect()
-    return mem_free()
-
 _TX_EPOCH_S = const(1577836800)   # 2020-01-01T00:00:00Z
 _SETUP = const(2)      # central._SETUP
 _BOOTED = const(5)     # central._BOOTED
@@ -449,8 +438,6 @@ def init(cs, config, chargers, clock, log_sink, checked):
     cs.unknown = []     # [id, attempts, last_ms], least recently seen first
     cs.counters = {"refused_unknown": 0, "refused_auth": 0, "refused_protocol": 0, "refused_memory": 0}
     cs.setting_up = None    # the session whose setup runs (one at a time)
-    # the free heap in bytes, or None where there is no fixed heap (tests set their own)
-    cs.mem_free = None if mem_free is None else _heap_free
     cs._uid = 0         # the last unique id of a CALL
     # Transaction ids continue across restarts of the board: one id per minute since
     # 2020 is more than a home's chargers start, so a new id is never an old one.
