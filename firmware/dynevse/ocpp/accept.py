@@ -25,14 +25,14 @@ _UNKNOWN_ID_MAX = const(48)   # characters of an unknown id kept
 _IO_TIMEOUT_S = const(10)     # a write, or the rest of a started frame, must finish in this time
 _REASONS = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 426: "Upgrade Required",
             503: "Service Unavailable"}
-# A connection is set up only with this much heap free (after a collection). Measured on
-# the frozen board model with 4 chargers: everything but the chargers' sessions ran clean
-# with 21.6 KB free after each cycle's collection (72 KB heap, 50.4 KB in use) and failed
-# allocations with 18 KB free (68 KB): the control cycle, MQTT and the web front need
-# about 18-20 KB of room to work in. A session takes 2.0-2.9 KB while connected, its
-# setup ~1.5 KB more at its peak. Below this a charger is refused at the door (503) and
-# tries again, held by its last or fallback profile meanwhile (or counted at its rating).
-ADMIT_FREE_B = const(20480)
+# A connection is set up only with this much heap free (after a collection): a session
+# takes 2.0-2.9 KB while connected and its setup ~1.5 KB more at its peak (32-bit board
+# model), with as much again for the rest of the firmware meanwhile. 20 KB (what the
+# frozen model's cycle needs beside the sessions) was tried: it refused the second
+# charger of the stock path at 144 KB (19 KB free there). Below it the charger is refused
+# at the door (503) and tries again, held by its last or fallback profile meanwhile (or
+# counted at its rating by the regulator).
+ADMIT_FREE_B = const(8192)
 _RETRY_AFTER_S = const(10)
 
 
