@@ -153,6 +153,7 @@ class App:
                 live[k] = c[k]
             live["delivered_a"] = live["delivered_s"] = None
             live["control"] = "pending" if s is None else s.control
+            live["fallback_held"] = s is not None and s.fallback_held
             if s is None or not s.connected:
                 live["connected"] = False
                 live["status"] = "Unavailable"

@@ -85,6 +85,31 @@ def test_basic_auth():
     assert basic_auth_ok("basic " + basic("CP2", "s3cret:pw")[6:], "CP2", "s3cret:pw")
 
 
+def test_a_board_short_of_memory_refuses_at_the_door():
+    # The heap cannot take a connection's setup (ADMIT_FREE_B bytes free after a
+    # collection): the charger is refused with 503 and a Retry-After, says so in its log,
+    # and keeps its last or fallback profile while it tries again. One byte more is enough.
+    cs = central()
+    free = [accept.ADMIT_FREE_B - 1]
+    cs.mem_free = lambda: free[0]
+    r = accept.refusal(cs, "CP1", headers())
+    assert r[1] == 503 and r[2] == {"Retry-After": "10"}, r
+    assert cs.counters["refused_memory"] == 1
+    log = "\n".join(cs.charger("CP1").log)
+    assert "refused a connection: %d bytes of heap free" % (accept.ADMIT_FREE_B - 1) in log, log
+    # the answer goes out as HTTP/1.1 with its reason phrase, and nothing is served
+    out = serve(cs, "CP1", headers(), text('[2, "h1", "Heartbeat", {}]'))
+    assert out.startswith(b"HTTP/1.1 503 Service Unavailable\r\n") and b"Retry-After: 10\r\n" in out, out
+    assert cs.charger("CP1").connected is False
+    free[0] = accept.ADMIT_FREE_B
+    assert accept.refusal(cs, "CP1", headers()) is None
+    # an unknown id or a wrong password is told so whatever the heap
+    free[0] = 0
+    assert accept.refusal(cs, "Stranger", headers())[1] == 404
+    assert accept.refusal(cs, "CP2", headers())[1] == 401
+    assert cs.counters["refused_memory"] == 2
+
+
 def serve(cs, cp_id, h, data=b""):
     s = Streams(data)
     asyncio.run(cs.serve(cp_id, h, s, s))

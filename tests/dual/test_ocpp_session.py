@@ -453,21 +453,86 @@ def test_setup_after_boot_reads_capabilities_sets_sampling_and_installs_the_fall
                    answer=configuration_answer({"ChargingScheduleAllowedChargingRateUnit": "Power",
                                                 "ChargeProfileMaxStackLevel": "2", "NumberOfConnectors": "1"}),
                    phases=1)
+    assert s.fallback_held is False
     run(occasional.configure(s))
     actions = [a for a, p in link.calls]
-    assert actions == ["GetConfiguration", "ChangeConfiguration", "ChangeConfiguration", "SetChargingProfile"]
+    # the fallback right after the capabilities it needs (stack level, unit), before
+    # the meter settings: a setup cut short by a board short of memory or a dropped link
+    # still leaves the charger at fallback_a instead of its own rating
+    assert actions == ["GetConfiguration", "SetChargingProfile", "ChangeConfiguration", "ChangeConfiguration"]
     assert sorted(link.calls[0][1]["key"]) == ["ChargeProfileMaxStackLevel",
                                                "ChargingScheduleAllowedChargingRateUnit", "NumberOfConnectors"]
-    assert link.calls[1][1] == {"key": "MeterValueSampleInterval", "value": "15"}
-    assert link.calls[2][1] == {"key": "MeterValuesSampledData", "value": "Current.Import,SoC"}
+    assert link.calls[2][1] == {"key": "MeterValueSampleInterval", "value": "15"}
+    assert link.calls[3][1] == {"key": "MeterValuesSampledData", "value": "Current.Import,SoC"}
+    # accepted: the regulator may count it at fallback_a while it is out of reach
+    assert s.fallback_held is True
     assert (s.rate_unit, s.max_stack_level, s.connectors) == ("W", 2, 1)
     # configured level 3, the charger allows 2: dynamic at 2, fallback below it at 1
     assert s.stack_level() == 2
-    cp = profile(link)["csChargingProfiles"]
+    cp = profile(link, 1)["csChargingProfiles"]
     assert (cp["chargingProfileId"], cp["stackLevel"], cp["chargingProfileKind"]) == (10, 1, "Relative")
     sched = cp["chargingSchedule"]
     assert "duration" not in sched and sched["chargingRateUnit"] == "W"
     assert limit_text(link) == "1725.0"     # 7.5 A x 230 V x 1 phase (the charger's phases)
+
+
+def test_a_rejected_fallback_is_not_held():
+    # the charger rejects every profile: out of reach it may draw its own rating
+    s, link = make(answer=lambda action, payload: {"status": "Rejected"},
+                   ocpp={"meter_sample_interval_s": 0, "meter_measurands": []})
+    run(occasional.configure(s))
+    assert [a for a, p in link.calls][:2] == ["GetConfiguration", "SetChargingProfile"]
+    assert s.fallback_held is False
+
+
+def test_a_clear_of_our_purpose_takes_the_fallback_with_it_until_it_is_back():
+    answers = {"SetChargingProfile": "Rejected"}
+    s, link = make(answer=lambda action, payload: {"status": answers.get(action, "Accepted")})
+    s.fallback_held = True
+    assert run(s.clear_profiles()) == "Accepted"
+    assert s.fallback_held is False        # cleared, and the new one was rejected
+    answers.clear()
+    run(s.clear_profiles())
+    assert s.fallback_held is True
+
+
+def test_one_charger_is_set_up_at_a_time():
+    # Two chargers connect together: the second's setup waits until the first's is over
+    # (its peak is not taken twice at once on a board short of memory).
+    cs = CentralSystem({"meter_sample_interval_s": 0, "meter_measurands": [], "boot_wait_s": 1},
+                       [{"id": "CP1"}, {"id": "CP2"}], FakeClock())
+    held = []      # CP1's GetConfiguration is answered only when the test says so
+    sessions = [cs.charger("CP1"), cs.charger("CP2")]
+    links = []
+    for s in sessions:
+        def answer(action, payload, s=s):
+            if s.id == "CP1" and action == "GetConfiguration" and not held:
+                return None      # no answer yet: CP1's setup is still running
+            return {"status": "Accepted"}
+        link = FakeLink(s, answer)
+        links.append(link)
+        state = s._attach(link)
+        state[5] = True          # central._BOOTED
+    SESSIONS[:] = sessions
+
+    async def main():
+        t1 = asyncio.create_task(occasional.setup(sessions[0], sessions[0]._link))
+        await asyncio.sleep(0.05)
+        assert cs.setting_up is sessions[0]
+        t2 = asyncio.create_task(occasional.setup(sessions[1], sessions[1]._link))
+        await asyncio.sleep(0.3)
+        calls2 = list(links[1].calls)
+        held.append(1)
+        t1.cancel()            # CP1's call times out or its link drops: its turn ends
+        await asyncio.sleep(0.5)
+        t2_done = t2.done()
+        if not t2_done:
+            t2.cancel()
+        return calls2, t2_done
+    calls2, t2_done = run(main())
+    assert calls2 == [], calls2              # CP2 waited its turn
+    assert [a for a, p in links[1].calls] == ["GetConfiguration", "SetChargingProfile"], links[1].calls
+    assert t2_done and cs.setting_up is None
 
 
 def test_setup_with_a_charger_that_allows_stack_level_0_only():
@@ -487,7 +552,7 @@ def test_setup_survives_odd_configuration_answers():
         s, link = make(answer=lambda a, p, ans=ans: ans if a == "GetConfiguration" else {"status": "Accepted"})
         run(occasional.configure(s))
         assert s.max_stack_level is None and s.rate_unit == "A"
-        assert link.calls[-1][0] == "SetChargingProfile"
+        assert link.calls[1][0] == "SetChargingProfile" and s.fallback_held is True
 
 
 def test_calls_waiting_behind_the_outstanding_one_are_bounded():

@@ -57,7 +57,43 @@ def test_a_charger_out_of_reach_may_still_draw_its_profile():
     # with cp2 at 6.5 A, 25 - 2 - 10 - 6.5 = 6.5 A, whatever cp2 draws at the moment.
     # Drawing nothing (its car paused), cp2 would otherwise make room for cp1 at 13 A:
     # 13 + 6.5 + 10 = 29.5 A on a 25 A breaker once its car resumes.
-    lost = {"id": "cp2", "status": "Unavailable", "connected": False}
+    lost = {"id": "cp2", "status": "Unavailable", "connected": False, "fallback_held": True}
     for still_drawing_a in (6.5, 0.0):
         cp1, cp2 = _after(dict(lost), still_drawing_a)
         assert cp2 == 0.0 and cp1 <= 6.5, (still_drawing_a, cp1)
+
+
+def _alone(cp2):
+    """cp1's limit after 12 cycles charging alone while ``cp2`` (max_a 10 A) is
+    configured but out of reach, its car drawing nothing yet."""
+    r = Regulator({})
+    lim = 0.0
+    t = 0
+    for _ in range(12):
+        site = dict(SITE, grid_a=[HOUSE_A + lim] * 3)
+        # cp1 holds the limit it was given, 0 A included (with no limit in force it
+        # could itself draw its rating, and starting it at 6 A would only lower that)
+        out = r.step(t, site, [dict(_charging("cp1", lim), delivered_a=lim), dict(cp2)])
+        lim = out["chargers"][0]["limit_a"]
+        assert out["chargers"][1]["limit_a"] == 0.0
+        t += 5
+    return lim
+
+
+def test_a_charger_never_set_up_may_draw_its_own_rating():
+    # cp2 has never taken our fallback profile (a board short of memory refused or lost
+    # its setup, or it has not connected since boot): a real charger without a profile
+    # charges at its own default, here its max_a of 10 A, as soon as a car is plugged in.
+    # The room is 25 - 2 - 10 = 13 A; with cp2 at 10 A, 3 A are left for cp1, below its
+    # 6 A minimum: cp1 does not start. Counted at the fallback (6 A) instead, cp1 would
+    # get 7 A, and 10 + 10 + 7 = 27 A on a 25 A breaker once cp2's car starts.
+    never = {"id": "cp2", "status": "Unavailable", "connected": False, "max_a": 10}
+    assert _alone(never) == 0.0
+    assert _alone(dict(never, fallback_held=False)) == 0.0
+
+
+def test_a_charger_holding_our_fallback_counts_at_the_fallback():
+    # The same with cp2's fallback profile known installed: it draws 6 A at most, which
+    # leaves cp1 13 - 6 = 7 A.
+    held = {"id": "cp2", "status": "Unavailable", "connected": False, "max_a": 10, "fallback_held": True}
+    assert _alone(held) == 7.0

@@ -29,17 +29,18 @@ def meter_values(tx_id):
 
 
 async def expect_setup(cp, unit="A", limit=Decimal("6.0"), level=1):
-    """After boot: capabilities read, sampling set, fallback profile installed."""
+    """After boot: capabilities read, the fallback profile installed (first: a setup cut
+    short still leaves the charger at it), sampling set."""
     kw = await cp.next("GetConfiguration")
     assert "ChargingScheduleAllowedChargingRateUnit" in kw["key"]
     assert "ChargeProfileMaxStackLevel" in kw["key"]
-    assert (await cp.next("ChangeConfiguration")) == {"key": "MeterValueSampleInterval", "value": "10"}
-    kw = await cp.next("ChangeConfiguration")
-    assert kw["key"] == "MeterValuesSampledData" and "Current.Import" in kw["value"]
     while True:
         p = await cp.next("SetChargingProfile")
         if p["status"] == "Accepted":
             break
+    assert (await cp.next("ChangeConfiguration")) == {"key": "MeterValueSampleInterval", "value": "10"}
+    kw = await cp.next("ChangeConfiguration")
+    assert kw["key"] == "MeterValuesSampledData" and "Current.Import" in kw["value"]
     prof = p["profile"]
     # the fallback: one level below the dynamic one, no expiry, the configured 6 A
     assert (prof["charging_profile_id"], prof["stack_level"]) == (10, level)

@@ -7,7 +7,8 @@ cycle with time passed in as a number (seconds), so tests drive it with a fake c
 of its meter values), ``delivered_a``/``delivered_s`` (the limit the charger accepted and
 that is in force, and when it accepted it, on ``now_s``'s clock; None when none is known)
 and ``control`` ("ok", "pending" or "refused": the charger rejected every kind of
-profile). ``ages`` maps a site reading's name (``grid_a``, ``solar_w``, ...) to its age
+profile) and ``fallback_held`` (our fallback profile is known installed in it; without
+it a charger out of reach may draw its own rating, ``max_a``). ``ages`` maps a site reading's name (``grid_a``, ``solar_w``, ...) to its age
 in seconds (absent: fresh).
 
 It returns ``{"chargers": [...], "site": {...}, "engine": result}``; per charger:
@@ -171,7 +172,7 @@ class Regulator:
             fx = flags[i][3]
             plugged = sts[i].plugged
             if chargers[i].get("connected", True) is False:
-                com.append(self._out_of_reach(now_s, sts[i], ch_cfgs[i]))
+                com.append(self._out_of_reach(now_s, sts[i], ch_cfgs[i], chargers[i].get("fallback_held")))
             else:
                 com.append(0 if not plugged else fx if fx is not None else car.committed(milli(ch_cfgs[i]["max_a"])))
             lo, hi = car.bounds()
@@ -225,15 +226,18 @@ class Regulator:
         site_out["warnings"] = site_out["warnings"] + news
         return {"chargers": out, "site": site_out, "engine": res_lo}
 
-    def _out_of_reach(self, now, st, c):
+    def _out_of_reach(self, now, st, c, held):
         """The most a charger out of reach may draw, mA: its last profile while that may
-        still be in force, then the fallback profile, whenever a car asks (it may be
-        plugged in meanwhile). The grid shows only what it draws now."""
+        still be in force, then the fallback profile if it is known to hold one
+        (``held``), else its own rating, whenever a car asks (it may be plugged in
+        meanwhile). The grid shows only what it draws now."""
         cfg = self.cfg
+        mx = milli(c["max_a"])
+        if not held:
+            return mx      # never set up (a board short of memory): its own default
         top = milli(cfg["fallback_a"])
         if st.reach is not None and now - st.reach[1] < cfg["profile_duration_s"] and st.reach[0] > top:
             top = st.reach[0]
-        mx = milli(c["max_a"])
         return mx if mx < top else top
 
     def _letters(self, c, st):

@@ -15,10 +15,25 @@ from dynevse import aio
 from dynevse.compat import const
 from dynevse.ocpp.ws import WebSocket
 
+try:
+    from gc import collect, mem_free
+except ImportError:           # CPython: no fixed heap to run out of
+    mem_free = None
+
 _MAX_UNKNOWN = const(8)       # unknown ids remembered for the setup page
 _UNKNOWN_ID_MAX = const(48)   # characters of an unknown id kept
 _IO_TIMEOUT_S = const(10)     # a write, or the rest of a started frame, must finish in this time
-_REASONS = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 426: "Upgrade Required"}
+_REASONS = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 426: "Upgrade Required",
+            503: "Service Unavailable"}
+# A connection is set up only with this much heap free (after a collection): a session
+# takes 2.0-2.9 KB while connected and its setup ~1.5 KB more at its peak (32-bit board
+# model), with as much again for the rest of the firmware meanwhile. 20 KB (what the
+# frozen model's cycle needs beside the sessions) was tried: it refused the second
+# charger of the stock path at 144 KB (19 KB free there). Below it the charger is refused
+# at the door (503) and tries again, held by its last or fallback profile meanwhile (or
+# counted at its rating by the regulator).
+ADMIT_FREE_B = const(8192)
+_RETRY_AFTER_S = const(10)
 
 
 def header(headers, name):
@@ -82,6 +97,17 @@ def handshake_response(key, subprotocol):
     return (lines + "\r\n").encode()
 
 
+def heap_free(cs):
+    """The free heap in bytes after a collection (a test's ``cs.mem_free`` where set),
+    or None where there is no fixed heap."""
+    if cs.mem_free is not None:
+        return cs.mem_free()
+    if mem_free is None:
+        return None
+    collect()
+    return mem_free()
+
+
 def _remember_unknown(cs, cp_id):
     cp_id = cp_id[:_UNKNOWN_ID_MAX]
     now = cs.clock.monotonic_ms()
@@ -102,7 +128,8 @@ def _remember_unknown(cs, cp_id):
 def refusal(cs, cp_id, headers):
     """None when a websocket upgrade for ``cp_id`` may go ahead, else the HTTP answer
     ``(body, status, headers)``: 400 not an upgrade, 426 wrong websocket version,
-    404 unknown charger id (remembered), 401 wrong or missing password."""
+    404 unknown charger id (remembered), 401 wrong or missing password, 503 too little
+    heap free to set it up (``ADMIT_FREE_B``)."""
     upgrade = header(headers, "upgrade") or ""
     connection = header(headers, "connection") or ""
     if upgrade.lower() != "websocket" or "upgrade" not in connection.lower() \
@@ -120,6 +147,12 @@ def refusal(cs, cp_id, headers):
         cs.counters["refused_auth"] += 1
         session._log("refused a connection: wrong or missing password")
         return "authorization required\n", 401, {"WWW-Authenticate": 'Basic realm="OCPP"'}
+    free = heap_free(cs)
+    if free is not None and free < ADMIT_FREE_B:
+        cs.counters["refused_memory"] += 1
+        session._log("refused a connection: %d bytes of heap free, %d needed to set it up; it tries again"
+                     % (free, ADMIT_FREE_B))
+        return "out of memory, try again later\n", 503, {"Retry-After": str(_RETRY_AFTER_S)}
     return None
 
 

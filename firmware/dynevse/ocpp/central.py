@@ -278,6 +278,9 @@ class ChargePointSession:
     _delivered = None         # [tenths, phases, accepted_ms, sent_ms, transaction id or None]
     _clear = False            # a clear and resend is asked for
     _retry_ms = None          # it refused every purpose: when to try again (clock ms)
+    # our fallback profile was accepted (kept while it is away: a charger keeps its
+    # profiles; until then, out of reach, it may draw its own rating)
+    fallback_held = False
 
     def __init__(self, central, opts):
         self.id = opts["id"]
@@ -805,6 +808,7 @@ class CentralSystem:
     """
 
     _watching = False    # the watch over silent connections runs (_watch)
+    mem_free = None      # a test's stand-in for the board's free heap (accept.heap_free)
 
     def __init__(self, config=None, chargers=(), clock=None, log_sink=None, checked=False):
         # runs once, at boot: occasional.init has the code (config, clock, log_sink,

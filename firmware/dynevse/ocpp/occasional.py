@@ -213,14 +213,22 @@ async def _booted(s, link):
 
 async def setup(s, link):
     """Configure the charger once it has booted (after boot_wait_s, it is asked to); the
-    link then says the setup is done (a new BootNotification starts another)."""
+    link then says the setup is done (a new BootNotification starts another). One
+    charger is set up at a time: the others' setups wait their turn (the peak of a
+    setup is not taken twice at once)."""
+    cs = s._cs
     try:
         if not await _booted(s, link):
             s._log("no BootNotification after connecting: triggering one")
             await trigger(s, "BootNotification")
             await _booted(s, link)     # configured anyway: a charger may stay silent and still charge
+        while cs.setting_up is not None and cs.setting_up is not s and cs.setting_up._link is not None:
+            await aio.sleep_ms(100)
+        cs.setting_up = s
         await configure(s)
     finally:
+        if cs.setting_up is s:
+            cs.setting_up = None
         link[_SETUP] = True
         if s._link is link:
             # the capabilities may have changed: a charger that refused every profile is
@@ -241,7 +249,9 @@ def _unit_from_config(value):
 
 
 async def configure(s):
-    """Read the capabilities, set meter sampling, install the fallback profile."""
+    """Read the capabilities, install the fallback profile, set meter sampling: the
+    fallback first, so that a charger whose setup ends halfway (a board short of memory,
+    a dropped link) is held at fallback_a rather than its own rating."""
     cfg = s._cs.config
     kind, ans = await s._call("GetConfiguration", {"key": [_RATE_KEY, _STACK_KEY, _CONNECTORS_KEY]})
     if kind == "NotConnected":
@@ -262,13 +272,13 @@ async def configure(s):
                    % (s.rate_unit, s.max_stack_level, s.connectors))
         except rpc.RpcError as e:
             s._log("GetConfiguration: invalid answer: " + describe(e))
+    await install_fallback(s)
     if cfg["meter_sample_interval_s"]:
         await s._call_status("ChangeConfiguration", {"key": "MeterValueSampleInterval",
                                                      "value": str(cfg["meter_sample_interval_s"])}, _TABLE)
     if cfg["meter_measurands"]:
         await s._call_status("ChangeConfiguration", {"key": "MeterValuesSampledData",
                                                      "value": ",".join(cfg["meter_measurands"])}, _TABLE)
-    await install_fallback(s)
 
 
 async def install_fallback(s):
@@ -279,14 +289,18 @@ async def install_fallback(s):
         s._log("no stack level below 0: fallback profile not installed")
         return None
     cfg = s._cs.config
-    return await s._send_profile(cfg["fallback_profile_id"], 1, int(cfg["fallback_a"] * 10 + 0.001),
-                                 s.opts["phases"], 0, 2 if s.purpose == 2 else 0)
+    st = await s._send_profile(cfg["fallback_profile_id"], 1, int(cfg["fallback_a"] * 10 + 0.001),
+                               s.opts["phases"], 0, 2 if s.purpose == 2 else 0)
+    if st == "Accepted":
+        s.fallback_held = True
+    return st
 
 
 async def clear_profiles(s):
     st = await s._call_status("ClearChargingProfile", {"chargingProfilePurpose": central.PURPOSES[s.purpose]},
                               _TABLE)
     if st == "Accepted" or st == "Unknown":
+        s.fallback_held = False    # cleared with the purpose's other profiles
         await install_fallback(s)
     s._delivered = None    # the limit goes out again
     s._wake()
@@ -422,7 +436,8 @@ def init(cs, config, chargers, clock, log_sink, checked):
         cs.chargers[opts["id"]] = central.ChargePointSession(cs, opts)
     cs.ids = sorted(cs.chargers)
     cs.unknown = []     # [id, attempts, last_ms], least recently seen first
-    cs.counters = {"refused_unknown": 0, "refused_auth": 0, "refused_protocol": 0}
+    cs.counters = {"refused_unknown": 0, "refused_auth": 0, "refused_protocol": 0, "refused_memory": 0}
+    cs.setting_up = None    # the session whose setup runs (one at a time)
     cs._uid = 0         # the last unique id of a CALL
     # Transaction ids continue across restarts of the board: one id per minute since
     # 2020 is more than a home's chargers start, so a new id is never an old one.
