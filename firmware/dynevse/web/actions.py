@@ -5,10 +5,10 @@ into setup, where the portal's forms change the settings (the portal needs more 
 than runs beside OCPP and MQTT; the chargers keep their fallback limit meanwhile).
 Loaded for the request and forgotten with the status page.
 """
-import binascii
 
 from dynevse import aio, log
 from dynevse.compat import const
+from dynevse.web.front import basic_password_is
 
 _TIMEOUT_S = const(10)
 _BODY_MAX = const(256)      # an action's form: its token only
@@ -28,13 +28,7 @@ def _allowed(app, headers):
         app.auth_locked_ms = None
         app.auth_fails = 0
     got = headers.get("authorization", "")
-    ok = False
-    if got.startswith("Basic "):
-        try:
-            ok = binascii.a2b_base64(got[6:]).decode().partition(":")[2] == want
-        except (ValueError, UnicodeError):
-            pass
-    if ok:
+    if basic_password_is(got, want):
         app.auth_fails = 0
         return None
     if got:

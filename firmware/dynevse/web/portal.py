@@ -19,6 +19,7 @@ from microdot import Microdot, Request, Response
 
 from dynevse import log
 from dynevse.compat import const
+from dynevse.web.front import basic_password_is
 
 _BODY_MAX = const(4096)
 _TRIES = const(5)             # wrong passwords before the lock
@@ -204,13 +205,7 @@ class Portal:
                 self.locked_at = None
                 self.fails = 0
             got = req.headers.get("Authorization", "")
-            ok = False
-            if got.startswith("Basic "):
-                try:
-                    ok = binascii.a2b_base64(got[6:]).decode().partition(":")[2] == want
-                except (ValueError, UnicodeError):
-                    pass
-            if not ok:
+            if not basic_password_is(got, want):
                 if got:
                     self.fails += 1
                     if self.fails >= _TRIES:
