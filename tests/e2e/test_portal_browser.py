@@ -70,15 +70,22 @@ def _fill(drv, values):
 
 def _submit(drv):
     """Click Save and wait for the answer page to replace this one."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
-    button = drv.find_element(By.CSS_SELECTOR, "button[type=submit]")
-    button.click()
-    WebDriverWait(drv, 15).until(expected_conditions.staleness_of(button))
-    # the old page is gone as soon as the navigation starts: wait for the new one to be
-    # whole, or the next lookup may find a node of a document that is being replaced
-    WebDriverWait(drv, 15).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    # a mark on this page's window: a new document starts without it. Asking an old
+    # element whether it went stale can itself fail while Chromium swaps documents
+    # ("Node with given id does not belong to the document"), so ask the window instead
+    drv.execute_script("window.__before_submit = true")
+    drv.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+    def answered(d):
+        try:
+            return d.execute_script(
+                "return !window.__before_submit && document.readyState === 'complete'")
+        except WebDriverException:      # the document is being replaced: ask again
+            return False
+    WebDriverWait(drv, 15).until(answered)
 
 
 def _submit_expect_error(drv, state, values, field, words):
