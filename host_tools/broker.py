@@ -11,6 +11,7 @@ Mosquitto an amqtt broker runs in this process, on an asyncio loop in a daemon t
 keeps start/stop synchronous and the broker independent of the caller's own event loop.
 """
 import asyncio
+import atexit
 import logging
 import os
 import pwd
@@ -86,6 +87,9 @@ class MosquittoBroker:
         self.proc = subprocess.Popen([self.exe, "-c", conf], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
+        # its own session survives us: a test whose set-up failed before it could stop
+        # the broker (or any other early exit) must not leave it running
+        atexit.register(self.stop)
         deadline = time.monotonic() + START_TIMEOUT_S
         while not _accepting(self.port):
             if self.proc.poll() is not None:
@@ -108,6 +112,7 @@ class MosquittoBroker:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self):
+        """Stop the broker (again: nothing)."""
         if self.proc is not None and self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)

@@ -1,6 +1,7 @@
 """The host tools from the command line, as a user runs them."""
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -189,3 +190,24 @@ def test_run_with_a_broken_config_stays_up_and_says_why(tmp_path):
         assert fw.alive()
     finally:
         fw.stop()
+
+
+def test_a_broker_left_running_is_stopped_at_exit():
+    # A test whose set-up fails between start_broker() and its stop() (the firmware does
+    # not start, say) ends its process with the broker never stopped; mosquitto runs in
+    # its own session, so only the exit hook can take it down with us.
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "from host_tools.broker import start_broker\n"
+            "b = start_broker('mosquitto'); print(b.proc.pid, flush=True)\n"
+            "raise SystemExit(3)\n" % ROOT)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 3, r.stderr
+    pid = int(r.stdout.split()[0])
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    raise AssertionError("mosquitto %d still running after its parent exited" % pid)

@@ -62,8 +62,7 @@ class App:
         self.mqtt_error = ""
         self.view = None            # the last cycle as the status page shows it (keep_view)
         self.web_token = None       # the status page's actions: CSRF token, wrong passwords
-        self.auth_fails = 0
-        self.auth_locked_ms = None
+        self.password_lock = None   # their wrong passwords' lock (web.password)
         self.energy = None          # the chargers' energy totals (for Home Assistant)
         self._address = None        # the board's address the registration's page link has
         self.use(cfg)
@@ -97,7 +96,7 @@ class App:
             try:
                 await page(self, *req)
             finally:
-                forget(("dynevse.web.status", "dynevse.web.actions"))
+                forget(("dynevse.web.status", "dynevse.web.actions", "dynevse.web.password"))
         await Front(self.central, pages).serve(host, port)
 
     async def control_loop(self):

@@ -37,9 +37,21 @@ def test_200_idle_connections_leave_the_firmware_up_and_a_charger_connects():
         for _ in range(IDLE):
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
             socks.append(s)
-        # a configured charger connects meanwhile
+        # a configured charger connects meanwhile. It may be among the 8 waiting for their
+        # head when newer idle ones arrive (the listen backlog lets some of the 200 in only
+        # on their SYN retries, after it, and on a busy machine its head comes late): then
+        # it is closed, and tries again as a real charger does (seen once on a loaded machine)
         cid = cfg["chargers"][0]["id"]
-        assert asyncio.run(_charger_boots(port, cid)) == "Accepted"
+        tries = []
+        while len(tries) < 3:
+            try:
+                tries.append(asyncio.run(_charger_boots(port, cid)))
+            except Exception as e:  # closed before the upgrade's answer
+                tries.append("%s: %s" % (type(e).__name__, e))
+                time.sleep(1)
+                continue
+            break
+        assert tries[-1] == "Accepted", tries
         # every idle one is closed by the board: pushed out by newer ones, the last 8 when
         # their 10 s are up; 15 s leaves room for the accept queue
         open_ = list(socks)

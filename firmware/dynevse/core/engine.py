@@ -40,8 +40,10 @@ The result is a dict: ``chargers`` (one dict per input charger, same order: ``id
 ``allocated_a``, ``target_a``, ``available_a``, ``mode``, ``active``, ``phases_in_use``,
 ``site_phases`` (the site phases it loads, e.g. "B" or "ABC"), ``limited_by``: "none",
 "mode" when its mode's sources can't give it its minimum, "capacity" when shared limits
-or other chargers leave too little, "inactive"; and ``mode_reaches_min``: whether its
-mode's own sources alone would give it its minimum), ``site`` (``headroom_a`` per phase, ``net_a``, ``net_w``, ``surplus_w``,
+or other chargers leave too little, "inactive"; ``mode_reaches_min``: whether its
+mode's own sources alone would give it its minimum; ``mode_gives_min``: whether they do
+as the chargers before it in the distribution order leave them, its own
+``hold_min`` aside), ``site`` (``headroom_a`` per phase, ``net_a``, ``net_w``, ``surplus_w``,
 ``export_w``, ``solar_w``, ``inverter_w``, ``off_grid``, ``soc_above_min``,
 ``soc_above_target``, ``warnings``) and ``state``. Currents are floored to 0.1 A by
 integer arithmetic.
@@ -51,6 +53,7 @@ from dynevse.core.distribute import Allocation, run
 from dynevse.core.sources import Site, Sources, above, battery_state, milli  # noqa: F401  (above, milli: part of this API)
 
 URGENCY = {"standard": 0, "eco": 1, "solar": 2, "excess": 3}
+_GRACE_URGENCY = const(2)        # Solar and Excess: the modes that ride a dip on a hold
 ACTIVE_STATUSES = ("Preparing", "Charging", "SuspendedEVSE")
 _PHASE_IN_USE_MA = const(1000)   # a car phase counts as used from 1 A of draw
 _STEP_MA = const(100)            # results are floored to 0.1 A
@@ -184,6 +187,29 @@ class _Plan:
         return a
 
 
+def _gives_min(plan, policy, chs, active, in_use, out, i, main, trial):
+    """Whether charger i's mode's sources give it its minimum as the chargers before it
+    in the order leave them, its own hold aside: two Solar cars the sun gives one
+    minimum are not both held there while the grid pays. Of the Solar and Excess
+    chargers before it, only those held at a minimum their mode alone gives count: one
+    that holds none is stopped or stopping, one riding its grace is on its way out."""
+    c = chs[i]
+    if c["_active"]:
+        here, j = main, active.index(i)
+        if c["_hold"]:
+            ks = [k for k in range(len(active)) if active[k] == i
+                  or URGENCY[chs[active[k]]["_mode"]] < _GRACE_URGENCY
+                  or chs[active[k]]["_hold"] and out[active[k]]["mode_reaches_min"]]
+            c["_hold"] = False
+            here = plan.solve([active[k] for k in ks], [in_use[k] for k in ks], policy)
+            c["_hold"] = True
+            j = ks.index(j)
+    else:
+        here, j = trial, len(active)
+    return here.amt[j] >= here.mins[j] > 0 or \
+        here.headroom(j, True, here.own(j)) + here.amt[j] >= max(here.mins[j], 1)
+
+
 def allocate(site, chargers, state=None, settings=None):
     """Allocate current to each charger; see the module docstring for the data.
 
@@ -231,6 +257,7 @@ def allocate(site, chargers, state=None, settings=None):
     main = plan.solve(active, in_use, policy)
 
     out = []
+    trials = {}
     for i in range(len(chs)):
         c = chs[i]
         all_phases = list(range(len(c["phase_map"])))
@@ -249,6 +276,8 @@ def allocate(site, chargers, state=None, settings=None):
         target = solo.amt[0]
         # Could its mode's own sources (pool, Eco floor) give it its minimum?
         mode_ok = solo.headroom(0, True, solo.own(0)) + solo.amt[0] >= max(solo.mins[0], 1)
+        if not c["_active"]:
+            trials[i] = trial
         if got >= solo.mins[0] and got > 0:
             why = "none"
         else:
@@ -265,6 +294,9 @@ def allocate(site, chargers, state=None, settings=None):
             "limited_by": why if c["_active"] else "inactive",
             "mode_reaches_min": mode_ok,
         })
+    for i in range(len(chs)):
+        out[i]["mode_gives_min"] = _gives_min(plan, policy, chs, active, in_use, out, i, main,
+                                               trials.get(i))
     headroom = []
     net_a = []
     for p in range(len(s.volts)):

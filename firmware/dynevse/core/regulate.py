@@ -140,6 +140,17 @@ class Regulator:
         res_lo = res_hi
         if [i for i in range(len(draws)) if draws[i][0] is not draws[i][1]]:
             res_lo = self._engine(site_e, bases, [d[0] for d in draws], settings)
+            # A stopped car the measured view gives less than its minimum does not start
+            # this cycle: it takes nothing from the others in the favourable view either
+            # (there, a car that has not yet risen to its new limit looks like room)
+            idle = [i for i in range(len(bases)) if bases[i]["active"] and sts[i].cmd == 0
+                    and _da(res_lo["chargers"][i]["allocated_a"]) < _da(ch_cfgs[i]["min_a"])
+                    and res_hi["chargers"][i]["allocated_a"] > 0]
+            if idle:
+                hi_bases = list(bases)
+                for i in idle:
+                    hi_bases[i] = dict(bases[i], active=False)
+                res_hi = self._engine(site_e, hi_bases, [d[1] for d in draws], settings)
         # A phase measured over its limit is planned with each car coming down taken as
         # far down as the grid shows, every other car at its least.
         exp = []
@@ -197,7 +208,7 @@ class Regulator:
                     st.paused_until = now_s + cfg["pause_s"]
                     reasons[i] = "paused"
             elif st.sun_stop and reasons[i] == "paused":
-                if not row["mode_reaches_min"]:
+                if not row["mode_gives_min"]:
                     st.sun_since = None
                 elif st.sun_since is None:
                     st.sun_since = now_s
@@ -370,7 +381,7 @@ class Regulator:
                 t_lo = _da(lo_row["allocated_a"])
                 t_hi = _da(hi_row["allocated_a"])
                 reason = None
-                if prev > 0 and mode in _GRACE_MODES and not hi_row["mode_reaches_min"]:
+                if prev > 0 and mode in _GRACE_MODES and not hi_row["mode_gives_min"]:
                     if st.grace_since is None:
                         st.grace_since = now
                     if now - st.grace_since < cfg["grace_s"] and st.budget_ws > 0 and t_hi >= mn:

@@ -8,12 +8,10 @@ Loaded for the request and forgotten with the status page.
 
 from dynevse import aio, log
 from dynevse.compat import const
-from dynevse.web.front import basic_password_is
+from dynevse.web import password
 
 _TIMEOUT_S = const(10)
 _BODY_MAX = const(256)      # an action's form: its token only
-_TRIES = const(5)           # wrong passwords before the lock
-_LOCK_MS = const(30000)
 
 
 def _allowed(app, headers):
@@ -21,21 +19,15 @@ def _allowed(app, headers):
     want = app.cfg["web"]["admin_password"]
     if not want:
         return 403, "no admin password is set: set one in the settings (make config-new, or the BOOT button)\n"
-    now = app.board.monotonic_ms()
-    if app.auth_locked_ms is not None:
-        if aio.ticks_diff(now, app.auth_locked_ms) < _LOCK_MS:
-            return 429, "too many wrong passwords; wait 30 s\n"
-        app.auth_locked_ms = None
-        app.auth_fails = 0
-    got = headers.get("authorization", "")
-    if basic_password_is(got, want):
-        app.auth_fails = 0
+    if app.password_lock is None:
+        app.password_lock = password.new_lock()
+    got = password.check(app.password_lock, headers.get("authorization", ""), want, app.board.monotonic_ms())
+    if got == "ok":
         return None
-    if got:
-        app.auth_fails += 1
-        if app.auth_fails >= _TRIES:
-            app.auth_locked_ms = now
-            log.warning("status page: %d wrong admin passwords; locked for 30 s", app.auth_fails)
+    if got == "locked":
+        return 429, "too many wrong passwords; wait 30 s\n"
+    if app.password_lock[0] >= password.TRIES:
+        log.warning("status page: %d wrong admin passwords; locked for 30 s", password.TRIES)
     return 401, "the admin password is needed\n"
 
 

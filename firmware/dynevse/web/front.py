@@ -40,18 +40,6 @@ def unquote(s):
     return out.decode()
 
 
-def basic_password_is(authorization, want):
-    """Does an ``Authorization: Basic ...`` header value carry the password ``want``?
-    (The user name is not asked for.)"""
-    if not authorization.startswith("Basic "):
-        return False
-    import binascii
-    try:
-        return binascii.a2b_base64(authorization[6:]).decode().partition(":")[2] == want
-    except (ValueError, UnicodeError):
-        return False
-
-
 def parse_head(data):
     """(method, path, headers with lower-case names) of a request head, or None."""
     try:

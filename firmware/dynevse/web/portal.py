@@ -19,11 +19,9 @@ from microdot import Microdot, Request, Response
 
 from dynevse import log
 from dynevse.compat import const
-from dynevse.web.front import basic_password_is
+from dynevse.web import password
 
 _BODY_MAX = const(4096)
-_TRIES = const(5)             # wrong passwords before the lock
-_LOCK_MS = const(30000)
 _CAPTIVE = ("/generate_204", "/gen_204", "/hotspot-detect.html", "/library/test/success.html",
             "/connecttest.txt", "/ncsi.txt", "/redirect", "/canonical.html")
 _CHARGER_SLOTS = const(3)
@@ -165,8 +163,7 @@ class Portal:
         self.joined = None          # then the address joined, or "" when the join failed
         self.shown = False          # the page saying so has been sent
         self.token = binascii.hexlify(os.urandom(8)).decode()
-        self.fails = 0
-        self.locked_at = None
+        self.lock = password.new_lock()
         Request.max_content_length = _BODY_MAX
         Request.max_body_length = _BODY_MAX
         Request.max_readline = 1024
@@ -198,22 +195,15 @@ class Portal:
         """HTTP Basic once an admin password is set; rate-limited; CSRF token on POST."""
         want = self.admin_password()
         if want:
-            now = self.board.monotonic_ms()
-            if self.locked_at is not None:
-                if now - self.locked_at < _LOCK_MS:
-                    return Response("too many wrong passwords; wait 30 s\n", 429)
-                self.locked_at = None
-                self.fails = 0
-            got = req.headers.get("Authorization", "")
-            if not basic_password_is(got, want):
-                if got:
-                    self.fails += 1
-                    if self.fails >= _TRIES:
-                        self.locked_at = now
-                        log.warning("portal: %d wrong admin passwords; locked for 30 s", self.fails)
+            got = password.check(self.lock, req.headers.get("Authorization", ""), want,
+                                 self.board.monotonic_ms())
+            if got == "locked":
+                return Response("too many wrong passwords; wait 30 s\n", 429)
+            if got == "wrong":
+                if self.lock[0] >= password.TRIES:
+                    log.warning("portal: %d wrong admin passwords; locked for 30 s", password.TRIES)
                 return Response("the admin password is needed\n", 401,
                                 {"WWW-Authenticate": 'Basic realm="DynEVSE"'})
-            self.fails = 0
         if req.method == "POST":
             form = req.form
             if form is None or form.get("csrf") != self.token:
