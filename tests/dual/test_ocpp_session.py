@@ -517,9 +517,12 @@ def test_one_charger_is_set_up_at_a_time():
 
     async def main():
         t1 = asyncio.create_task(occasional.setup(sessions[0], sessions[0]._link))
+        sessions[0]._link[2] = t1      # central._SETUP: the link holds its setup task
         await asyncio.sleep(0.05)
-        assert cs.setting_up is sessions[0]
+        assert cs.setup_turn is sessions[0]
+        assert cs.setting_up() is True           # Home Assistant's discovery waits
         t2 = asyncio.create_task(occasional.setup(sessions[1], sessions[1]._link))
+        sessions[1]._link[2] = t2
         await asyncio.sleep(0.3)
         calls2 = list(links[1].calls)
         held.append(1)
@@ -532,7 +535,8 @@ def test_one_charger_is_set_up_at_a_time():
     calls2, t2_done = run(main())
     assert calls2 == [], calls2              # CP2 waited its turn
     assert [a for a, p in links[1].calls] == ["GetConfiguration", "SetChargingProfile"], links[1].calls
-    assert t2_done and cs.setting_up is None
+    assert t2_done and cs.setup_turn is None
+    assert cs.setting_up() is False              # both set up: discovery may go
 
 
 def test_setup_with_a_charger_that_allows_stack_level_0_only():

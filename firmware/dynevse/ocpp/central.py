@@ -820,8 +820,9 @@ class CentralSystem:
         return self.chargers.get(cp_id)
 
     def setting_up(self):
-        """Is a charger's after-connect setup still running? (Others wait for it: its
-        peak of memory is not to meet theirs.)"""
+        """Is a charger's after-connect setup running or waiting its turn? Home
+        Assistant's discovery waits for it (link.hold): a setup's memory peak is not to
+        meet the announcement's."""
         for s in self.chargers.values():
             l = s._link
             if l is not None and l[_SETUP] is not None and l[_SETUP] is not True:

@@ -222,13 +222,13 @@ async def setup(s, link):
             s._log("no BootNotification after connecting: triggering one")
             await trigger(s, "BootNotification")
             await _booted(s, link)     # configured anyway: a charger may stay silent and still charge
-        while cs.setting_up is not None and cs.setting_up is not s and cs.setting_up._link is not None:
+        while cs.setup_turn is not None and cs.setup_turn is not s and cs.setup_turn._link is not None:
             await aio.sleep_ms(100)
-        cs.setting_up = s
+        cs.setup_turn = s
         await configure(s)
     finally:
-        if cs.setting_up is s:
-            cs.setting_up = None
+        if cs.setup_turn is s:
+            cs.setup_turn = None
         link[_SETUP] = True
         if s._link is link:
             # the capabilities may have changed: a charger that refused every profile is
@@ -437,7 +437,7 @@ def init(cs, config, chargers, clock, log_sink, checked):
     cs.ids = sorted(cs.chargers)
     cs.unknown = []     # [id, attempts, last_ms], least recently seen first
     cs.counters = {"refused_unknown": 0, "refused_auth": 0, "refused_protocol": 0, "refused_memory": 0}
-    cs.setting_up = None    # the session whose setup runs (one at a time)
+    cs.setup_turn = None    # the session whose setup runs (one at a time)
     cs._uid = 0         # the last unique id of a CALL
     # Transaction ids continue across restarts of the board: one id per minute since
     # 2020 is more than a home's chargers start, so a new id is never an old one.
