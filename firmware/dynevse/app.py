@@ -16,6 +16,9 @@ import gc
 
 from dynevse import log
 from dynevse.aio import forget, sleep_ms, ticks_diff
+from dynevse.core.detect import Detector
+from dynevse.core.engine import milli
+from dynevse.core.phases import grid_ma
 from dynevse.meter import site_readings
 
 _RESTART_MS = 2000
@@ -65,6 +68,10 @@ class App:
         self.password_lock = None   # their wrong passwords' lock (web.password)
         self.energy = None          # the chargers' energy totals (for Home Assistant)
         self._address = None        # the board's address the registration's page link has
+        # the phase maps and grid signs the chargers' steps show (the clamps have no sign)
+        self.detector = Detector(cfg["control"]["grid_source"] == "mqtt")
+        self.found = ([], "")       # what it found (Detector.found)
+        self.cfg = None
         self.use(cfg)
         if link is not None:
             if central is not None:
@@ -74,12 +81,15 @@ class App:
 
     def use(self, cfg):
         """Run with ``cfg`` (a checked configuration) from the next cycle on."""
+        old = self.cfg
         self.cfg = cfg
         self.engine_cfg = (cfg["site"], cfg["chargers"], cfg["site"]["groups"])
         if self.link is not None:
             site = cfg["site"]
             self.link.inputs.watch(site["breaker_a"] - site["breaker_margin_a"], site["voltage_v"],
                                    site["phases"])
+            if old is not None and self.link.inputs.signs(cfg["mqtt"]["inputs"]):
+                self.detector.grid_changed()    # the samples and the sign finding were the old sign's
 
     # -- tasks -------------------------------------------------------------------------
 
@@ -187,6 +197,7 @@ class App:
         chargers = self.charger_live(now_ms, now_s)
         out = self.regulator.step(now_s, site, chargers, ages, self.engine_cfg)
         self.cycles += 1
+        self.detect(now_s, readings, ages, chargers)
         self.keep_view(readings, out, chargers)
         # every cycle, the limit each charger should have: its session's sender delivers
         # it (on change and before it lapses, 0 A included)
@@ -204,6 +215,37 @@ class App:
                 if err:
                     log.warning("mqtt: %s", err)
         self.log_status(readings, out, chargers)
+
+    def detect(self, now_s, readings, ages, chargers):
+        """Show the cycle to the detector; log what it finds when that changes."""
+        cfg = self.cfg
+        grid = grid_ma(readings, cfg["site"])
+        age = 0
+        for k in ("grid_a", "grid_w"):
+            if readings.get(k) is not None and (ages.get(k) or 0) > age:
+                age = ages[k]
+        if age > cfg["regulation"]["grid_max_age_s"]:
+            grid = []
+        rows = []
+        for c in chargers:
+            n = len(c["phase_map"])
+            d = c.get("draw_a")
+            if c.get("connected", True) is False or d is None and c["status"] == "Available":
+                rows.append((c["id"], c["phase_map"], [0] * n, now_s))    # draws nothing we could see change
+            elif d is None:
+                rows.append((c["id"], c["phase_map"], None, None))        # a car, but no meter values
+            else:
+                rows.append((c["id"], c["phase_map"], [milli(d[i]) if i < len(d) else 0 for i in range(n)],
+                             now_s - c.get("meter_age_s", 0)))
+        self.detector.observe(now_s, grid, now_s - age, rows)
+        found = self.detector.found(cfg["chargers"])
+        if found != self.found:
+            from dynevse.core.status import findings    # words only when something changed
+            before = findings(self.found)
+            for t in findings(found):
+                if t not in before:
+                    log.warning("detection: %s", t)
+            self.found = found
 
     def keep_view(self, readings, out, chargers):
         """What the status page shows of this cycle, kept small (it stays between cycles):
@@ -229,6 +271,10 @@ class App:
         now_ms = self.board.monotonic_ms()
         site = site_values(readings, ages, cfg["site"], reg["grid_max_age_s"], reg["input_max_age_s"])
         site["warnings"] = ["grid_stale"] if out["site"].get("grid_stale") else []
+        if self.found[0]:
+            site["warnings"].append("phase_map_mismatch")
+        if self.found[1]:
+            site["warnings"].append("grid_sign_inverted")
         live = {"site": site, "chargers": {}}
         for i in range(len(chargers)):
             row = out["chargers"][i]
@@ -236,6 +282,7 @@ class App:
             v["status"] = chargers[i]["status"]
             v["reason"] = row["reason"]
             v["regulation"] = regulation_text(row)
+            v["phase_map_suggested"] = self.detector.learnt_map(row["id"])
             live["chargers"][row["id"]] = v
         self.link.publish_state(*snapshot(out["engine"], cfg["site"], cfg["chargers"], live))
 
@@ -302,20 +349,22 @@ class App:
         """A validated command from Home Assistant: a charger's profile reset (its
         sender clears its profiles and sends its limit again), or a setting changed
         through ``config.change`` (checked whole and stored first; a ConfigError refuses
-        it and nothing changes)."""
+        it and nothing changes), also what the detection found (``command_changes``)."""
         if key == "reset":
             log.info("command: %s reset its charging profile", target)
             session = self.central.charger(target)
             if session is not None:
                 session.clear_and_resend()
             return
-        from dynevse.config.change import change, path_of
+        from dynevse.config.change import change, command_changes
         try:
-            new = change(self.board, self.cfg, [(path_of(self.cfg, target, key), value)])
+            changes = command_changes(self.cfg, target, key, value, self.detector)
+            new = change(self.board, self.cfg, changes)
         finally:
             forget(_CONFIG)
         self.use(new)
-        log.info("command: %s %s = %r", target, key, value)
+        for path, v in changes:
+            log.info("command: %s %s = %r", target, key if path.endswith("." + key) else path, v)
 
     def wifi_failed(self):
         """The configured network can't be joined: no charger or broker is reachable, so

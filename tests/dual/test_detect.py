@@ -236,3 +236,17 @@ def test_a_changed_configuration_starts_learning_again():
     assert det.learnt_map("cp1") == "B"
     det.observe(605, [3000, 21000, 2000], 605, [("cp1", "B", [16000], 603)])
     assert det.chargers["cp1"].votes[0] == [] and det.learnt_map("cp1") is None
+
+
+def test_a_grid_seen_too_rarely_teaches_nothing():
+    # a grid reading only every 20 s (a slow meter): a 15 s window holds one sample at
+    # most, which is no mean to judge a step on; three clean steps leave no vote
+    car = _Car([(100, 16), (250, 8), (400, 16)], [0], 1)
+    det = Detector(True)
+    for t in range(0, 600, 5):
+        d = car.draw_ma(t)[0]
+        grid = [3000, 5000 + d, 2000] if t % 20 == 0 else []
+        k = (t - 13) // 10
+        ch = [("cp1", "A", car.draw_ma(10 * k + 3) if k >= 0 else None, 10 * k + 13)]
+        det.observe(t, grid, t, ch)
+    assert det.chargers["cp1"].votes[0] == []

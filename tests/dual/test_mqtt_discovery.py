@@ -369,8 +369,10 @@ def test_charger_entities_need_the_panel_and_the_chargers_link():
         assert p["availability_topic"] == panel, p["name"]
     for cid in ("cp1", "garage.2"):
         for c, p in messages_of(msgs, cid):
-            if c in ("select", "number") or p["name"] == "OCPP link":
-                # the board's own settings for it, and the link itself: the panel alone
+            if c in ("select", "number") or p["name"] in ("OCPP link", "Suggested phase map",
+                                                           "Apply suggested phase map"):
+                # the board's own settings for it, and the link itself: the panel alone;
+                # so is what the board learnt of its phases, and applying that (a setting)
                 assert p["availability_topic"] == panel and "availability" not in p, (cid, p["name"])
             else:
                 assert [a["topic"] for a in p["availability"]] == [panel, t.base + "/charger/%s/status" % cid]
@@ -407,9 +409,12 @@ def test_templates_read_real_state():
     assert (shown["Current L1"], shown["Current L3"], shown["Power"], shown["Energy"]) == ("6.1", "None", "4140", "1234.5")
     assert (shown["Car plugged in"], shown["OCPP link"], shown["Charging mode"]) == ("ON", "ON", "Same as the site")
     assert shown["Regulation"] == "Charging at 6.0 A"
+    # no step has shown another phase map: null, which Home Assistant shows as unknown
+    assert shown["Suggested phase map"] == "None" and shown["Apply suggested phase map"] is None
     hub = {}
     for c, p in messages_of(msgs):
-        hub[p["name"]] = render(p["value_template"], states[p["state_topic"]])
+        if c != "button":
+            hub[p["name"]] = render(p["value_template"], states[p["state_topic"]])
     # SITE: 8/9/10 A at 230 V; SOC 55 %; the engine's warnings (none here)
     assert (hub["Grid current L2"], hub["Grid power"], hub["Home battery SOC"]) == ("9.0", "6210", "55")
     assert hub["Charging mode"] == "Eco" and hub["Problem"] == "OFF" and hub["Status"] == "OK"
@@ -455,8 +460,9 @@ def test_command_topics_are_covered_by_our_subscriptions():
         for a in p.get("availability") or ():
             # a charger's link topic is never taken for a command
             assert S.parse_command(t.base, a["topic"]) is None
-    # hub: mode, distribution, switch, buffer, 2 SOC numbers; per charger: mode, 3 numbers, button
-    assert n == 6 + 2 * 5
+    # hub: mode, distribution, switch, buffer, 2 SOC numbers, the grid-sign button; per
+    # charger: mode, 3 numbers, the reset and apply-phase-map buttons
+    assert n == 7 + 2 * 6
 
 
 def test_numbers_use_the_schema_ranges_and_the_boards_steps():

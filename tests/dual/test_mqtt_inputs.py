@@ -3,7 +3,7 @@
 Runs under pytest and MicroPython. A fake clock stands in for ticks_ms.
 """
 from dynevse.config import check as C
-from dynevse.mqtt import occasional
+from dynevse.mqtt import counters
 from dynevse.mqtt.inputs import Inputs, parse_number
 
 METER = b'{"ENERGY":{"Current":[1.5,2.5,3.5],"Power":"1234.5","On":true},"Time":"x"}'
@@ -84,6 +84,24 @@ def test_inverter_output_total_and_per_phase():
     assert r["inverter_w"] == 4200 and r["inverter_phase_w"] == [1500, None, 1300]
 
 
+def test_a_flipped_invert_is_taken_at_once_with_the_value_held():
+    # the grid-sign button flips grid_l1's invert (kW: factor 1000); the value held turns
+    # with it (-2.5 kW read as +2.5 kW) and keeps its time; the next message is read the
+    # new way; grid_l2, unchanged, stays as it was
+    clock = Clock()
+    inp = make({"grid_l1": {"topic": "m1", "unit": "kW"}, "grid_l2": {"topic": "m2"}}, clock)
+    inp.handle("m1", b"-2.5")
+    inp.handle("m2", b"4")
+    flipped = C.check_mqtt({"inputs": {"grid_l1": {"topic": "m1", "unit": "kW", "invert": True},
+                                       "grid_l2": {"topic": "m2"}}}, "b")["inputs"]
+    assert inp.signs(flipped) is True
+    r = inp.readings()
+    assert r["grid_w"] == [2500] and r["grid_a"] == [None, 4] and r["at_ms"]["grid_w"] == [1000]
+    inp.handle("m1", b"-1")
+    assert inp.readings()["grid_w"] == [1000]
+    assert inp.signs(flipped) is False          # nothing changed the second time
+
+
 def test_grid_in_watts_goes_to_grid_w():
     inp = make({"grid_l2": {"topic": "p2", "unit": "kW"}, "grid_total": {"topic": "t", "unit": "kW"}},
                Clock())
@@ -106,7 +124,7 @@ def test_bad_payload_is_counted_and_keeps_the_old_value_and_time():
     # the last good value stays with its own (old) time, so it ages out as it should
     assert r["solar_w"] == 1000 and r["at_ms"]["solar_w"] == 1000 and r["age_ms"]["solar_w"] == 4000
     assert r["battery_soc"] is None
-    c = occasional.inputs_status(inp)
+    c = counters.inputs_status(inp)
     assert c["input_bad"] == 5 and c["input_ok"] == 1
     assert c["input_bad_by_quantity"] == {"solar": 4, "battery_soc": 1}
 
@@ -115,7 +133,7 @@ def test_retained_values_are_not_taken_as_fresh():
     inp = make({"solar": {"topic": "pv"}}, Clock())
     assert inp.handle("pv", b"3000", True)
     assert inp.readings()["solar_w"] is None
-    assert occasional.inputs_status(inp)["input_retained_ignored"] == 1
+    assert counters.inputs_status(inp)["input_retained_ignored"] == 1
     inp.handle("pv", b"3000", False)
     assert inp.readings()["solar_w"] == 3000
 

@@ -188,8 +188,10 @@ def test_command_table_is_the_schemas():
             where, key, comp = r[:3]
             seen.append((site, key))
             if comp == "button":
-                # not a setting: resets the charger's charging profile
-                assert key == "reset" and not site and len(r) == 3
+                # not a setting: resets the charger's charging profile, applies what the
+                # detection found (a charger's phase map, the site's grid-input sign)
+                assert (key, site) in (("reset", False), ("apply_phase_map", False), ("invert_grid", True))
+                assert len(r) == 3
                 continue
             path, f = schema_field(site, key)
             assert (where == "b") == path.startswith("site.battery."), (key, where)
@@ -204,10 +206,11 @@ def test_command_table_is_the_schemas():
                 assert r[3].split(",") == list(f[1]), (key, f)
             else:
                 assert comp == "switch" and f[1] == schema.BOOL, key
-    assert len(seen) == 11
+    # site: 4 settings, the grid-sign button, 2 battery settings; charger: 4 and 2 buttons
+    assert len(seen) == 13
     # battery settings only with a battery
     assert [r[1] for r in K.commands(True, False)] == ["mode", "distribution", "allow_grid_charging",
-                                                         "power_buffer_w"]
+                                                         "power_buffer_w", "invert_grid"]
 
 
 def test_choice_words():

@@ -16,14 +16,14 @@ from mqtt_harness import RUNTIMES, Broker, Probe, board_setup
 from host_tools.board_model import heap_port
 
 PERIOD_MS = 500
-# discovery of a 3-phase site with a battery: 12 hub entities; 10 per charger
 # a 3-phase site with a battery: 6 settings, grid power and 3 grid currents, solar,
-# export, surplus, net, battery SOC and power, 3 available currents, problem, status
-HUB_ENTITIES = 21
+# export, surplus, net, battery SOC and power, 3 available currents, problem, status,
+# the grid-sign button (docs/detection.md)
+HUB_ENTITIES = 22
 # a 3-phase charger: mode, 3 measured currents, power, energy, session energy, plugged,
 # OCPP link, allocated/target/available current, status, regulation, min, max, priority,
-# reset
-CHARGER_ENTITIES = 18
+# reset, the suggested phase map and its button
+CHARGER_ENTITIES = 20
 
 
 def configs(probe, dev, empty=False):
@@ -255,7 +255,7 @@ def test_memory_footprint_on_micropython(broker, probe, boards):
 
     - code: the resident modules (link, state, client, inputs, packet) imported from .mpy
     - running: the link, its connection, tasks, buffers and state, and what the modules
-      loaded now and then (discovery, occasional) leave behind (interned names)
+      loaded now and then (discovery, connect, counters) leave behind (interned names)
     - peak: the highest cycle sample while discovery and its modules are loaded
     """
     dev = "mem"

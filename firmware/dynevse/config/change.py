@@ -25,6 +25,29 @@ def path_of(cfg, target, key):
     raise ConfigError("chargers[%s]" % target, "no charger with this id is configured")
 
 
+def command_changes(cfg, target, key, value, detector):
+    """The changes ([(path, value)]) a command from Home Assistant asks for: its setting,
+    or what the detection found (``detector``: ``core.detect.Detector``) for the buttons
+    that apply it; a ConfigError when there is nothing to apply."""
+    if key == "apply_phase_map":
+        m = detector.learnt_map(target)
+        if m is None:
+            raise ConfigError("chargers[%s].phase_map" % target,
+                              "nothing to apply: its steps have not shown another phase map")
+        return [(path_of(cfg, target, "phase_map"), m)]
+    if key == "invert_grid":
+        inputs = cfg["mqtt"]["inputs"]
+        out = []
+        for x in detector.inverted_phases():
+            q = "grid_l%d" % ("ABC".index(x) + 1)
+            if q in inputs:
+                out.append(("mqtt.inputs.%s.invert" % q, not inputs[q]["invert"]))
+        if not out:
+            raise ConfigError("mqtt.inputs", "nothing to apply: no grid input has been seen inverted")
+        return out
+    return [(path_of(cfg, target, key), value)]
+
+
 def _whole(path, value):
     """A path without a field row of its own, checked by the whole check: the battery's
     absence (``site.battery`` False) and the site-data inputs (``mqtt.inputs.solar.topic``,

@@ -45,7 +45,7 @@ chargers.id: The charger's OCPP chargePointId, the last part of the URL it conne
 chargers.min_a: Lowest current this charger is given; below it, it gets 0 (cars need 6 A).
 chargers.max_a: Highest current this charger is given (its own rating or its cable's).
 chargers.phases: 1 or 3: the phases the charger is wired with.
-chargers.phase_map: The site phase of the charger's L1, L2, L3, e.g. ABC or BCA (one letter for a 1-phase charger); empty: ABC.
+chargers.phase_map: The site phase of the charger's L1, L2, L3, e.g. ABC or BCA (one letter for a 1-phase charger); empty: ABC. The board checks it against the charger's own steps and suggests a correction (docs/detection.md).
 chargers.priority: 1 (highest) to 10, for the priority and sequential distributions.
 chargers.mode: This charger's own charging mode; empty follows the site's.
 chargers.name: Name people see; empty uses the id.
@@ -102,7 +102,7 @@ mqtt.backoff_max_s: Longest wait before reconnecting.
 mqtt.ack_timeout_s: A QoS 1 message is sent again after this long without PUBACK.
 mqtt.max_packet: Largest MQTT packet sent or received.
 mqtt.queue_len: Messages waiting to go out; when full the oldest is dropped.
-mqtt.inputs: Site data from topics: quantity -> {topic, field (JSON path, empty for a plain number), unit, invert}."""
+mqtt.inputs: Site data from topics: quantity -> {topic, field (JSON path, empty for a plain number), unit, invert}. A grid phase that moves against a charger's step is reported as inverted (docs/detection.md)."""
 
 
 def help_for(path):

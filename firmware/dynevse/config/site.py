@@ -74,10 +74,13 @@ CHARGER_FIELDS = (
 
 
 # The settings Home Assistant can change: where ("s" site, "b" site.battery, "c" each
-# charger) and key; "c reset" is a button (no setting). Platforms, options and ranges come
-# from the field tables, in this order (the order refusals list the keys in).
-_COMMANDS = ("s mode", "s distribution", "s allow_grid_charging", "s power_buffer_w",
-             "b soc_min", "b soc_target", "c mode", "c min_a", "c max_a", "c priority", "c reset")
+# charger) and key; the keys of ``_BUTTONS`` are buttons (no setting of their own: a
+# charger's profile reset, applying what the detection found). Platforms, options and
+# ranges come from the field tables, in this order (the order refusals list the keys in).
+_COMMANDS = ("s mode", "s distribution", "s allow_grid_charging", "s power_buffer_w", "s invert_grid",
+             "b soc_min", "b soc_target", "c mode", "c min_a", "c max_a", "c priority", "c reset",
+             "c apply_phase_map")
+_BUTTONS = ("reset", "invert_grid", "apply_phase_map")
 # The step a number takes over MQTT, by its unit: limits go to the chargers in tenths of
 # an amp; watts and percent in whole units. A whole number (INT) steps by 1.
 _STEPS = {"A": "0.1", "W": "1", "%": "1"}
@@ -101,7 +104,7 @@ def commands(site, battery=True):
         where, key = c.split(" ")
         if (where == "c") == site or (where == "b" and not battery):
             continue
-        if key == "reset":
+        if key in _BUTTONS:
             yield [where, key, "button"]
             continue
         for f in (SITE_FIELDS if where == "s" else BATTERY_FIELDS if where == "b" else CHARGER_FIELDS):

@@ -32,8 +32,9 @@ _QUIET_MA = const(1500)    # a phase moving less than this did not take part
 _SPREAD_MA = const(3000)   # a grid window moving more than this holds another load's change
 _LAG_S = const(15)         # a meter value arrives up to this long after it was sampled
 _WIN_S = const(15)         # each grid window's length
-_GAP_S = const(3)          # grid samples kept at least this far apart
+_GAP_DS = const(30)        # grid samples kept at least 3 s apart (tenths of a second)
 _RING = const(32)          # grid samples kept: 96 s or more, two windows and a step
+_PHASES = const(3)
 _VOTES = const(3)
 
 
@@ -54,8 +55,11 @@ class Detector:
     def __init__(self, signed=True):
         self.signed = signed
         self.chargers = {}
-        self.t = [None] * _RING
-        self.g = [None] * _RING
+        # the grid samples: when (tenths of a second, so a small int, not a boxed float;
+        # -1: empty) and mA per site phase, _PHASES a sample; nothing is allocated per cycle
+        self.t = [-1] * _RING
+        self.g = [0] * (_RING * _PHASES)
+        self.n = 0              # the phases a sample has
         self.k = 0
         self.inverted = {}      # site phase index -> True/False, as the latest step showed
 
@@ -63,11 +67,16 @@ class Detector:
         """One cycle. ``grid``: mA per site phase ([] or a None entry: no usable reading),
         measured at ``grid_s``; ``chargers``: (id, configured phase map, draw mA per
         charger phase or None when unknown, when that reading arrived)."""
-        if grid and None not in grid:
+        if grid and None not in grid and len(grid) <= _PHASES:
+            if len(grid) != self.n:
+                self.grid_changed()
+                self.n = len(grid)
             last = self.t[(self.k - 1) % _RING]
-            if last is None or grid_s >= last + _GAP_S:
-                self.t[self.k] = grid_s
-                self.g[self.k] = tuple(grid)
+            ds = int(grid_s * 10)
+            if last < 0 or ds >= last + _GAP_DS:
+                self.t[self.k] = ds
+                for p in range(self.n):
+                    self.g[self.k * _PHASES + p] = grid[p]
                 self.k = (self.k + 1) % _RING
         ids = []
         for cid, pm, draw, at in chargers:
@@ -97,6 +106,13 @@ class Detector:
             if cid not in ids:
                 del self.chargers[cid]
 
+    def grid_changed(self):
+        """The grid's inputs changed (a sign flipped): its samples and what they showed
+        are the old input's."""
+        for j in range(_RING):
+            self.t[j] = -1
+        self.inverted = {}
+
     def _step(self, st):
         old, f_old, l_old = st.prev
         b1 = l_old - _LAG_S
@@ -108,37 +124,40 @@ class Detector:
                 return          # another charger changed meanwhile (or is unknown)
         before = self._mean(b0, b1)
         after = self._mean(st.first, st.first + _WIN_S)
-        if before is None or after is None or len(before) != len(after):
+        if before is None or after is None:
             return
         dd = [st.level[i] - old[i] for i in range(len(old))]
         dg = [after[p] - before[p] for p in range(len(after))]
         self._learn(st, dd, dg)
 
     def _mean(self, t0, t1):
-        n = 0
-        s = lo = hi = None
+        """The grid's mean per phase over the samples from ``t0`` to ``t1`` (s); None with
+        fewer than two, or when a phase spread more than ``_SPREAD_MA`` among them."""
+        t0 = int(t0 * 10)
+        t1 = int(t1 * 10)
+        n = self.n
+        s = [0] * n
+        lo = [0] * n
+        hi = [0] * n
+        c = 0
         for j in range(_RING):
             t = self.t[j]
-            if t is None or t < t0 or t > t1:
+            if t < 0 or t < t0 or t > t1:
                 continue
-            g = self.g[j]
-            if s is None:
-                s = [0] * len(g)
-                lo = list(g)
-                hi = list(g)
-            elif len(g) != len(s):
-                return None
-            for p in range(len(g)):
-                s[p] += g[p]
-                lo[p] = min(lo[p], g[p])
-                hi[p] = max(hi[p], g[p])
-            n += 1
-        if n < 2:
+            for p in range(n):
+                x = self.g[j * _PHASES + p]
+                s[p] += x
+                if c == 0 or x < lo[p]:
+                    lo[p] = x
+                if c == 0 or x > hi[p]:
+                    hi[p] = x
+            c += 1
+        if c < 2:
             return None
-        for p in range(len(s)):
+        for p in range(n):
             if hi[p] - lo[p] > _SPREAD_MA:
                 return None
-        return [x // n for x in s]
+        return [x // c for x in s]
 
     def _learn(self, st, dd, dg):
         steps = [i for i in range(len(dd)) if abs(dd[i]) >= _STEP_MA]
@@ -191,6 +210,17 @@ class Detector:
                 m[i] = x
         m = "".join(m)
         return m if m != st.map else None
+
+    def found(self, chargers):
+        """What differs from the configuration (``chargers``: the checked charger
+        settings): ([(id, suggested map, configured map)], inverted site phase letters).
+        ``core.status.findings`` says it in words."""
+        maps = []
+        for c in chargers:
+            m = self.learnt_map(c["id"])
+            if m is not None:
+                maps.append((c["id"], m, c["phase_map"]))
+        return maps, self.inverted_phases()
 
     def inverted_phases(self):
         """Site phase letters whose grid input the latest step showed inverted."""

@@ -35,8 +35,23 @@ def site_text(warnings):
         "no_power_data": "no power balance: the modes can't use solar",
         "battery_power_missing": "home battery power is missing",
         "battery_soc_missing": "home battery SOC is missing",
+        "phase_map_mismatch": "a charger's steps show another phase map than configured",
+        "grid_sign_inverted": "a grid input looks inverted: it moved against a charger's step",
     }
     if not warnings:
         return "OK"
     t = "; ".join(words.get(w, w) for w in warnings)
     return t[:1].upper() + t[1:] + "."
+
+
+def findings(found):
+    """What the detection found (``Detector.found``) as sentences: the log, the status
+    page (docs/detection.md)."""
+    maps, inv = found
+    out = ["charger %s's steps show phase map %s (configured %s): Home Assistant's 'Apply suggested "
+           "phase map' sets it" % m for m in maps]
+    if inv:
+        q = ",".join("mqtt.inputs.grid_l%d" % ("ABC".index(x) + 1) for x in inv)
+        out.append("%s looks inverted (it moved against a charger's step): Home Assistant's 'Invert the grid "
+                   "input seen inverted' flips it" % q)
+    return out

@@ -114,7 +114,8 @@ available_a_l1|sensor|Available current L1|current|A|measurement|||
 available_a_l2|sensor|Available current L2|current|A|measurement||l2|
 available_a_l3|sensor|Available current L3|current|A|measurement||l3|
 problem|binary_sensor|Problem|problem|||diagnostic||
-status|sensor|Status||||diagnostic||"""
+status|sensor|Status||||diagnostic||
+invert_grid|button|Invert the grid input seen inverted||||config||"""
 
 CHARGER = """mode|select|Charging mode||||||p
 current_a_l1|sensor|Current L1|current|A|measurement|||
@@ -133,7 +134,9 @@ regulation|sensor|Regulation||||diagnostic||
 min_a|number|Min current|current|A||config||p
 max_a|number|Max current|current|A||config||p
 priority|number|Priority||||config||p
-reset|button|Reset charging profile||||config||"""
+reset|button|Reset charging profile||||config||
+phase_map_suggested|sensor|Suggested phase map||||diagnostic||p
+apply_phase_map|button|Apply suggested phase map||||config||p"""
 
 _SEND_TIMEOUT_S = const(10)     # one discovery message must be written within this
 _SWEEP_SETTLE_MS = const(1000)  # retained configs arrive right after SUBSCRIBE; allow this long

@@ -66,7 +66,7 @@ class Inputs:
     """Latest value and arrival time of each configured quantity.
 
     ``mappings`` is ``config.check_inputs`` output; ``clock`` returns ms (ticks). The
-    counts for the status page: ``occasional.inputs_status``.
+    counts for the status page: ``counters.inputs_status``.
     """
 
     def __init__(self, mappings, clock):
@@ -90,6 +90,26 @@ class Inputs:
         self.ok = self.bad = self.retained_ignored = 0
         self.over = False
         self._over = [None] * len(mappings)   # per quantity: its overload threshold
+
+    def signs(self, mappings):
+        """Take the sign inversions of changed ``mappings`` (the same quantities, a
+        command flipped an ``invert``); the value held changes sign with it. Returns
+        whether any changed."""
+        r = self._rows
+        i = 0
+        changed = False
+        for line in QUANTITIES.split("\n"):
+            m = mappings.get(line.split(" ")[0])
+            if m is None or i >= len(r):
+                continue
+            f = abs(r[i + 2]) * (-1 if m["invert"] else 1)
+            if f != r[i + 2]:
+                changed = True
+                r[i + 2] = f
+                if r[i + 5] is not None:
+                    r[i + 5] = -r[i + 5]
+            i += _ROW
+        return changed
 
     def watch(self, limit_a, volts, phases):
         """Set ``over`` when a grid value beyond ``limit_a`` per phase arrives."""

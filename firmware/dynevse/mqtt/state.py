@@ -11,7 +11,8 @@ Charger state (``<base>/charger/<id>/state``)::
 
     {"active":true,"allocated_a":10.5,"available_a":10.5,"connected":true,
      "current_a":[10.4,10.5,10.3],"energy_kwh":1234.567,"max_a":16,"min_a":6,
-     "mode":"default","mode_active":"eco","phases_in_use":3,"plugged":true,
+     "mode":"default","mode_active":"eco","phase_map":"ABC","phase_map_suggested":null,
+     "phases_in_use":3,"plugged":true,
      "power_w":7210,"priority":1,"reason":"ok","regulation":"Charging at 10.5 A",
      "session_kwh":4.2,"status":"Charging","target_a":10.5}
 
@@ -69,6 +70,8 @@ max_a 0 max_a
 min_a 0 min_a
 mode 3 -
 mode_active 1 mode
+phase_map 0 phase_map
+phase_map_suggested 2 phase_map_suggested
 phases_in_use 1 phases_in_use
 plugged 2 plugged
 power_w 2 power_w

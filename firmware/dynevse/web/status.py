@@ -45,7 +45,7 @@ def summary(app):
         out["phases_a"] = [None if x is None else round(x, 1) for x in grid_a]
     if stale:
         out["warnings"].append("grid data is stale: chargers are held at the fallback current")
-    from dynevse.core.status import text
+    from dynevse.core.status import findings, text
     for cid, status, limit_a, draw_a, reason, paused_s, connected, control, resend in rows:
         out["chargers"].append({"id": cid, "status": status, "limit_a": round(limit_a, 1),
                                 "draw_a": None if draw_a is None else round(draw_a, 1), "reason": reason,
@@ -59,6 +59,7 @@ def summary(app):
         elif reason == "uncontrolled" or resend:
             out["warnings"].append("charger %s does not follow its limit: its draw counts as a fixed load; "
                                    "its profile is cleared and sent again" % cid)
+    out["warnings"] += findings(app.found)      # what the chargers' steps showed (core.detect)
     if app.mqtt_error:
         out["warnings"].append("MQTT: " + app.mqtt_error)
     return out
