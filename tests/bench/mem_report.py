@@ -23,8 +23,8 @@ from host_tools.run import MICROPYTHON, rom_prelude  # noqa: E402
 
 MODULES = os.path.join(ROOT, "tests", "bench", "mem_modules.py")
 # loaded for one use and forgotten, or host-side only: not in the resident list
-_NOT_RESIDENT = ("standalone", "occasional", "server", "accept", "clock", "config", "discovery",
-                 "commands", "registration")
+_NOT_RESIDENT = ("standalone", "setup", "answers", "summary", "texts", "server", "accept", "clock", "config", "discovery",
+                 "commands", "connect", "counters", "registration")
 
 
 def package_modules():

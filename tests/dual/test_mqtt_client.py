@@ -9,7 +9,7 @@ import asyncio
 from dynevse.aio import ticks_ms, ticks_diff, sleep_ms
 from dynevse.config import check as C
 from dynevse.mqtt import packet as P
-from dynevse.mqtt import occasional
+from dynevse.mqtt import counters
 from dynevse.mqtt.client import Client
 
 WILL = "t/status"
@@ -387,8 +387,8 @@ def test_publish_refuses_what_cannot_be_sent_and_queue_drops_oldest():
     assert c.publish("a", b"x" * 504, qos=1) and c.publish("a", b"x" * 506)
     c = Client(C.check_mqtt(settings(port=1, queue_len=2, max_packet=512), "dev1"), WILL)
     # every counter has its name on the status page
-    assert len(occasional.CLIENT.split()) == len(c.n) and sorted(c.status()) == sorted(
-        occasional.CLIENT.split() + ["state", "last_error", "reconnects", "queued", "inflight"])
+    assert len(counters.CLIENT.split()) == len(c.n) and sorted(c.status()) == sorted(
+        counters.CLIENT.split() + ["state", "last_error", "reconnects", "queued", "inflight"])
     for i in range(3):
         assert c.publish("a", b"%d" % i)
     st = c.status()
@@ -397,7 +397,7 @@ def test_publish_refuses_what_cannot_be_sent_and_queue_drops_oldest():
 
 def test_a_host_name_is_resolved_once():
     # the module stays loaded while the test holds it, so its socket can be replaced
-    from dynevse.mqtt import occasional as client_module
+    from dynevse.mqtt import connect as client_module
     real = client_module.socket
     calls = []
 

@@ -10,7 +10,7 @@ from dualtest import raises
 from dynevse.config.schema import ConfigError
 from dynevse.mqtt import discovery as D
 from dynevse.mqtt import state as S
-from dynevse.mqtt import occasional
+from dynevse.mqtt import counters
 from dynevse.config import check as C
 from dynevse.mqtt.link import Link
 
@@ -112,7 +112,7 @@ def test_valid_command_reaches_the_app_and_is_confirmed_in_state():
     assert json.loads(fc.to("dynevse/b1/charger/cp1/state")[-1][1])["mode"] == "default"
     assert not fc.to("dynevse/b1/diagnostics")
     assert link.status()["commands"] == 2
-    assert len(occasional.LINK.split()) == len(link.n)
+    assert len(counters.LINK.split()) == len(link.n)
 
 
 def test_bad_commands_are_refused_on_the_diagnostics_topic_and_change_nothing():

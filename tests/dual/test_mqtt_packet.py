@@ -4,7 +4,7 @@ Expected bytes are written out by hand from the spec's packet layouts (section n
 in the comments), not taken from the encoder. Runs under pytest and MicroPython.
 """
 from dualtest import raises
-from dynevse.mqtt import occasional as CONN
+from dynevse.mqtt import connect as CONN
 from dynevse.mqtt import packet as P
 from dynevse.mqtt.packet import MalformedPacket
 

@@ -3,7 +3,7 @@
 Runs under pytest and on the MicroPython unix port (tests/dual/run.py).
 """
 from dualtest import raises
-from dynevse.ocpp import occasional, rpc
+from dynevse.ocpp import answers, commands, rpc, setup
 from dynevse.ocpp.rpc import RpcError
 
 
@@ -12,8 +12,8 @@ def fault(text):
 
 
 def payload_fault(payload, action):
-    # the schemas of the less frequent CALLs are in occasional.py's table
-    return raises(RpcError, rpc.check, payload, action, occasional._TABLE)
+    # the schemas of the less frequent CALLs are in answers.py's table
+    return raises(RpcError, rpc.check, payload, action, answers._TABLE)
 
 
 def test_decode_the_three_message_types():
@@ -79,7 +79,7 @@ def status(**kw):
 
 
 def test_valid_payloads_pass():
-    rpc.check({"chargePointVendor": "V" * 20, "chargePointModel": "M"}, "BootNotification", occasional._TABLE)
+    rpc.check({"chargePointVendor": "V" * 20, "chargePointModel": "M"}, "BootNotification", answers._TABLE)
     rpc.check({}, "Heartbeat")
     rpc.check(status(timestamp="2024-05-01T12:00:00.123+02:00"), "StatusNotification")
     rpc.check(status(timestamp="2024-05-01 12:00:00"), "StatusNotification")
@@ -89,12 +89,12 @@ def test_valid_payloads_pass():
     rpc.check(status(vendorExtra={"a": 1}, info=None), "StatusNotification")
     # the answer to our GetConfiguration
     rpc.check({"configurationKey": [{"key": "K", "readonly": False, "value": "v"}], "unknownKey": ["X"]},
-              "config", occasional._TABLE)
+              "config", setup._TABLE)
     for bad, code in (({"configurationKey": [{"key": "K"}]}, "ProtocolError"),
                       ({"configurationKey": [{"key": "K", "readonly": "yes"}]}, "TypeConstraintViolation"),
                       ({"unknownKey": ["x" * 51]}, "TypeConstraintViolation"),
                       ({"unknownKey": "X"}, "TypeConstraintViolation")):
-        assert raises(RpcError, rpc.check, bad, "config", occasional._TABLE).code == code, bad
+        assert raises(RpcError, rpc.check, bad, "config", setup._TABLE).code == code, bad
 
 
 def test_missing_required_field_is_a_protocol_error():
@@ -102,10 +102,10 @@ def test_missing_required_field_is_a_protocol_error():
     del p["status"]
     e = payload_fault(p, "StatusNotification")
     assert e.code == "ProtocolError" and "status" in e.description
-    e = raises(RpcError, rpc.check, {"chargePointVendor": "V"}, "BootNotification", occasional._TABLE)
+    e = raises(RpcError, rpc.check, {"chargePointVendor": "V"}, "BootNotification", answers._TABLE)
     assert e.code == "ProtocolError" and "chargePointModel" in e.description
     # required but null counts as missing
-    e = raises(RpcError, rpc.check, {"idTag": None}, "Authorize", occasional._TABLE)
+    e = raises(RpcError, rpc.check, {"idTag": None}, "Authorize", answers._TABLE)
     assert e.code == "ProtocolError"
     # nested: a sampled value without its value
     e = payload_fault({"connectorId": 1, "meterValue": [{"timestamp": "2024-05-01T12:00:00Z",
@@ -151,7 +151,7 @@ def test_empty_lists_are_occurence_constraint_violations():
     assert e.code == "OccurenceConstraintViolation"
     # StopTransaction's transactionData may be empty
     rpc.check({"meterStop": 5, "timestamp": "2024-05-01T12:00:00Z", "transactionId": 1,
-               "transactionData": []}, "StopTransaction", occasional._TABLE)
+               "transactionData": []}, "StopTransaction", answers._TABLE)
 
 
 def test_word_lists():
@@ -165,10 +165,11 @@ def test_word_lists():
     assert not rpc.one_of("L1", "NOSUCHLIST")
     assert not rpc.one_of("Faulted |ERR", "STATUS") and not rpc.one_of("Faulted|ERR", "STATUS")
     assert rpc.one_of("L3-L1", "PHASE") and rpc.one_of("SoC", "MEAS")
-    # a second table (occasional.py's) is looked at first, then rpc's
-    t = occasional._TABLE
+    # a second table (setup.py's, commands.py's) is looked at first, then rpc's
+    t = setup._TABLE
     assert rpc.one_of("Unknown", "ClearChargingProfile", t) and not rpc.one_of("Rejected", "ClearChargingProfile", t)
     assert rpc.one_of("Charging", "STATUS", t) and not rpc.one_of("Unknown", "ClearChargingProfile")
+    t = commands._TABLE
     for m in ("BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification", "Heartbeat",
               "MeterValues", "StatusNotification"):
         assert rpc.one_of(m, "TRIG", t), m

@@ -15,7 +15,7 @@ import asyncio
 import json
 
 from dualtest import raises
-from dynevse.ocpp import occasional
+from dynevse.ocpp import answers, setup
 from test_ocpp_session import TS, FakeClock, FakeLink, call, configuration_answer, make, run
 
 # the defaults: the regulation's profile_duration_s and refresh_before_s
@@ -128,7 +128,7 @@ def test_nothing_goes_out_before_the_setup_has_read_the_capabilities():
         assert link.calls == [] and s.delivered_a is None and s.control == "pending"
         state = s._link
         state[5] = True              # central._BOOTED: a BootNotification came
-        await occasional.setup(s, state)
+        await setup.setup(s, state)
         await settle(s)
 
     run(scenario())

@@ -9,7 +9,7 @@ import asyncio
 import json
 
 from dualtest import raises
-from dynevse.ocpp import occasional
+from dynevse.ocpp import answers, setup
 from dynevse.ocpp.central import CentralSystem
 
 T0 = 1714564800          # 2024-05-01T12:00:00Z
@@ -214,7 +214,7 @@ def test_callerror_descriptions_are_bounded():
     assert r[:3] == [4, "u1", "TypeConstraintViolation"] and r[4] == {}
     assert r[3] == "info must be at most 50 characters"
     from dynevse.ocpp.rpc import RpcError
-    r = json.loads(occasional.refuse(s, RpcError("ProtocolError", "x" * 500, 'a"b\\'), "Authorize"))
+    r = json.loads(answers.refuse(s, RpcError("ProtocolError", "x" * 500, 'a"b\\'), "Authorize"))
     assert r == [4, 'a"b\\', "ProtocolError", "x" * 120, {}]    # any id goes back as it came
 
 
@@ -329,7 +329,7 @@ def test_a_call_queued_behind_another_sees_what_that_one_learnt():
     s, link = make(answer=only_watts)
 
     async def both():
-        return await asyncio.gather(occasional.install_fallback(s), s.set_limit(10, 3))
+        return await asyncio.gather(setup.install_fallback(s), s.set_limit(10, 3))
 
     assert run(both()) == ["Accepted", "Accepted"]
     units = [p["csChargingProfiles"]["chargingSchedule"]["chargingRateUnit"] for a, p in link.calls]
@@ -454,7 +454,7 @@ def test_setup_after_boot_reads_capabilities_sets_sampling_and_installs_the_fall
                                                 "ChargeProfileMaxStackLevel": "2", "NumberOfConnectors": "1"}),
                    phases=1)
     assert s.fallback_held is False
-    run(occasional.configure(s))
+    run(setup.configure(s))
     actions = [a for a, p in link.calls]
     # the fallback right after the capabilities it needs (stack level, unit), before
     # the meter settings: a setup cut short by a board short of memory or a dropped link
@@ -480,7 +480,7 @@ def test_a_rejected_fallback_is_not_held():
     # the charger rejects every profile: out of reach it may draw its own rating
     s, link = make(answer=lambda action, payload: {"status": "Rejected"},
                    ocpp={"meter_sample_interval_s": 0, "meter_measurands": []})
-    run(occasional.configure(s))
+    run(setup.configure(s))
     assert [a for a, p in link.calls][:2] == ["GetConfiguration", "SetChargingProfile"]
     assert s.fallback_held is False
 
@@ -516,12 +516,12 @@ def test_one_charger_is_set_up_at_a_time():
     SESSIONS[:] = sessions
 
     async def main():
-        t1 = asyncio.create_task(occasional.setup(sessions[0], sessions[0]._link))
+        t1 = asyncio.create_task(setup.setup(sessions[0], sessions[0]._link))
         sessions[0]._link[2] = t1      # central._SETUP: the link holds its setup task
         await asyncio.sleep(0.05)
         assert cs.setup_turn is sessions[0]
         assert cs.setting_up() is True           # Home Assistant's discovery waits
-        t2 = asyncio.create_task(occasional.setup(sessions[1], sessions[1]._link))
+        t2 = asyncio.create_task(setup.setup(sessions[1], sessions[1]._link))
         sessions[1]._link[2] = t2
         await asyncio.sleep(0.3)
         calls2 = list(links[1].calls)
@@ -542,7 +542,7 @@ def test_one_charger_is_set_up_at_a_time():
 def test_setup_with_a_charger_that_allows_stack_level_0_only():
     s, link = make(answer=configuration_answer({"ChargeProfileMaxStackLevel": "0"}),
                    ocpp={"meter_sample_interval_s": 0, "meter_measurands": []})
-    run(occasional.configure(s))
+    run(setup.configure(s))
     # nothing below level 0: no fallback, and no sampling changes were asked for
     assert [a for a, p in link.calls] == ["GetConfiguration"]
     assert s.stack_level() == 0
@@ -554,7 +554,7 @@ def test_setup_survives_odd_configuration_answers():
     for ans in ({"configurationKey": "x"}, {"configurationKey": [{"key": 5}]},
                 {"configurationKey": [{"key": "ChargeProfileMaxStackLevel", "readonly": True, "value": "lots"}]}):
         s, link = make(answer=lambda a, p, ans=ans: ans if a == "GetConfiguration" else {"status": "Accepted"})
-        run(occasional.configure(s))
+        run(setup.configure(s))
         assert s.max_stack_level is None and s.rate_unit == "A"
         assert link.calls[1][0] == "SetChargingProfile" and s.fallback_held is True
 

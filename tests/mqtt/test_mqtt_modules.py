@@ -1,7 +1,7 @@
 """Boot-only and occasional code does not stay loaded: a fresh interpreter (CPython, and
 the MicroPython unix port on the .mpy files) imports the link, validates settings,
 registers, takes commands and reads the status page; after each step only the resident
-MQTT modules are in memory (not the configuration package, registration, discovery, commands or occasional)."""
+MQTT modules are in memory (not the configuration package, registration, discovery, commands, connect or counters)."""
 import json
 import os
 import subprocess

@@ -7,7 +7,7 @@ import json
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from dynevse.ocpp import occasional
+from dynevse.ocpp import setup
 from dynevse.ocpp.central import CentralSystem
 from dynevse.ocpp.ws import WebSocketClosed
 from test_ocpp_session import FakeClock, FakeLink
@@ -133,7 +133,7 @@ def test_answers_to_our_calls(answer):
     link = s._attach(FakeLink(s, lambda a, p: answer))
 
     async def go():
-        await occasional.configure(s)
+        await setup.configure(s)
         link[2] = True     # central._SETUP: the setup is over, the sender may send
         try:
             return [await s.set_limit(10, 3), await s.clear_profiles(), await s.reset("Soft"),

@@ -43,7 +43,7 @@ BUDGET = {k: v[0 if BITS == 32 else 1] for k, v in {
     # depends on every name interned before, the clone's paths included.
     "code": (16 * KB, 21 * KB), "code_once_used": (20.5 * KB, 30 * KB),
     # four configured chargers, none connected: 6.0 KB, of which 5.4 KB are the names the
-    # set-up code (occasional.init) interns once, whatever the number of chargers: 5.5 KB
+    # set-up code (setup.init) interns once, whatever the number of chargers: 5.5 KB
     # with one, 6.5 KB with eight (1.3 KB); 64-bit 2.4 KB (2.3 KB; 3.8 KB)
     "sessions": (7 * KB, 3 * KB),
     # a connected, busy charger without the HTTP server's objects: 2.0-2.9 KB, which
@@ -85,21 +85,28 @@ def test_resident_code_and_per_charger_heap(mpy_dir):
     # wherever the pool happens to fill: issue 15's configuration names moved one there)
     pool = [int(x.split("n_total_bytes=")[1]) for x in lines if x.startswith("qstr pool:")]
     m["sessions_qstr_pool"] = pool[1] - pool[0]
+    # the same while the chargers first connected, per charger: every later round is
+    # measured from before it, so a pool chunk taken there would count in each
+    m["chargers_qstr_pool"] = (pool[3] - pool[2]) // N
     print("\nOCPP package heap (%d-bit port, in-process, %d chargers, %d rounds): %s" % (BITS, N, ROUNDS, m))
     # Validation is a boot-time step: with checked settings the central system imports
     # nothing of the configuration package.
     assert m["boot_only"] == []
     # What stays imported while chargers are connected: the modules used for one thing
-    # (accept, occasional) have been forgotten again.
+    # (accept, setup, answers, commands, summary, texts) have been forgotten again.
     assert m["resident"] == ["dynevse.ocpp", "dynevse.ocpp.central", "dynevse.ocpp.rpc",
                              "dynevse.ocpp.ws"], m["resident"]
     assert m["code"] < BUDGET["code"] and m["code_once_used"] < BUDGET["code_once_used"], m
     # without a qstr pool chunk that may fall into this step (64-bit: 9.5 KB with one,
     # 7.1 KB of it the pool)
     assert m["sessions"] - m["sessions_qstr_pool"] < BUDGET["sessions"], m
-    # booted, set up, a transaction, meter values, a limit
-    assert m["per_charger"] < BUDGET["per_charger"] and max(m["later_per_charger"]) < BUDGET["per_charger"], m
-    assert max([m["after"]] + m["later_after"]) < BUDGET["after"], m
+    # booted, set up, a transaction, meter values, a limit (without the names interned
+    # once, which are no charger's: 155 B per charger of 4 as measured now, but where a
+    # new pool chunk is taken moves with every name interned before; once the rare modules
+    # were split by what they do, one fell here: 3.3-3.7 KB "per charger" in two runs)
+    q = m["chargers_qstr_pool"]
+    assert m["per_charger"] - q < BUDGET["per_charger"] and max(m["later_per_charger"]) - q < BUDGET["per_charger"], m
+    assert max([m["after"]] + m["later_after"]) - q < BUDGET["after"], m
     # Round after round ends where the first ones did: nothing accumulates per
     # connection. (The collector is conservative: a stale word somewhere keeps an object
     # for a while, so single readings vary by a few hundred bytes, always upwards; the

@@ -10,10 +10,10 @@ Modules (import the one you need; this package imports nothing by itself):
 - ``discovery`` the entity table, discovery payloads and the announcement (loaded for
   each announcement, dropped after)
 - ``commands`` commands in (``decode_command``, ``command``; loaded for one, dropped after)
-- ``occasional`` connection setup, the status page's numbers (loaded for the call,
-  dropped after)
+- ``connect`` connecting to the broker (loaded for a (re)connect, dropped after)
+- ``counters`` the status page's numbers (loaded for the call, dropped after)
 
-Only the first five stay in memory; none of them imports ``discovery``, ``commands``, ``occasional`` or the configuration package. The MQTT
+Only the first five stay in memory; none of them imports ``discovery``, ``commands``, ``connect``, ``counters`` or the configuration package. The MQTT
 settings table and its check are the configuration's (``dynevse.config``).
 
 How the app uses it::

@@ -5,7 +5,7 @@ which would stall the OCPP sessions and the control loop whenever the broker is 
 or gone; its PyPI packages can't be installed with pip for CPython either.
 
 One supervisor task (``run``) owns the connection: it connects (with
-``occasional.login``, loaded for that and dropped after), starts the reader task, and then every
+``connect.login``, loaded for that and dropped after), starts the reader task, and then every
 ``_POLL_MS`` writes what is waiting and keeps the time (keepalive, QoS 1 resends, the
 tick for the application) until the connection is lost; then it cancels the reader,
 closes the socket and reconnects after a backoff that doubles up to ``backoff_max_s``.
@@ -43,7 +43,7 @@ _READ_S = const(10)            # rest of a packet once its first byte has arrive
 _STABLE_MS = const(10000)      # a connection up this long resets the backoff
 _POLL_MS = const(100)          # the supervisor looks at the connection this often
 
-# counters: an index each into Client.n, named by ``occasional.CLIENT`` in this order
+# counters: an index each into Client.n, named by ``counters.CLIENT`` in this order
 _CONNECTS = const(0)
 _FAILURES = const(1)
 _LOST = const(2)
@@ -102,7 +102,7 @@ class Client:
             self._open = open_connection
         self.state = "stopped"
         self.last_error = ""
-        self.n = [0] * 14           # counters, named by occasional.CLIENT
+        self.n = [0] * 14           # counters, named by counters.CLIENT
         self.on_message = self.on_connect = self.on_tick = None
         self._subs = []             # filter, qos, sent on this connection; filter, ...
         self._q = []                # (topic, payload, retain, qos) waiting for the supervisor
@@ -160,7 +160,7 @@ class Client:
 
     def status(self):
         """Connection state and counters for the status page (a new dict)."""
-        return call(("dynevse.mqtt.occasional",), "client_status", self)
+        return call(("dynevse.mqtt.counters",), "client_status", self)
 
     async def run(self):
         """The supervisor: keep the connection up until ``stop()``."""
@@ -179,7 +179,7 @@ class Client:
             self._ok = True         # before connecting, so that a stop() meanwhile is seen
             reader = None
             try:
-                await acall(("dynevse.mqtt.occasional",), "login", self)
+                await acall(("dynevse.mqtt.connect",), "login", self)
                 self._last_rx = self._last_tx = up = t = self._clock()
                 self._ping_out = False
                 self._ctl = []

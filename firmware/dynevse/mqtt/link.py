@@ -9,7 +9,7 @@ site data arrive through the client's reader and are handled at once, without aw
 anything.
 
 Only what runs all the time stays in memory. A command and the status page
-(``commands``, ``occasional``) and an announcement (``discovery``) load their modules for the call and
+(``commands``, ``counters``) and an announcement (``discovery``) load their modules for the call and
 drop them after it, unless something else had them loaded already.
 """
 import asyncio
@@ -50,7 +50,7 @@ class Link:
         self._states = []           # "" (hub) or charger id, state JSON, sent at ms (None: due); ...
         self._links = []            # charger id, its OCPP link is up, that was published; ...
         self._discover = False      # announce after the next connect / now
-        self.n = [0] * 5            # counters, named by occasional.LINK
+        self.n = [0] * 5            # counters, named by counters.LINK
         c.subscribe(self.base + "/site/+/set", 1)
         c.subscribe(self.base + "/charger/+/+/set", 1)
         for t in self.inputs._rows[::8]:    # the input topics (repeats are ignored)
@@ -133,7 +133,7 @@ class Link:
 
     def status(self):
         """Connection state and counters for the status page."""
-        return call(("dynevse.mqtt.occasional",), "link_status", self)
+        return call(("dynevse.mqtt.counters",), "link_status", self)
 
     def run(self):
         """The coroutine to run until ``stop()``: the connection's supervisor."""

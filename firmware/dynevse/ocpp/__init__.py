@@ -50,7 +50,7 @@ a trigger):
 A bad argument raises ValueError. ``standalone.py`` runs a server alone on either runtime.
 
 Memory: what stays imported while chargers charge is ``central``, ``rpc`` and ``ws``. ``accept`` (per connection attempt) and
-``occasional`` (the setup after connecting, the less frequent CALLs, commands,
-summaries, fault texts, the constructor) are imported for a use and forgotten when no use
-runs;  ``tests/ocpp/heap_probe.py`` measures it.
+``setup`` (the constructor, the setup after connecting), ``answers`` (the less frequent
+CALLs), ``commands``, ``summary`` and ``texts`` (fault texts) are imported for a use and
+forgotten when no use runs;  ``tests/ocpp/heap_probe.py`` measures it.
 """

@@ -14,9 +14,10 @@ chargers and ends the connections of those silent too long.
 
 What is rare lives in modules imported for a use and forgotten when no use runs
 (``_use``), so their code leaves the heap again: ``accept.py`` (checking an upgrade
-request, the handshake), ``occasional.py`` (the setup after every (re)connection, the
-CALLs a charger sends now and then, the controller's occasional commands, summaries for
-pages, the texts of faults and rare events, the constructor). Also here: MeterValues into readings, and time as text.
+request, the handshake), ``setup.py`` (the constructor, the setup after every
+(re)connection), ``answers.py`` (the CALLs a charger sends now and then), ``commands.py``
+(the controller's occasional commands), ``summary.py`` (for pages) and ``texts.py`` (the
+texts of faults and rare events). Also here: MeterValues into readings, and time as text.
 """
 import asyncio
 import json
@@ -49,7 +50,7 @@ _DAY_MS = const(86400000)   # "until kicked"
 
 # The sender: an answer other than Accepted or Rejected (none in time, the link busy) is
 # followed by another try after this long (a charger that rejected every kind of profile:
-# occasional._RETRY_MS).
+# setup._RETRY_MS).
 _AGAIN_MS = const(10000)
 # What a dynamic profile can be, in the order tried (OCPP 1.6, 3.13.1); a session's
 # ``purpose`` is an index into it.
@@ -62,7 +63,7 @@ _users = {}    # rare module -> uses of it running
 
 
 def _use(name, n=1):
-    """A rarely used module of this package (accept, occasional) for one use, which
+    """A rarely used module of this package (accept, setup, answers, ...) for one use, which
     ``_use(name, -1)`` ends. The module stays imported while a use runs (uses at the same
     time share it) and is forgotten when none does, so its code leaves the heap."""
     _users[name] = _users.get(name, 0) + n
@@ -90,9 +91,9 @@ async def _run(name, fn, *args):
 
 def _start_setup(s, link):
     # Not in a coroutine: a stale slot of a long-lived coroutine's stack would keep the
-    # setup's coroutine, and with it occasional.py, in the heap for as long as the
+    # setup's coroutine, and with it setup.py, in the heap for as long as the
     # connection lasts (the garbage collector takes every word it sees for a reference).
-    link[_SETUP] = asyncio.create_task(_run("occasional", "setup", s, link))
+    link[_SETUP] = asyncio.create_task(_run("setup", "setup", s, link))
 
 
 async def _sender(s, link):
@@ -339,12 +340,12 @@ class ChargePointSession:
 
     def snapshot(self, now_ms):
         """A JSON-ready summary (ages in s instead of tick stamps) for pages and the API."""
-        return _sync("occasional", "snapshot", self, now_ms)
+        return _sync("summary", "snapshot", self, now_ms)
 
     def _note(self, key, *args):
-        """Log a rare event, its text from occasional.py (its key if that cannot be had)."""
+        """Log a rare event, its text from texts.py (its key if that cannot be had)."""
         try:
-            key = _sync("occasional", "text", key, args)
+            key = _sync("texts", "text", key, args)
         except Exception as e:   # MemoryError: the event still shows, and why its text doesn't
             key = key + " (" + type(e).__name__ + ")"
         self._log(key)
@@ -371,7 +372,7 @@ class ChargePointSession:
         """Handle one websocket text message; returns the text to send back, or None.
 
         MeterValues, Heartbeat and StatusNotification are answered here, the other CALLs
-        by ``occasional.answer``; faults by ``occasional.refuse``."""
+        by ``answers.answer``; faults by ``answers.refuse``."""
         action = None
         try:
             kind, uid, a, p = rpc.decode(text)
@@ -415,7 +416,7 @@ class ChargePointSession:
                             self._note("unusable", ignored)
                         p = {}
                 else:
-                    p = _sync("occasional", "answer", self, a, p)
+                    p = _sync("answers", "answer", self, a, p)
                 return json.dumps([3, uid, p])
             except rpc.RpcError as e:
                 e.unique_id = uid
@@ -425,7 +426,7 @@ class ChargePointSession:
                 raise rpc.RpcError("InternalError", "internal error", uid)
         except rpc.RpcError as e:
             try:
-                return _sync("occasional", "refuse", self, e, action)
+                return _sync("answers", "refuse", self, e, action)
             except Exception:   # MemoryError: the text cannot be had, the answer still goes
                 self.counters["dropped" if e.unique_id is None else "callerrors"] += 1
                 return None if e.unique_id is None else json.dumps([4, e.unique_id, e.code, "", {}])
@@ -554,9 +555,9 @@ class ChargePointSession:
         blocks and takes a limit for a charger that is not connected; the sender delivers
         it. A bad value raises ValueError."""
         if not is_number(limit_a) or not 0 <= limit_a <= 1000:
-            raise ValueError(_sync("occasional", "text", "amps", (limit_a,)))
+            raise ValueError(_sync("texts", "text", "amps", (limit_a,)))
         if phases_in_use not in (1, 2, 3) or type(phases_in_use) is bool:
-            raise ValueError(_sync("occasional", "text", "phases", (phases_in_use,)))
+            raise ValueError(_sync("texts", "text", "phases", (phases_in_use,)))
         # floored to 0.1 A; the small lead absorbs float error (2.3 * 10 is
         # 22.999999999999996; on the board floats are 32-bit)
         tenths = int(limit_a * 10 + 0.001)
@@ -597,7 +598,7 @@ class ChargePointSession:
             return None            # no profile before the capabilities are known: kicked after
         if self._clear:
             self._clear = False
-            await _run("occasional", "clear_profiles", self)
+            await _run("setup", "clear_profiles", self)
             return 0
         want = self._want
         cs = self._cs
@@ -643,7 +644,7 @@ class ChargePointSession:
                     # transaction starts (that kicks the sender)
                     self.last_limit = [want[0] / 10, want[1], self.rate_unit, "Rejected", None]
                     return None
-                return _sync("occasional", "refused", self, now)
+                return _sync("setup", "refused", self, now)
         elif p == 1 and tx is None:
             return None            # a TxProfile needs a transaction: kicked when one starts
         st = await self._send_profile(cfg["profile_id"], 0, want[0], want[1], cfg["profile_duration_s"], p,
@@ -659,39 +660,40 @@ class ChargePointSession:
             self.control = "ok"
             if p != self.purpose:
                 self.purpose = p
-                await _run("occasional", "learnt", self)
+                await _run("setup", "learnt", self)
         self.last_limit = [want[0] / 10, want[1], self.rate_unit, st, PURPOSES[p]]
         return 0 if st == "Accepted" else _AGAIN_MS
 
-    # The controller's occasional commands (coroutines, in occasional.py).
+    # The controller's occasional commands (coroutines, in commands.py; clear_profiles
+    # in setup.py, which reinstalls the fallback).
 
     def set_limit(self, amps, phases_in_use):
         """``want_limit``, then wait for the sender: Accepted once the limit is in force,
         else what the charger last answered (Rejected, Timeout, Busy) or NotConnected.
         For the bench API and tests; the controller only says what it wants."""
-        return _run("occasional", "set_limit", self, amps, phases_in_use)
+        return _run("commands", "set_limit", self, amps, phases_in_use)
 
     def clear_profiles(self):
         """Clear the charger's profiles of our purpose (ours and any that would compete
         with them), install the fallback profile again; the sender then sends the limit
         again. Returns the answer to the clear."""
-        return _run("occasional", "clear_profiles", self)
+        return _run("setup", "clear_profiles", self)
 
     def remote_start(self, id_tag):
         """RemoteStartTransaction on connector 1."""
-        return _run("occasional", "remote_start", self, id_tag)
+        return _run("commands", "remote_start", self, id_tag)
 
     def remote_stop(self):
         """RemoteStopTransaction of the running transaction (Rejected when there is none)."""
-        return _run("occasional", "remote_stop", self)
+        return _run("commands", "remote_stop", self)
 
     def reset(self, kind):
         """Reset ``Soft`` or ``Hard``."""
-        return _run("occasional", "reset", self, kind)
+        return _run("commands", "reset", self, kind)
 
     def trigger(self, message, connector_id=None):
         """TriggerMessage: ask the charger to send ``message`` (e.g. StatusNotification) now."""
-        return _run("occasional", "trigger", self, message, connector_id)
+        return _run("commands", "trigger", self, message, connector_id)
 
     # ---- connection ----------------------------------------------------------------
 
@@ -811,9 +813,9 @@ class CentralSystem:
     mem_free = None      # a test's stand-in for the board's free heap (accept.heap_free)
 
     def __init__(self, config=None, chargers=(), clock=None, log_sink=None, checked=False):
-        # runs once, at boot: occasional.init has the code (config, clock, log_sink,
+        # runs once, at boot: setup.init has the code (config, clock, log_sink,
         # chargers {id: session}, ids, unknown, counters, and the last ids handed out)
-        _sync("occasional", "init", self, config, chargers, clock, log_sink, checked)
+        _sync("setup", "init", self, config, chargers, clock, log_sink, checked)
 
     def charger(self, cp_id):
         """The session of a known charger id, or None."""
@@ -842,10 +844,10 @@ class CentralSystem:
 
     def totals(self):
         """Counters summed over the chargers, with the connection refusals."""
-        return _sync("occasional", "totals", self)
+        return _sync("summary", "totals", self)
 
     def status(self):
         """A summary for a status page or the JSON API: each charger's id, connection and
         status, the unknown ids (ages in seconds) and the counters. Details per charger:
         ``charger(id).snapshot(now_ms)``."""
-        return _sync("occasional", "status", self)
+        return _sync("summary", "status", self)

@@ -10,7 +10,7 @@ Which code for which fault (OCPP-J 1.6, table "Valid Error Codes"):
 - the frame is not a well-formed CALL (bad JSON, wrong length, a message type id that is
   not 2/3/4, an action or payload of the wrong type): FormationViolation
 - the action is unknown: NotImplemented; a 1.6 action the central system does not
-  take (e.g. one only a central system sends): NotSupported (``occasional.answer``)
+  take (e.g. one only a central system sends): NotSupported (``answers.answer``)
 - a required field is missing ("payload incomplete"): ProtocolError
 - a field has the wrong JSON type, a string is longer than its CiString type or a
   dateTime is not one: TypeConstraintViolation
@@ -21,7 +21,7 @@ Properties the 1.6 schemas do not name are ignored, and ``null`` counts as absen
 vendor's extra field should not cost a whole message.
 
 A fault's ``description`` names it by a key: ``~json`` for a frame, ``connectorId ~int``
-or ``info ~max:50`` for a field (its path, then the key); ``occasional.describe`` turns it
+or ``info ~max:50`` for a field (its path, then the key); ``texts.describe`` turns it
 into text (``connectorId must be an integer``) when it is answered or logged, so the
 texts cost no heap while all is well.
 
@@ -29,7 +29,7 @@ The tables come from the official 1.6 JSON schemas (field names, types, required
 CiString lengths, enumerations). A table is one string, read where it is used: on
 MicroPython a table of tuples or dicts costs several times the heap of the same table
 as one string. ``_TABLE`` has what the frequent CALLs (Heartbeat, StatusNotification,
-MeterValues) and our SetChargingProfile need; ``occasional.py`` has a table of the same
+MeterValues) and our SetChargingProfile need; ``answers.py``, ``setup.py`` and ``commands.py`` have tables of the same
 form for the others, which ``check`` and ``one_of`` take as ``extra``. In a table,
 
 - ``|name:field kind,field kind,...`` is a schema: ``s`` string, ``s20`` of at most 20
@@ -58,7 +58,7 @@ _TABLE = (
     "|StatusNotification:connectorId i0!,errorCode eERR!,info s50,status eSTATUS!,timestamp t,"
     "vendorId s255,vendorErrorCode s50"
     "|MeterValues:connectorId i0!,transactionId i,meterValue a1mv!"
-    # MeterValues lists are 1..* (StopTransaction's, in occasional.py, may hold empty ones)
+    # MeterValues lists are 1..* (StopTransaction's, in answers.py, may hold empty ones)
     "|mv:timestamp t!,sampledValue a1sv!"
     "|sv:value s!,context eCTX,format eFMT,measurand eMEAS,phase ePHASE,location eLOC,unit eUNIT"
     "|MEAS Energy.Active.Export.Register Energy.Active.Import.Register Energy.Reactive.Export.Register"
