@@ -539,6 +539,47 @@ def test_one_charger_is_set_up_at_a_time():
     assert cs.setting_up() is False              # both set up: discovery may go
 
 
+def test_a_setup_that_could_not_begin_is_tried_again():
+    # Short of memory, setup.py cannot be loaded when the charger connects: nothing would
+    # ever be sent (the sender waits for the setup) and the charger would charge on its own
+    # rating. The setup is tried again while the link lasts; the second try installs the
+    # fallback, and the log says what happened.
+    from dynevse.ocpp import central
+    cs = CentralSystem({"meter_sample_interval_s": 0, "meter_measurands": [], "boot_wait_s": 1},
+                       [{"id": "CP1"}], FakeClock())
+    s = cs.charger("CP1")
+    link = FakeLink(s, accept_all)
+    state = s._attach(link)
+    state[5] = True          # central._BOOTED
+    SESSIONS[:] = [s]
+    real_use, real_again = central._use, central._SETUP_AGAIN_MS
+    failed = []
+
+    def short_of_memory(name, n=1):
+        if name == "setup" and n > 0 and not failed:
+            failed.append(name)
+            raise MemoryError("memory allocation failed")
+        return real_use(name, n)
+    central._use = short_of_memory
+    central._SETUP_AGAIN_MS = 50     # the board waits 10 s
+
+    async def main():
+        central._start_setup(s, s._link)
+        assert cs.setting_up() is True
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if state[2] is True:
+                break
+    try:
+        run(main())
+    finally:
+        central._use, central._SETUP_AGAIN_MS = real_use, real_again
+    assert failed == ["setup"] and state[2] is True        # failed once, then set up
+    assert [a for a, p in link.calls][:2] == ["GetConfiguration", "SetChargingProfile"]
+    assert s.fallback_held is True
+    assert [l for l in s.log if "could not begin (MemoryError): tried again in 0 s" in l], s.log
+
+
 def test_setup_with_a_charger_that_allows_stack_level_0_only():
     s, link = make(answer=configuration_answer({"ChargeProfileMaxStackLevel": "0"}),
                    ocpp={"meter_sample_interval_s": 0, "meter_measurands": []})

@@ -52,6 +52,7 @@ _DAY_MS = const(86400000)   # "until kicked"
 # followed by another try after this long (a charger that rejected every kind of profile:
 # setup._RETRY_MS).
 _AGAIN_MS = const(10000)
+_SETUP_AGAIN_MS = 10000    # a setup that could not begin is tried again after this long
 # What a dynamic profile can be, in the order tried (OCPP 1.6, 3.13.1); a session's
 # ``purpose`` is an index into it.
 PURPOSES = ("TxDefaultProfile", "TxProfile", "ChargePointMaxProfile")
@@ -93,7 +94,22 @@ def _start_setup(s, link):
     # Not in a coroutine: a stale slot of a long-lived coroutine's stack would keep the
     # setup's coroutine, and with it setup.py, in the heap for as long as the
     # connection lasts (the garbage collector takes every word it sees for a reference).
-    link[_SETUP] = asyncio.create_task(_run("setup", "setup", s, link))
+    link[_SETUP] = asyncio.create_task(_set_up(s, link))
+
+
+async def _set_up(s, link):
+    """The setup after connecting. One that could not begin (setup.py not loaded: short
+    of memory) is tried again while the connection lasts: the sender waits for the setup,
+    so without it the charger would charge on its own rating for as long as it stays."""
+    while True:
+        try:
+            await _run("setup", "setup", s, link)
+        except Exception as e:   # a setup that began marks the link set up however it ends
+            if link[_SETUP] is not True and s._link is link:
+                s._note("nosetup", type(e).__name__, _SETUP_AGAIN_MS // 1000)
+        if link[_SETUP] is True or s._link is not link:
+            return
+        await aio.sleep_ms(_SETUP_AGAIN_MS)
 
 
 async def _sender(s, link):

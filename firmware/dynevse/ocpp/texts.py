@@ -24,6 +24,7 @@ _TEXTS = (
     "|silent:silent for %d s: closing the connection|error:connection error: %r"
     "|amps:amps must be a number from 0 to 1000, got %r|phases:phases_in_use must be 1, 2 or 3, got %r"
     "|resend:not following its limit: clearing its profiles and sending the limit again"
+    "|nosetup:the setup after connecting could not begin (%s): tried again in %d s"
     "|refused:refused every charging profile (%s; in %s): its current is not under the board's"
     " control; tried again after a reconnect and every %d minutes"
     "|learnt:charger takes its limit as a %s|notx:TxProfile: the charger gets its limit with each"
