@@ -197,7 +197,7 @@ class App:
         chargers = self.charger_live(now_ms, now_s)
         out = self.regulator.step(now_s, site, chargers, ages, self.engine_cfg)
         self.cycles += 1
-        self.detect(now_s, readings, ages, chargers)
+        self.detect(now_s, readings, ages, chargers, out["site"]["grid_stale"])
         self.keep_view(readings, out, chargers)
         # every cycle, the limit each charger should have: its session's sender delivers
         # it (on change and before it lapses, 0 A included)
@@ -216,16 +216,15 @@ class App:
                     log.warning("mqtt: %s", err)
         self.log_status(readings, out, chargers)
 
-    def detect(self, now_s, readings, ages, chargers):
-        """Show the cycle to the detector; log what it finds when that changes."""
+    def detect(self, now_s, readings, ages, chargers, grid_stale):
+        """Show the cycle to the detector (a grid the regulator does not believe, stale or
+        implausible, is no sample); log what it finds when that changes."""
         cfg = self.cfg
-        grid = grid_ma(readings, cfg["site"])
+        grid = [] if grid_stale else grid_ma(readings, cfg["site"])
         age = 0
         for k in ("grid_a", "grid_w"):
             if readings.get(k) is not None and (ages.get(k) or 0) > age:
                 age = ages[k]
-        if age > cfg["regulation"]["grid_max_age_s"]:
-            grid = []
         rows = []
         for c in chargers:
             n = len(c["phase_map"])
@@ -282,7 +281,10 @@ class App:
             v["status"] = chargers[i]["status"]
             v["reason"] = row["reason"]
             v["regulation"] = regulation_text(row)
-            v["phase_map_suggested"] = self.detector.learnt_map(row["id"])
+            v["phase_map_suggested"] = None
+            for cid, m, _configured in self.found[0]:     # this cycle's (detect)
+                if cid == row["id"]:
+                    v["phase_map_suggested"] = m
             live["chargers"][row["id"]] = v
         self.link.publish_state(*snapshot(out["engine"], cfg["site"], cfg["chargers"], live))
 

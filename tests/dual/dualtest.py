@@ -15,3 +15,22 @@ def raises(exc_type, fn, *args, **kwargs):
 
 def close(a, b, tol=1e-6):
     return abs(a - b) <= tol
+
+
+def fresh_board(name, raw):
+    """A unix-HAL board of its own (``/tmp/dynevse-<name>-<runtime>``) whose config.json
+    holds ``raw`` and nothing else of the configuration's files."""
+    import json
+    import os
+    import sys
+    from dynevse.hal.unix import Board
+    root = "/tmp/dynevse-%s-%s" % (name, sys.implementation.name)
+    try:
+        os.mkdir(root)
+    except OSError:
+        pass
+    b = Board({}, root)
+    for suffix in ("", ".bak", ".tmp", ".checked"):
+        b.remove(b.config_path + suffix)
+    b.write_atomic(b.config_path, json.dumps(raw))
+    return b

@@ -3,15 +3,12 @@ through the configuration's owner (stored, checked whole, swapped in), a press w
 nothing learnt is refused and changes nothing. How the steps are learnt is
 test_detect's; here the detector is told its votes directly (a unit test of the app)."""
 import json
-import os
-import sys
 
-from dualtest import raises
+from dualtest import fresh_board, raises
 from dynevse import app as app_module
 from dynevse.app import App
 from dynevse.config.check import check
 from dynevse.config.schema import ConfigError
-from dynevse.hal.unix import Board
 
 RAW = {
     "site": {"phases": 3, "breaker_a": 25},
@@ -31,15 +28,7 @@ def command(a, target, key):
 
 
 def app():
-    root = "/tmp/dynevse-app-detect-" + sys.implementation.name
-    try:
-        os.mkdir(root)
-    except OSError:
-        pass
-    b = Board({}, root)
-    for suffix in ("", ".bak", ".tmp", ".checked"):
-        b.remove(b.config_path + suffix)
-    b.write_atomic(b.config_path, json.dumps(RAW))
+    b = fresh_board("app-detect", RAW)
     a = App(b, check(json.loads(b.read_text(b.config_path))), None, None, None)
     # the detector has seen both chargers once (their states exist)
     a.detector.observe(0, [], 0, [("cp1", "A", [0], 0), ("cp2", "ABC", [0, 0, 0], 0)])

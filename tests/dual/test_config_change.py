@@ -4,14 +4,11 @@ on any error nothing is stored and the running configuration is untouched.
 Runs under pytest and on the MicroPython unix port, on a real directory (the unix HAL).
 """
 import json
-import os
-import sys
 
-from dualtest import raises
+from dualtest import fresh_board, raises
 from dynevse.config.change import change, path_of
 from dynevse.config.check import check
 from dynevse.config.schema import ConfigError
-from dynevse.hal.unix import Board
 
 RAW = {
     "site": {"phases": 3, "breaker_a": 16, "battery": {"soc_min": 20, "soc_target": 80},
@@ -21,16 +18,7 @@ RAW = {
 
 
 def board():
-    root = "/tmp/dynevse-change-" + sys.implementation.name
-    try:
-        os.mkdir(root)
-    except OSError:
-        pass
-    b = Board({}, root)
-    for suffix in ("", ".bak", ".tmp", ".checked"):
-        b.remove(b.config_path + suffix)
-    b.write_atomic(b.config_path, json.dumps(RAW))
-    return b
+    return fresh_board("change", RAW)
 
 
 def test_a_change_is_checked_stored_and_returned():
